@@ -17,6 +17,8 @@ pub enum Error {
     Gallery(String),
     /// An operating-system input/output failure, with the path involved.
     Io(String),
+    /// A bug in fastface (a caught panic); the message asks for a report.
+    Internal(String),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -28,7 +30,8 @@ impl fmt::Display for Error {
             | Error::Image(m)
             | Error::Model(m)
             | Error::Gallery(m)
-            | Error::Io(m) => f.write_str(m),
+            | Error::Io(m)
+            | Error::Internal(m) => f.write_str(m),
         }
     }
 }

