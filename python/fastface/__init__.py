@@ -6,6 +6,7 @@ model's threshold.
 """
 
 from ._embedder import Embedder, embed_faces
+from ._image import load_image, max_image_pixels, set_max_image_pixels
 from .errors import FastfaceError, GalleryError, ImageError, ModelError
 
 __all__ = [
@@ -15,5 +16,8 @@ __all__ = [
     "ImageError",
     "ModelError",
     "embed_faces",
+    "load_image",
+    "max_image_pixels",
+    "set_max_image_pixels",
 ]
 __version__ = "0.1.0"
