@@ -6,10 +6,26 @@ model's threshold.
 """
 
 from ._embedder import Embedder, embed_faces
+from ._gallery import Candidate, Gallery, Match, match
 from ._image import load_image, max_image_pixels, set_max_image_pixels
+from ._pipeline import (
+    Face,
+    FaceRecognizer,
+    NoFaceError,
+    Verification,
+    detect,
+    detect_many,
+    embed,
+    embed_many,
+    verify,
+)
 from .errors import FastfaceError, GalleryError, ImageError, ModelError
 
 __all__ = [
+    "Candidate",
+    "Gallery",
+    "Match",
+    "match",
     "Embedder",
     "FastfaceError",
     "GalleryError",
@@ -19,5 +35,14 @@ __all__ = [
     "load_image",
     "max_image_pixels",
     "set_max_image_pixels",
+    "Face",
+    "FaceRecognizer",
+    "NoFaceError",
+    "Verification",
+    "detect",
+    "detect_many",
+    "embed",
+    "embed_many",
+    "verify",
 ]
 __version__ = "0.1.0"

@@ -35,7 +35,7 @@ class Embedder:
         spec_in = entry["input"]
         height, width = spec_in["size"]
         pre = entry.get("preprocessing", "per_image_standardization")
-        pre_name = pre if isinstance(pre, str) else pre.get("name", "per_image_standardization")
+        pre_name = pre if isinstance(pre, str) else pre["method"]
         pre_args = pre if isinstance(pre, dict) else {}
         self._core = _core.CoreEmbedder(
             str(model_path(model)),

@@ -1,0 +1,286 @@
+"""`Gallery` (labelled embeddings with exact 1:N search) and `match`."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+import numpy as np
+import numpy.typing as npt
+
+from . import _core
+from ._models import model_entry
+from .errors import GalleryError
+
+DEFAULT_MODEL = "facenet"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One gallery row near a probe."""
+
+    label: str
+    distance: float
+    row: int
+
+
+@dataclass(frozen=True)
+class Match:
+    """The answer for one probe face.
+
+    ``label`` is the nearest identity when its distance passes the threshold,
+    else ``None``; ``distance`` is the distance to the nearest row whatever it
+    is (``inf`` for an empty gallery); ``box`` is the probe face's box when the
+    probe was an image. ``candidates`` holds the ``top_k`` nearest rows.
+    """
+
+    label: str | None
+    distance: float
+    matched: bool
+    threshold: float
+    box: tuple[float, float, float, float] | None = None
+    candidates: list[Candidate] = field(default_factory=list)
+
+
+def _as_rows(embeddings: npt.ArrayLike, what: str) -> npt.NDArray[np.float32]:
+    array = np.asarray(embeddings)
+    if array.dtype.kind not in "fiu":
+        raise TypeError(f"{what} must be numbers, got dtype {array.dtype}")
+    if array.ndim == 1:
+        array = array[None, :]
+    if array.ndim != 2:
+        raise ValueError(f"{what} must have shape (n, dim) or (dim,), got {array.shape}")
+    rows = np.ascontiguousarray(array, dtype=np.float32)
+    if not np.isfinite(rows).all():
+        raise ValueError(f"{what} contain NaN or infinite values")
+    return rows
+
+
+class Gallery:
+    """Labelled face embeddings of one model, searched exactly on all cores.
+
+    An identity may have many rows. Thread-safe: searches run concurrently,
+    additions and removals are serialised. Files written by :meth:`save` are a
+    checksummed binary format (never pickle) that records the model that made
+    the embeddings; :meth:`load` checks it.
+    """
+
+    def __init__(self, model: str = DEFAULT_MODEL, *, dim: int | None = None) -> None:
+        entry = model_entry(model)
+        self.model = model
+        self.threshold = float(entry["threshold"])
+        self._core = _core.CoreGallery(
+            int(dim if dim is not None else entry["output"]["dim"]), str(entry["model_id"])
+        )
+
+    @classmethod
+    def _wrap(cls, core: _core.CoreGallery, model: str) -> Gallery:
+        gallery = cls.__new__(cls)
+        gallery.model = model
+        gallery.threshold = float(model_entry(model)["threshold"])
+        gallery._core = core
+        return gallery
+
+    # -- contents -------------------------------------------------------------
+
+    @property
+    def dim(self) -> int:
+        return self._core.dim
+
+    @property
+    def model_id(self) -> str:
+        return self._core.model_id
+
+    def __len__(self) -> int:
+        return len(self._core)
+
+    def __iter__(self) -> Iterator[tuple[str, npt.NDArray[np.float32]]]:
+        """Yields ``(label, embedding)`` for every row, in insertion order."""
+        return iter(zip(self._core.labels(), self._core.embeddings()))
+
+    def __repr__(self) -> str:
+        return (
+            f"Gallery(model={self.model!r}, rows={len(self)}, "
+            f"identities={len(self.identities())})"
+        )
+
+    def labels(self) -> list[str]:
+        """The label of every row, in insertion order."""
+        return self._core.labels()
+
+    def identities(self) -> list[str]:
+        """The distinct labels, in order of first appearance."""
+        return self._core.identities()
+
+    def embeddings(self) -> npt.NDArray[np.float32]:
+        """Every row, ``float32 (len, dim)``."""
+        return self._core.embeddings()
+
+    def add_embeddings(self, labels: str | Sequence[str], embeddings: npt.ArrayLike) -> None:
+        """Adds rows: one label for all of them, or one label per row."""
+        rows = _as_rows(embeddings, "embeddings")
+        names = [labels] * len(rows) if isinstance(labels, str) else [str(x) for x in labels]
+        if rows.shape[1] != self.dim and len(rows):
+            raise ValueError(
+                f"embeddings have dimension {rows.shape[1]}, this gallery holds {self.dim}"
+            )
+        self._core.add(names, rows)
+
+    def add(self, label: str, images: Any) -> int:
+        """Detects and embeds the largest face of each image and adds it under
+        ``label``; returns how many faces were added. ``images`` is one image or a
+        list of them (paths, bytes, arrays, PIL images)."""
+        from ._pipeline import default_recognizer
+
+        sources = list(images) if isinstance(images, (list, tuple)) else [images]
+        per_image = default_recognizer().embed_many(sources)
+        rows = [
+            max(faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1])).embedding
+            for faces in per_image
+            if faces
+        ]
+        if rows:
+            self.add_embeddings(label, np.stack(rows))
+        return len(rows)
+
+    def remove(self, label: str) -> int:
+        """Removes every row of ``label``; returns how many there were."""
+        return self._core.remove(label)
+
+    # -- search ---------------------------------------------------------------
+
+    def search(
+        self,
+        embeddings: npt.ArrayLike,
+        *,
+        top_k: int = 1,
+        threshold: float | None = None,
+        boxes: Sequence[tuple[float, float, float, float] | None] | None = None,
+    ) -> list[Match]:
+        """Matches each probe embedding against the gallery: one :class:`Match`
+        per probe. ``threshold`` defaults to the model's calibrated one."""
+        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+            raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
+        limit = self.threshold if threshold is None else float(threshold)
+        if not np.isfinite(limit) or limit < 0:
+            raise ValueError(f"threshold must be a finite distance >= 0, got {threshold!r}")
+        probes = _as_rows(embeddings, "probe embeddings")
+        if probes.shape[1] != self.dim:
+            raise ValueError(
+                f"probe embeddings have dimension {probes.shape[1]}, "
+                f"this gallery holds {self.dim}"
+            )
+        labels = self._core.labels()
+        results = self._core.search_top_k(probes, top_k)
+        box_list = list(boxes) if boxes is not None else [None] * len(probes)
+        matches = []
+        for (rows, distances), box in zip(results, box_list):
+            candidates = [
+                Candidate(labels[int(r)], float(d), int(r)) for r, d in zip(rows, distances)
+            ]
+            nearest = candidates[0] if candidates else None
+            distance = nearest.distance if nearest else float("inf")
+            matched = nearest is not None and distance <= limit
+            matches.append(
+                Match(
+                    label=nearest.label if matched and nearest else None,
+                    distance=distance,
+                    matched=matched,
+                    threshold=limit,
+                    box=box,
+                    candidates=candidates,
+                )
+            )
+        return matches
+
+    def search_within(
+        self, embeddings: npt.ArrayLike, threshold: float | None = None
+    ) -> list[list[Candidate]]:
+        """Every row within ``threshold`` of each probe, nearest first."""
+        limit = self.threshold if threshold is None else float(threshold)
+        if not np.isfinite(limit) or limit < 0:
+            raise ValueError(f"threshold must be a finite distance >= 0, got {threshold!r}")
+        probes = _as_rows(embeddings, "probe embeddings")
+        labels = self._core.labels()
+        return [
+            [Candidate(labels[int(r)], float(d), int(r)) for r, d in zip(rows, distances)]
+            for rows, distances in self._core.search_within(probes, limit)
+        ]
+
+    # -- files ------------------------------------------------------------------
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Writes the gallery atomically: the file is the old or the new one, never a mix."""
+        self._core.save(os.fspath(path))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], model: str = DEFAULT_MODEL) -> Gallery:
+        """Reads a gallery file; raises :class:`GalleryError` when it is corrupt,
+        truncated, from a newer format, or made by a different model."""
+        core = _core.CoreGallery.load(os.fspath(path))
+        expected = str(model_entry(model)["model_id"])
+        if core.model_id != expected:
+            raise GalleryError(
+                f"{os.fspath(path)} holds embeddings of model {core.model_id!r}, "
+                f"but {model!r} makes {expected!r}: re-enrol the faces with this model"
+            )
+        return cls._wrap(core, model)
+
+
+GalleryLike = Union[Gallery, Mapping[str, Any], str, os.PathLike]
+
+
+def _as_gallery(gallery: GalleryLike) -> Gallery:
+    if isinstance(gallery, Gallery):
+        return gallery
+    if isinstance(gallery, (str, os.PathLike)):
+        return Gallery.load(gallery)
+    if isinstance(gallery, Mapping):
+        built = Gallery()
+        for label, value in gallery.items():
+            array = value if isinstance(value, np.ndarray) else None
+            if array is not None and array.dtype.kind == "f" and array.ndim in (1, 2):
+                built.add_embeddings(str(label), array)
+            else:
+                built.add(str(label), value)
+        return built
+    raise TypeError(
+        "gallery must be a Gallery, a mapping of label to images or embeddings, "
+        f"or a gallery file path; got {type(gallery).__name__}"
+    )
+
+
+def _is_embeddings(probe: Any) -> bool:
+    return isinstance(probe, np.ndarray) and probe.dtype.kind == "f" and probe.ndim in (1, 2)
+
+
+def match(
+    gallery: GalleryLike,
+    probe: Any,
+    threshold: float | None = None,
+    top_k: int = 1,
+) -> list[Match]:
+    """Identifies faces against a gallery.
+
+    ``gallery`` is a :class:`Gallery`, a mapping of label to images (or float
+    embeddings), or the path of a saved gallery. ``probe`` is an image (every
+    face in it is matched), a list of images (results for all their faces, in
+    order), or float embeddings ``(n, dim)``. Returns one :class:`Match` per
+    probe face; ``threshold`` defaults to the model's calibrated threshold.
+    """
+    target = _as_gallery(gallery)
+    if _is_embeddings(probe):
+        return target.search(probe, top_k=top_k, threshold=threshold)
+    from ._pipeline import default_recognizer
+
+    sources: Iterable[Any] = probe if isinstance(probe, (list, tuple)) else [probe]
+    faces = [f for per_image in default_recognizer().embed_many(list(sources)) for f in per_image]
+    if not faces:
+        return []
+    embeddings = np.stack([f.embedding for f in faces if f.embedding is not None])
+    return target.search(
+        embeddings, top_k=top_k, threshold=threshold, boxes=[f.box for f in faces]
+    )
+
