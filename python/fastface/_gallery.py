@@ -98,12 +98,11 @@ class Gallery:
 
     def __iter__(self) -> Iterator[tuple[str, npt.NDArray[np.float32]]]:
         """Yields ``(label, embedding)`` for every row, in insertion order."""
-        return iter(zip(self._core.labels(), self._core.embeddings()))
+        return iter(zip(self._core.labels(), self._core.embeddings(), strict=True))
 
     def __repr__(self) -> str:
         return (
-            f"Gallery(model={self.model!r}, rows={len(self)}, "
-            f"identities={len(self.identities())})"
+            f"Gallery(model={self.model!r}, rows={len(self)}, identities={len(self.identities())})"
         )
 
     def labels(self) -> list[str]:
@@ -137,9 +136,13 @@ class Gallery:
         sources = list(images) if isinstance(images, (list, tuple)) else [images]
         per_image = default_recognizer().embed_many(sources)
         rows = [
-            max(faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1])).embedding
-            for faces in per_image
-            if faces
+            face.embedding
+            for face in (
+                max(faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
+                for faces in per_image
+                if faces
+            )
+            if face.embedding is not None
         ]
         if rows:
             self.add_embeddings(label, np.stack(rows))
@@ -169,16 +172,16 @@ class Gallery:
         probes = _as_rows(embeddings, "probe embeddings")
         if probes.shape[1] != self.dim:
             raise ValueError(
-                f"probe embeddings have dimension {probes.shape[1]}, "
-                f"this gallery holds {self.dim}"
+                f"probe embeddings have dimension {probes.shape[1]}, this gallery holds {self.dim}"
             )
         labels = self._core.labels()
         results = self._core.search_top_k(probes, top_k)
         box_list = list(boxes) if boxes is not None else [None] * len(probes)
         matches = []
-        for (rows, distances), box in zip(results, box_list):
+        for (rows, distances), box in zip(results, box_list, strict=True):
             candidates = [
-                Candidate(labels[int(r)], float(d), int(r)) for r, d in zip(rows, distances)
+                Candidate(labels[int(r)], float(d), int(r))
+                for r, d in zip(rows, distances, strict=True)
             ]
             nearest = candidates[0] if candidates else None
             distance = nearest.distance if nearest else float("inf")
@@ -205,7 +208,10 @@ class Gallery:
         probes = _as_rows(embeddings, "probe embeddings")
         labels = self._core.labels()
         return [
-            [Candidate(labels[int(r)], float(d), int(r)) for r, d in zip(rows, distances)]
+            [
+                Candidate(labels[int(r)], float(d), int(r))
+                for r, d in zip(rows, distances, strict=True)
+            ]
             for rows, distances in self._core.search_within(probes, limit)
         ]
 
@@ -229,7 +235,7 @@ class Gallery:
         return cls._wrap(core, model)
 
 
-GalleryLike = Union[Gallery, Mapping[str, Any], str, os.PathLike]
+GalleryLike = Union[Gallery, Mapping[str, Any], str, "os.PathLike[str]"]
 
 
 def _as_gallery(gallery: GalleryLike) -> Gallery:
@@ -276,11 +282,13 @@ def match(
     from ._pipeline import default_recognizer
 
     sources: Iterable[Any] = probe if isinstance(probe, (list, tuple)) else [probe]
-    faces = [f for per_image in default_recognizer().embed_many(list(sources)) for f in per_image]
+    faces = [
+        f
+        for per_image in default_recognizer().embed_many(list(sources))
+        for f in per_image
+        if f.embedding is not None
+    ]
     if not faces:
         return []
     embeddings = np.stack([f.embedding for f in faces if f.embedding is not None])
-    return target.search(
-        embeddings, top_k=top_k, threshold=threshold, boxes=[f.box for f in faces]
-    )
-
+    return target.search(embeddings, top_k=top_k, threshold=threshold, boxes=[f.box for f in faces])

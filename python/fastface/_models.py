@@ -3,6 +3,7 @@ onnxruntime's shared library without importing its Python bindings."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import sys
@@ -23,27 +24,26 @@ def manifest() -> dict[str, Any]:
     """The manifest shipped next to the ONNX files, keyed by model name."""
     path = MODELS_DIR / "manifest.json"
     try:
-        entries = json.loads(path.read_text())
+        entries: dict[str, Any] = json.loads(path.read_text())
     except FileNotFoundError:
         raise ModelError(
             f"{path} is missing: this fastface install has no models; "
             "reinstall it from a wheel or with `pip install .`"
         ) from None
-    models = entries["models"] if isinstance(entries, dict) and "models" in entries else entries
-    if isinstance(models, list):
-        return {m["name"]: m for m in models}
-    return dict(models)
+    models: list[dict[str, Any]] = entries["models"]
+    return {str(m["name"]): dict(m) for m in models}
 
 
 def model_entry(name: str) -> dict[str, Any]:
     entries = manifest()
     if name not in entries:
         raise ValueError(f"unknown model {name!r}; shipped models: {sorted(entries)}")
-    return entries[name]
+    entry: dict[str, Any] = entries[name]
+    return entry
 
 
 def model_path(name: str) -> Path:
-    path = MODELS_DIR / model_entry(name)["onnx"]
+    path = MODELS_DIR / str(model_entry(name)["onnx"])
     if not path.is_file():
         raise ModelError(f"model file {path} is missing; reinstall fastface")
     return path
@@ -79,8 +79,7 @@ def ensure_onnxruntime() -> bool:
             _ort_tried = True
             library = _onnxruntime_library()
             if library is not None:
-                try:
+                # Not loadable (e.g. too old): tract remains available.
+                with contextlib.suppress(ModelError):
                     _core.load_onnxruntime(str(library))
-                except ModelError:
-                    pass
         return _core.onnxruntime_loaded()
