@@ -11,6 +11,7 @@ import numpy.typing as npt
 
 from . import _core
 from ._models import ensure_onnxruntime, model_entry, model_path
+from .config import threshold_for
 
 ENGINES = ("auto", "tract", "onnxruntime")
 
@@ -70,8 +71,9 @@ class Embedder:
 
     @property
     def threshold(self) -> float:
-        """Default same-person distance threshold (calibrated on LFW View 1 DevTrain)."""
-        return float(self.entry["threshold"])
+        """Same-person distance threshold: the one stored by ``fastface calibrate``
+        (see :mod:`fastface.config`), else the manifest's (LFW View 1 DevTrain)."""
+        return threshold_for(self.model) or float(self.entry["threshold"])
 
     def embed_faces(self, crops: npt.ArrayLike) -> npt.NDArray[np.float32]:
         """Embeds aligned RGB face crops.

@@ -12,6 +12,7 @@ import numpy.typing as npt
 
 from . import _core
 from ._models import model_entry
+from .config import threshold_for
 from .errors import GalleryError
 
 DEFAULT_MODEL = "facenet"
@@ -70,7 +71,7 @@ class Gallery:
     def __init__(self, model: str = DEFAULT_MODEL, *, dim: int | None = None) -> None:
         entry = model_entry(model)
         self.model = model
-        self.threshold = float(entry["threshold"])
+        self.threshold = threshold_for(model) or float(entry["threshold"])
         self._core = _core.CoreGallery(
             int(dim if dim is not None else entry["output"]["dim"]), str(entry["model_id"])
         )
@@ -79,7 +80,7 @@ class Gallery:
     def _wrap(cls, core: _core.CoreGallery, model: str) -> Gallery:
         gallery = cls.__new__(cls)
         gallery.model = model
-        gallery.threshold = float(model_entry(model)["threshold"])
+        gallery.threshold = threshold_for(model) or float(model_entry(model)["threshold"])
         gallery._core = core
         return gallery
 

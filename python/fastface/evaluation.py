@@ -191,6 +191,7 @@ def read_lfw_pairs(path: str | os.PathLike[str], image_dir: str | os.PathLike[st
 
 
 _TRUE = {"1", "true", "yes", "y", "same", "t"}
+_HEADER = {"path_a", "a", "image_a", "path1", "image1", "first", "left"}
 _FALSE = {"0", "false", "no", "n", "different", "diff", "f"}
 
 
@@ -203,6 +204,7 @@ def read_csv_pairs(path: str | os.PathLike[str]) -> PairList:
     a: list[str] = []
     b: list[str] = []
     same: list[bool] = []
+    seen_row = False
     with open(file, newline="", encoding="utf-8") as f:
         for number, row in enumerate(csv.reader(f), start=1):
             cells = [c.strip() for c in row]
@@ -211,9 +213,10 @@ def read_csv_pairs(path: str | os.PathLike[str]) -> PairList:
             if len(cells) < 3:
                 raise ValueError(f"{file}:{number}: expected path_a,path_b,same, got {row!r}")
             flag = cells[2].lower()
+            first, seen_row = not seen_row, True
+            if first and (cells[0].lower() in _HEADER or flag not in _TRUE | _FALSE):
+                continue  # a header row
             if flag not in _TRUE | _FALSE:
-                if not a and number == 1:
-                    continue  # header
                 raise ValueError(
                     f"{file}:{number}: 'same' must be 1/0 or true/false, got {row[2]!r}"
                 )
