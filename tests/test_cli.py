@@ -477,24 +477,44 @@ def test_calibrate_csv_stores_threshold(
 def test_eval_lfw_view1_devtest_matches_api(capsys: pytest.CaptureFixture[str]) -> None:
     """`fastface eval lfw` on View 1 DevTest reports what the Python API computes.
 
-    LFW_PAIRS (default: all 1000) limits both to the same balanced subset."""
-    limit = int(os.environ.get("LFW_PAIRS", "0")) or None
+    Embedding DevTest's 1,549 images twice (CLI and API) takes minutes on two
+    cores, so by default both use the same balanced, evenly spread 200 pairs
+    (``evaluation.balanced_subset``); FASTFACE_LFW_PAIRS=0 runs all 1,000."""
+    limit = int(os.environ.get("FASTFACE_LFW_PAIRS", "200")) or None
     argv = ["eval", "lfw", LFW, "--pairs", "pairsDevTest.txt", "--json", "-q", "--engine", ENGINE]
     code, out, err = run(capsys, *argv, *(["--limit", str(limit)] if limit else []))
     assert code == 0, err
     doc = json.loads(out)
     validate(doc, EVAL_SCHEMA)
 
+    # The API side, independently: FaceRecognizer.embed_many on the paths, the
+    # face nearest the centre (centre crop when none), numpy distances.
     pairs = evaluation.balanced_subset(evaluation.load_lfw(LFW, "pairsDevTest.txt"), limit)
     recognizer = fastface.FaceRecognizer(engine=ENGINE)
-    measured = evaluation.embed_pairs(pairs, recognizer)
-    api = evaluation.evaluate(measured.distances, pairs.same, pairs.folds)
-    assert doc["pairs"] == len(pairs)
-    assert doc["accuracy_mean"] == pytest.approx(api.accuracy_mean, abs=1e-9)
-    assert doc["accuracy_std"] == pytest.approx(api.accuracy_std, abs=1e-9)
-    assert doc["tar_at_far_1e3"] == pytest.approx(api.tar_at_far_1e3, abs=1e-9)
-    assert doc["best_threshold"] == pytest.approx(api.best_threshold, abs=1e-6)
-    assert api.accuracy_mean > 0.95
+    paths = pairs.images()
+    embeddings = {}
+    for path, faces in zip(paths, recognizer.embed_many(paths), strict=True):
+        image = fastface.load_image(path)
+        chosen = evaluation.choose_face(faces, image.shape)
+        if chosen is not None and chosen.embedding is not None:
+            embeddings[path] = chosen.embedding
+        else:
+            crop = evaluation.centre_crop(image, recognizer.embedder.input_size)
+            embeddings[path] = recognizer.embedder.embed_faces(crop)[0]
+    distances = np.array(
+        [
+            np.linalg.norm(embeddings[a].astype(np.float64) - embeddings[b])
+            for a, b in zip(pairs.a, pairs.b, strict=True)
+        ]
+    )
+    api = evaluation.evaluate(distances, pairs.same, pairs.folds)
+    assert doc["pairs"] == len(pairs) and doc["images"] == len(paths)
+    # identical up to float rounding between batchings: the same pairs judged right
+    assert doc["accuracy_mean"] == pytest.approx(api.accuracy_mean, abs=1e-6)
+    assert doc["accuracy_std"] == pytest.approx(api.accuracy_std, abs=1e-6)
+    assert doc["tar_at_far_1e3"] == pytest.approx(api.tar_at_far_1e3, abs=1e-6)
+    assert doc["best_threshold"] == pytest.approx(api.best_threshold, abs=1e-4)
+    assert api.accuracy_mean > (0.95 if len(pairs) >= 200 else 0.85)  # small folds are noisy
 
 
 # ------------------------------------------------------------------ demo, bench
