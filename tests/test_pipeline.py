@@ -47,7 +47,7 @@ def test_detect_finds_faces_with_landmarks_in_box(rec: FaceRecognizer) -> None:
     assert len(per_image) == len(ALL)
     found = sum(bool(f) for f in per_image)
     assert found / len(ALL) >= 0.97, f"faces in {found} of {len(ALL)} photos"
-    for path, faces in zip(ALL, per_image):
+    for path, faces in zip(ALL, per_image, strict=True):
         scores = [f.score for f in faces]
         assert scores == sorted(scores, reverse=True)
         for face in faces:
@@ -84,7 +84,7 @@ def test_embed_gives_unit_vectors(all_faces: list[list[Face]], rec: FaceRecogniz
     single = rec.embed(ALL[3])
     batched = all_faces[3]
     assert len(single) == len(batched)
-    for a, b in zip(single, batched):
+    for a, b in zip(single, batched, strict=True):
         assert a.box == b.box
         assert a.distance(b) < 1e-4
 
@@ -150,7 +150,7 @@ def test_no_face() -> None:
 def test_one_nearest_neighbour_is_perfect(all_faces: list[list[Face]]) -> None:
     """Enrol the train photos (mean embedding per person), classify val photos."""
     sums: dict[str, np.ndarray] = {}
-    for path, faces in zip(TRAIN, all_faces[: len(TRAIN)]):
+    for path, faces in zip(TRAIN, all_faces[: len(TRAIN)], strict=True):
         if faces:
             e = largest(faces).embedding
             assert e is not None
@@ -158,7 +158,7 @@ def test_one_nearest_neighbour_is_perfect(all_faces: list[list[Face]]) -> None:
     labels = sorted(sums)
     means = np.stack([sums[k] / np.linalg.norm(sums[k]) for k in labels])
     right = total = 0
-    for path, faces in zip(VAL, all_faces[len(TRAIN) :]):
+    for path, faces in zip(VAL, all_faces[len(TRAIN) :], strict=True):
         assert faces, f"no face in {path}"
         e = largest(faces).embedding
         guess = labels[int(np.argmin(np.linalg.norm(means - e, axis=1)))]

@@ -70,7 +70,7 @@ class CoreDetector:
         *,
         min_face_size: float = 20.0,
         scale_factor: float = 0.709,
-        thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7),
+        thresholds: tuple[float, float, float] = ...,  # (0.6, 0.7, 0.7)
     ) -> CoreDetector: ...
     def detect(self, image: npt.NDArray[np.uint8]) -> list[_Detection]: ...
     def detect_many(self, images: list[npt.NDArray[np.uint8]]) -> list[list[_Detection]]: ...
@@ -86,7 +86,7 @@ def align(
     points: npt.NDArray[np.float32],
     *,
     method: str = "similarity",
-    size: tuple[int, int] = (160, 160),
-    margin: float = 32.0,
+    size: tuple[int, int] = ...,  # (160, 160)
+    margin: float = ...,  # 32.0
 ) -> npt.NDArray[np.uint8]: ...
-def alignment_template(size: tuple[int, int] = (160, 160)) -> npt.NDArray[np.float32]: ...
+def alignment_template(size: tuple[int, int] = ...) -> npt.NDArray[np.float32]: ...

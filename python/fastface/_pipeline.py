@@ -224,14 +224,15 @@ class FaceRecognizer:
 
     def embed_many(self, images: Sequence[ImageSource]) -> list[list[Face]]:
         """:meth:`embed` for many images, batched: decoding and alignment in
-        parallel, detection in one call per chunk of images, embedding in batches."""
+        parallel, detection in one call per chunk of images, embedding in batches.
+        One list per image, in order; an unreadable image raises
+        :class:`~fastface.ImageError` naming it."""
         out: list[list[Face]] = []
         for chunk in _chunks(_as_list(images), _CHUNK):
             arrays = self._load_many(chunk)
             detections = [_faces(d) for d in self._detector.detect_many(arrays)]
-            jobs = [(a, f) for a, f in zip(arrays, detections) if f]
-            crops_per_image = self._map(lambda job: self._align(*job), jobs)
-            crops = [c for c in crops_per_image]
+            jobs = [(a, f) for a, f in zip(arrays, detections, strict=True) if f]
+            crops: list[npt.NDArray[np.uint8]] = self._map(lambda job: self._align(*job), jobs)
             embeddings = self._embed_crops(np.concatenate(crops) if crops else None)
             row = 0
             for faces in detections:
@@ -250,7 +251,10 @@ class FaceRecognizer:
         if not faces:
             return []
         embeddings = self._embed_crops(self._align(load_image(image), faces))
-        return [Face(f.box, f.score, f.landmarks, _frozen(e)) for f, e in zip(faces, embeddings)]
+        return [
+            Face(f.box, f.score, f.landmarks, _frozen(e))
+            for f, e in zip(faces, embeddings, strict=True)
+        ]
 
     def _embed_crops(self, crops: npt.NDArray[np.uint8] | None) -> npt.NDArray[np.float32]:
         if crops is None or len(crops) == 0:
@@ -274,7 +278,7 @@ class FaceRecognizer:
         limit = self.threshold if threshold is None else float(threshold)
         per_image = self.embed_many([a, b])
         largest: list[Face] = []
-        for source, faces in zip((a, b), per_image):
+        for source, faces in zip((a, b), per_image, strict=True):
             if not faces:
                 raise NoFaceError(f"no face found in {describe_source(source)}")
             largest.append(max(faces, key=lambda f: f.area))
