@@ -124,9 +124,10 @@ def _note(message: str) -> None:
 def _rel(path: str | Path) -> str:
     """``path`` relative to the current folder when it is inside it."""
     try:
-        return os.path.relpath(path)
+        relative = os.path.relpath(path)
     except ValueError:
         return str(path)
+    return str(path) if relative.startswith("..") else relative
 
 
 def _box_text(box: Sequence[float] | None) -> str:
