@@ -441,7 +441,7 @@ def test_eval_csv(sample_pairs: Path, tmp_path: Path, capsys: pytest.CaptureFixt
     doc = json.loads(out)
     validate(doc, EVAL_SCHEMA)
     assert doc["pairs"] == 300 and doc["images"] == 25
-    assert doc["accuracy_mean"] > 0.95 and doc["auc"] > 0.98
+    assert doc["accuracy_mean"] > 0.9 and doc["auc"] > 0.95  # measured 0.970, 0.983
     plot = cv2.imread(str(tmp_path / "roc.png"))
     assert plot is not None and plot.shape == (520, 1200, 3)
     code, out, _ = run(capsys, "eval", "csv", sample_pairs, "-q")
