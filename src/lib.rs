@@ -95,6 +95,14 @@ mod bindings {
         engine::onnxruntime_loaded()
     }
 
+    /// Test hook (tests/test_panic.py only; not public API): panics with `message`
+    /// inside [`detached`], to prove a Rust panic reaches Python as `FastfaceError`
+    /// instead of aborting the interpreter.
+    #[pyfunction]
+    fn _panic_for_tests(py: Python<'_>, message: String) -> PyResult<()> {
+        detached(py, move || -> Result<(), Error> { panic!("{message}") })
+    }
+
     /// An embedding network, loaded and optimised once; safe to share between
     /// threads, each call runs with the GIL released on all cores.
     #[pyclass(module = "fastface._core", frozen)]
@@ -558,7 +566,7 @@ mod bindings {
         #[pymodule_export]
         use super::{
             detection::align, detection::alignment_template, detection::CoreDetector,
-            load_onnxruntime, onnxruntime_loaded, CoreEmbedder, CoreGallery, FastfaceError, GalleryError,
+            _panic_for_tests, load_onnxruntime, onnxruntime_loaded, CoreEmbedder, CoreGallery, FastfaceError, GalleryError,
             ImageError, ModelError,
         };
     }
