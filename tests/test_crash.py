@@ -21,6 +21,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -69,7 +70,9 @@ def fingerprint(gallery: Gallery) -> str:
 
 
 @pytest.fixture(scope="module")
-def versions(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[str, str]]:
+def versions(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[Path, Path, dict[str, str]]]:
     base = tmp_path_factory.mktemp("crash-src")
     a, b = base / "a.ffg", base / "b.ffg"
     names = {}
@@ -77,7 +80,10 @@ def versions(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict
         gallery = make_gallery(seed)
         gallery.save(path)
         names[fingerprint(gallery)] = name
-    return a, b, names
+    yield a, b, names
+    # pytest keeps the temp dirs of recent runs: do not keep 200 MB of galleries.
+    a.unlink()
+    b.unlink()
 
 
 TEMP = re.compile(r"^\.gallery\.ffg\.\d+\.\d+\.tmp$")
@@ -153,6 +159,7 @@ def test_sigkill_during_save_leaves_old_or_new(
             (tmp_path / name).unlink()
 
     elapsed = time.monotonic() - start
+    target.unlink()
     print(
         f"\n{KILLS} SIGKILLs survived in {elapsed:.0f} s: file was old {seen['old']}x, "
         f"new {seen['new']}x; {mid_save} kills landed during a save; "
@@ -184,6 +191,7 @@ def test_corrupt_or_truncated_large_file_is_refused(
         with pytest.raises(GalleryError) as info:
             Gallery.load(path)
         assert str(info.value), what
+    path.unlink()
 
 
 def test_no_temp_file_left_after_normal_saves(tmp_path: Path) -> None:
