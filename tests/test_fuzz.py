@@ -568,20 +568,14 @@ def test_empty_and_mismatched_galleries() -> None:
         assert error is not None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug (python/fastface/_gallery.py): integers too large for Rust's usize "
-    "or for a float raise OverflowError, not ValueError; remove this mark once fixed",
-)
 @pytest.mark.parametrize(
     "call",
     [
-        lambda g, p: g.search(p, top_k=2**70),
         lambda g, p: g.search(p, threshold=10**400),
         lambda g, p: g.search_within(p, threshold=10**400),
         lambda g, p: fastface.Gallery(dim=-1),
     ],
-    ids=["top_k=2**70", "threshold=10**400", "search_within threshold=10**400", "dim=-1"],
+    ids=["threshold=10**400", "search_within threshold=10**400", "dim=-1"],
 )
 def test_huge_integer_arguments(call: Callable[[Gallery, np.ndarray], Any]) -> None:
     gallery = Gallery(dim=4)
@@ -589,6 +583,14 @@ def test_huge_integer_arguments(call: Callable[[Gallery, np.ndarray], Any]) -> N
     count("gallery edge cases")
     _, error = outcome(call, gallery, np.eye(4, dtype=np.float32)[:1])
     assert error is not None
+
+
+def test_huge_top_k_means_every_row() -> None:
+    gallery = Gallery(dim=4)
+    gallery.add_embeddings("a", np.eye(4, dtype=np.float32)[:2])
+    count("gallery edge cases")
+    (only,) = gallery.search(np.eye(4, dtype=np.float32)[:1], top_k=2**70)
+    assert [c.row for c in only.candidates] == [0, 1]
 
 
 # ------------------------------------------------------------------- gallery files

@@ -45,6 +45,19 @@ class Match:
     candidates: list[Candidate] = field(default_factory=list)
 
 
+def _threshold(value: float | None, default: float) -> float:
+    """A finite, non-negative distance threshold (``default`` when ``None``)."""
+    if value is None:
+        return default
+    try:
+        limit = float(value)
+    except (OverflowError, TypeError) as err:
+        raise ValueError(f"threshold must be a finite distance >= 0, got {value!r}") from err
+    if not np.isfinite(limit) or limit < 0:
+        raise ValueError(f"threshold must be a finite distance >= 0, got {value!r}")
+    return limit
+
+
 def _as_rows(embeddings: npt.ArrayLike, what: str) -> npt.NDArray[np.float32]:
     array = np.asarray(embeddings)
     if array.dtype.kind not in "fiu":
@@ -70,11 +83,12 @@ class Gallery:
 
     def __init__(self, model: str = DEFAULT_MODEL, *, dim: int | None = None) -> None:
         entry = model_entry(model)
+        size = int(entry["output"]["dim"]) if dim is None else dim
+        if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= 1 << 20:
+            raise ValueError(f"dim must be an integer from 1 to 2**20, got {dim!r}")
         self.model = model
         self.threshold = threshold_for(model) or float(entry["threshold"])
-        self._core = _core.CoreGallery(
-            int(dim if dim is not None else entry["output"]["dim"]), str(entry["model_id"])
-        )
+        self._core = _core.CoreGallery(size, str(entry["model_id"]))
 
     @classmethod
     def _wrap(cls, core: _core.CoreGallery, model: str) -> Gallery:
@@ -167,16 +181,15 @@ class Gallery:
         per probe. ``threshold`` defaults to the model's calibrated one."""
         if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
             raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
-        limit = self.threshold if threshold is None else float(threshold)
-        if not np.isfinite(limit) or limit < 0:
-            raise ValueError(f"threshold must be a finite distance >= 0, got {threshold!r}")
+        limit = _threshold(threshold, self.threshold)
         probes = _as_rows(embeddings, "probe embeddings")
         if probes.shape[1] != self.dim:
             raise ValueError(
                 f"probe embeddings have dimension {probes.shape[1]}, this gallery holds {self.dim}"
             )
         labels = self._core.labels()
-        results = self._core.search_top_k(probes, top_k)
+        # k above the gallery size means every row; clamping keeps huge k in range.
+        results = self._core.search_top_k(probes, min(top_k, max(len(self), 1)))
         box_list = list(boxes) if boxes is not None else [None] * len(probes)
         matches = []
         for (rows, distances), box in zip(results, box_list, strict=True):
@@ -203,9 +216,7 @@ class Gallery:
         self, embeddings: npt.ArrayLike, threshold: float | None = None
     ) -> list[list[Candidate]]:
         """Every row within ``threshold`` of each probe, nearest first."""
-        limit = self.threshold if threshold is None else float(threshold)
-        if not np.isfinite(limit) or limit < 0:
-            raise ValueError(f"threshold must be a finite distance >= 0, got {threshold!r}")
+        limit = _threshold(threshold, self.threshold)
         probes = _as_rows(embeddings, "probe embeddings")
         labels = self._core.labels()
         return [
