@@ -669,7 +669,7 @@ def _axes(
     _text(img, title, (x0, y0 - 12), 0.55)
     _text(img, xlabel, ((x0 + x1) // 2 - 40, y1 + 40))
     if ylabel:
-        _text(img, ylabel, (x0 + 6, y0 + 18))
+        _text(img, ylabel, ((x0 + x1) // 2 - 50, (y0 + y1) // 2))
 
 
 def plot(
