@@ -359,6 +359,17 @@ mod bindings {
         fn isa(&self) -> PyResult<String> {
             Ok(format!("{:?}", self.read()?.isa()))
         }
+
+        /// Forces the search kernels to one instruction set ("avx512", "avx2",
+        /// "neon", "scalar"; for tests and benchmarks: all give identical results).
+        /// Raises ValueError for an unknown name or one this machine lacks.
+        fn set_isa(&self, name: &str) -> PyResult<()> {
+            let isa = crate::search::Isa::ALL
+                .into_iter()
+                .find(|i| i.name() == name)
+                .ok_or_else(|| Error::invalid(format!("unknown instruction set {name:?}")))?;
+            Ok(self.write()?.set_isa(isa)?)
+        }
     }
 
     /// Detection and alignment bindings (MTCNN, FaceNet crop, 5-point warp).
