@@ -376,14 +376,17 @@ mod bindings {
     mod detection {
         use std::path::PathBuf;
 
-        use ndarray::{Array2, Array3, Ix2, Ix3};
-        use numpy::{IntoPyArray, PyArray2, PyArray4, PyReadonlyArray3, PyReadonlyArrayDyn};
+        use ndarray::{Array2, Array3, ArrayD, Ix2, Ix3, IxDyn};
+        use numpy::{
+            IntoPyArray, PyArray2, PyArray4, PyArrayDyn, PyReadonlyArray3, PyReadonlyArray4,
+            PyReadonlyArrayDyn,
+        };
         use pyo3::prelude::*;
         use pyo3::types::PyBytes;
 
         use super::detached;
         use crate::align;
-        use crate::detect::{Detector, DetectorOptions, Face};
+        use crate::detect::{Detector, DetectorOptions, Face, Stage};
         use crate::engine::ModelSource;
         use crate::error::Error;
 
@@ -426,7 +429,8 @@ mod bindings {
             faces
                 .into_iter()
                 .map(|f| {
-                    let lm = Array2::from_shape_fn((5, 2), |(i, j)| f.landmarks[i][j]).into_pyarray(py);
+                    let lm =
+                        Array2::from_shape_fn((5, 2), |(i, j)| f.landmarks[i][j]).into_pyarray(py);
                     ((f.bbox[0], f.bbox[1], f.bbox[2], f.bbox[3]), f.score, lm)
                 })
                 .collect()
@@ -464,7 +468,9 @@ mod bindings {
                     thresholds: [thresholds.0, thresholds.1, thresholds.2],
                     ..DetectorOptions::default()
                 };
-                let inner = detached(py, move || Detector::new(p.source(), r.source(), o.source(), options))?;
+                let inner = detached(py, move || {
+                    Detector::new(p.source(), r.source(), o.source(), options)
+                })?;
                 Ok(Self { inner })
             }
 
@@ -488,12 +494,55 @@ mod bindings {
                 py: Python<'py>,
                 images: Vec<PyReadonlyArray3<'py, u8>>,
             ) -> PyResult<Vec<Vec<PyFace<'py>>>> {
-                let images = images.iter().map(owned_image).collect::<Result<Vec<_>, _>>()?;
+                let images = images
+                    .iter()
+                    .map(owned_image)
+                    .collect::<Result<Vec<_>, _>>()?;
                 let faces = detached(py, || {
                     let views: Vec<_> = images.iter().map(|i| i.view()).collect();
                     self.inner.detect_many(&views)
                 })?;
                 Ok(faces.into_iter().map(|f| py_faces(py, f)).collect())
+            }
+
+            /// Runs one network (`"pnet"`, `"rnet"`, `"onet"`) as the detector
+            /// does, on `float32 [n, 3, h, w]` RGB `0..255`; returns a dict of
+            /// `prob`, `reg` (and `landmarks` for O-Net). For engine checks.
+            fn run_network<'py>(
+                &self,
+                py: Python<'py>,
+                stage: &str,
+                input: PyReadonlyArray4<'py, f32>,
+            ) -> PyResult<Vec<(&'static str, Bound<'py, PyArrayDyn<f32>>)>> {
+                let stage = match stage {
+                    "pnet" => Stage::PNet,
+                    "rnet" => Stage::RNet,
+                    "onet" => Stage::ONet,
+                    other => {
+                        return Err(Error::invalid(format!(
+                            "network must be \"pnet\", \"rnet\" or \"onet\", got {other:?}"
+                        ))
+                        .into())
+                    }
+                };
+                let input = input.as_array().to_owned();
+                let out = detached(py, || self.inner.run_network(stage, input.view()))?;
+                let mut result = Vec::new();
+                for (name, values, channels) in [
+                    ("prob", out.prob, 2),
+                    ("reg", out.reg, 4),
+                    ("landmarks", out.landmarks, 10),
+                ] {
+                    if values.is_empty() {
+                        continue;
+                    }
+                    let mut shape = out.shape.clone();
+                    shape[1] = channels;
+                    let arr = ArrayD::from_shape_vec(IxDyn(&shape), values)
+                        .map_err(|e| Error::Internal(format!("network output shape: {e}")))?;
+                    result.push((name, arr.into_pyarray(py)));
+                }
+                Ok(result)
             }
 
             #[getter]
@@ -519,8 +568,8 @@ mod bindings {
         /// `float32 (n, 4)` (`x1, y1, x2, y2`) grown by `margin` pixels in total
         /// (the FaceNet protocol). `size` is `(height, width)`.
         #[pyfunction]
-        #[pyo3(signature = (image, points, *, method = "similarity", size = (160, 160), margin = align::DEFAULT_MARGIN))]
-        pub fn align<'py>(
+        #[pyo3(name = "align", signature = (image, points, *, method = "similarity", size = (160, 160), margin = align::DEFAULT_MARGIN))]
+        pub fn align_faces<'py>(
             py: Python<'py>,
             image: PyReadonlyArray3<'py, u8>,
             points: PyReadonlyArrayDyn<'py, f32>,
@@ -536,21 +585,32 @@ mod bindings {
                         .into_dimensionality::<Ix3>()
                         .ok()
                         .filter(|p| p.dim().1 == 5 && p.dim().2 == 2)
-                        .ok_or_else(|| Error::invalid("similarity alignment takes landmarks of shape (n, 5, 2)"))?;
+                        .ok_or_else(|| {
+                            Error::invalid(
+                                "similarity alignment takes landmarks of shape (n, 5, 2)",
+                            )
+                        })?;
                     let lms: Vec<[[f32; 2]; 5]> = pts
                         .outer_iter()
                         .map(|f| std::array::from_fn(|k| [f[[k, 0]], f[[k, 1]]]))
                         .collect();
-                    detached(py, || align::align_similarity_many(image.view(), &lms, size))?
+                    detached(py, || {
+                        align::align_similarity_many(image.view(), &lms, size)
+                    })?
                 }
                 "crop" => {
                     let pts = pts
                         .into_dimensionality::<Ix2>()
                         .ok()
                         .filter(|p| p.dim().1 == 4)
-                        .ok_or_else(|| Error::invalid("crop alignment takes boxes of shape (n, 4)"))?;
-                    let boxes: Vec<[f32; 4]> = pts.outer_iter().map(|b| [b[0], b[1], b[2], b[3]]).collect();
-                    detached(py, || align::crop_with_margin_many(image.view(), &boxes, margin, size))?
+                        .ok_or_else(|| {
+                            Error::invalid("crop alignment takes boxes of shape (n, 4)")
+                        })?;
+                    let boxes: Vec<[f32; 4]> =
+                        pts.outer_iter().map(|b| [b[0], b[1], b[2], b[3]]).collect();
+                    detached(py, || {
+                        align::crop_with_margin_many(image.view(), &boxes, margin, size)
+                    })?
                 }
                 other => {
                     return Err(Error::invalid(format!(
@@ -566,7 +626,10 @@ mod bindings {
         /// `size` `(height, width)`: `float32 (5, 2)`.
         #[pyfunction]
         #[pyo3(signature = (size = (160, 160)))]
-        pub fn alignment_template(py: Python<'_>, size: (usize, usize)) -> Bound<'_, PyArray2<f32>> {
+        pub fn alignment_template(
+            py: Python<'_>,
+            size: (usize, usize),
+        ) -> Bound<'_, PyArray2<f32>> {
             let t = align::template_pixels(size);
             Array2::from_shape_fn((5, 2), |(i, j)| t[i][j]).into_pyarray(py)
         }
@@ -576,7 +639,7 @@ mod bindings {
     mod _core {
         #[pymodule_export]
         use super::{
-            detection::align, detection::alignment_template, detection::CoreDetector,
+            detection::align_faces, detection::alignment_template, detection::CoreDetector,
             _panic_for_tests, load_onnxruntime, onnxruntime_loaded, CoreEmbedder, CoreGallery, FastfaceError, GalleryError,
             ImageError, ModelError,
         };
