@@ -77,7 +77,7 @@ def median_time(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
 def fastface_search(core: _core.CoreGallery, probes: np.ndarray, k: int):
     def run() -> tuple[np.ndarray, np.ndarray]:
         res = core.search_top_k(probes, k)
-        return np.stack([r for r, _ in res]), np.stack([d for _, d in res]).astype(np.float64)
+        return np.stack([r for r, _, _ in res]), np.stack([d for _, d, _ in res]).astype(np.float64)
 
     return run
 

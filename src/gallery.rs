@@ -373,6 +373,7 @@ impl Gallery {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
             _ => PathBuf::from("."),
         };
+        remove_stale_temps(&dir, &name.to_string_lossy());
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())
@@ -656,6 +657,36 @@ impl HashReader {
     }
 }
 
+/// Deletes temp files that earlier saves of `name` left behind when their
+/// process was killed mid-write (`.<name>.<pid>.<stamp>.tmp` whose pid no longer
+/// runs), so a service in a crash loop cannot fill its disk. Only on Linux, where
+/// `/proc` tells which processes are alive; best effort, errors are ignored.
+fn remove_stale_temps(dir: &Path, name: &str) {
+    if !cfg!(target_os = "linux") {
+        return;
+    }
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    let prefix = format!(".{name}.");
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let Some(rest) = file_name
+            .to_str()
+            .and_then(|f| f.strip_prefix(&prefix))
+            .and_then(|f| f.strip_suffix(".tmp"))
+        else {
+            continue;
+        };
+        let Some(pid) = rest.split('.').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
 #[cfg(unix)]
 fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)
@@ -860,6 +891,25 @@ mod tests {
                 assert!(g.set_isa(isa).is_err());
             }
         }
+    }
+
+    #[test]
+    fn save_removes_temps_of_dead_processes_only() {
+        let dir = scratch().join("stale");
+        fs::create_dir_all(&dir).unwrap();
+        // Above Linux's largest pid, so never a live process.
+        let dead = dir.join(".g.ffg.999999999.1.tmp");
+        let alive = dir.join(format!(".g.ffg.{}.1.tmp", std::process::id()));
+        let other = dir.join(".h.ffg.999999999.1.tmp");
+        for p in [&dead, &alive, &other] {
+            fs::write(p, b"partial").unwrap();
+        }
+        Gallery::new(3, "m")
+            .unwrap()
+            .save(&dir.join("g.ffg"))
+            .unwrap();
+        assert_eq!(dead.exists(), !cfg!(target_os = "linux"));
+        assert!(alive.exists() && other.exists());
     }
 
     #[test]

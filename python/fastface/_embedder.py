@@ -98,6 +98,8 @@ def _as_crop_batch(crops: npt.ArrayLike, size: tuple[int, int]) -> npt.NDArray[n
         )
     if array.shape[0] == 0:
         raise ValueError("no face crops given")
+    if array.shape[1] == 0 or array.shape[2] == 0:
+        raise ValueError(f"face crops must not be empty, got shape {array.shape}")
     height, width = size
     if array.shape[1:3] != (height, width):
         array = np.stack(

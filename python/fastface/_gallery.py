@@ -187,15 +187,14 @@ class Gallery:
             raise ValueError(
                 f"probe embeddings have dimension {probes.shape[1]}, this gallery holds {self.dim}"
             )
-        labels = self._core.labels()
         # k above the gallery size means every row; clamping keeps huge k in range.
         results = self._core.search_top_k(probes, min(top_k, max(len(self), 1)))
         box_list = list(boxes) if boxes is not None else [None] * len(probes)
         matches = []
-        for (rows, distances), box in zip(results, box_list, strict=True):
+        for (rows, distances, names), box in zip(results, box_list, strict=True):
             candidates = [
-                Candidate(labels[int(r)], float(d), int(r))
-                for r, d in zip(rows, distances, strict=True)
+                Candidate(name, float(d), int(r))
+                for name, r, d in zip(names, rows, distances, strict=True)
             ]
             nearest = candidates[0] if candidates else None
             distance = nearest.distance if nearest else float("inf")
@@ -218,13 +217,12 @@ class Gallery:
         """Every row within ``threshold`` of each probe, nearest first."""
         limit = _threshold(threshold, self.threshold)
         probes = _as_rows(embeddings, "probe embeddings")
-        labels = self._core.labels()
         return [
             [
-                Candidate(labels[int(r)], float(d), int(r))
-                for r, d in zip(rows, distances, strict=True)
+                Candidate(name, float(d), int(r))
+                for name, r, d in zip(names, rows, distances, strict=True)
             ]
-            for rows, distances in self._core.search_within(probes, limit)
+            for rows, distances, names in self._core.search_within(probes, limit)
         ]
 
     # -- files ------------------------------------------------------------------
