@@ -38,8 +38,18 @@ mod bindings {
         PyException,
         "Base class of every error fastface raises on its own account."
     );
-    create_exception!(fastface, ImageError, FastfaceError, "An image could not be decoded or used.");
-    create_exception!(fastface, ModelError, FastfaceError, "A model could not be loaded or run.");
+    create_exception!(
+        fastface,
+        ImageError,
+        FastfaceError,
+        "An image could not be decoded or used."
+    );
+    create_exception!(
+        fastface,
+        ModelError,
+        FastfaceError,
+        "A model could not be loaded or run."
+    );
     create_exception!(
         fastface,
         GalleryError,
@@ -159,10 +169,14 @@ mod bindings {
             let choice = EngineChoice::parse(engine)?;
             let inner = if let Ok(bytes) = model.cast::<PyBytes>() {
                 let bytes = bytes.as_bytes().to_vec();
-                detached(py, move || Embedder::new(ModelSource::Bytes(&bytes), spec, choice))?
+                detached(py, move || {
+                    Embedder::new(ModelSource::Bytes(&bytes), spec, choice)
+                })?
             } else {
                 let path: PathBuf = model.extract()?;
-                detached(py, move || Embedder::new(ModelSource::Path(&path), spec, choice))?
+                detached(py, move || {
+                    Embedder::new(ModelSource::Path(&path), spec, choice)
+                })?
             };
             Ok(Self { inner })
         }
@@ -205,12 +219,33 @@ mod bindings {
         inner: RwLock<Gallery>,
     }
 
-    type HitArrays<'py> = (Bound<'py, PyArray1<i64>>, Bound<'py, PyArray1<f32>>);
+    /// One probe's hits: rows, distances and the rows' labels.
+    type HitArrays<'py> = (
+        Bound<'py, PyArray1<i64>>,
+        Bound<'py, PyArray1<f32>>,
+        Vec<String>,
+    );
 
-    fn hit_arrays<'py>(py: Python<'py>, hits: Vec<Hit>) -> HitArrays<'py> {
+    /// Hits with their labels, read under the same lock as the search so a
+    /// concurrent `remove` cannot pair a row with another row's label.
+    type LabelledHits = Vec<(Vec<Hit>, Vec<String>)>;
+
+    fn label_hits(gallery: &Gallery, hits: Vec<Vec<Hit>>) -> LabelledHits {
+        hits.into_iter()
+            .map(|h| {
+                let labels = h
+                    .iter()
+                    .map(|hit| gallery.label(hit.row).unwrap_or_default().to_string())
+                    .collect();
+                (h, labels)
+            })
+            .collect()
+    }
+
+    fn hit_arrays<'py>(py: Python<'py>, (hits, labels): (Vec<Hit>, Vec<String>)) -> HitArrays<'py> {
         let rows: Vec<i64> = hits.iter().map(|h| h.row as i64).collect();
         let distances: Vec<f32> = hits.iter().map(|h| h.distance).collect();
-        (rows.into_pyarray(py), distances.into_pyarray(py))
+        (rows.into_pyarray(py), distances.into_pyarray(py), labels)
     }
 
     fn owned_rows(rows: &PyReadonlyArray2<'_, f32>) -> (usize, usize, Vec<f32>) {
@@ -261,11 +296,9 @@ mod bindings {
         ) -> PyResult<()> {
             let (n, dim, flat) = owned_rows(&embeddings);
             if n != labels.len() {
-                return Err(Error::invalid(format!(
-                    "{} labels for {n} embeddings",
-                    labels.len()
-                ))
-                .into());
+                return Err(
+                    Error::invalid(format!("{} labels for {n} embeddings", labels.len())).into(),
+                );
             }
             if n > 0 {
                 self.check_dim(dim, "embeddings")?;
@@ -294,12 +327,22 @@ mod bindings {
 
         /// The label of every row, in row order.
         fn labels(&self) -> PyResult<Vec<String>> {
-            Ok(self.read()?.labels().into_iter().map(String::from).collect())
+            Ok(self
+                .read()?
+                .labels()
+                .into_iter()
+                .map(String::from)
+                .collect())
         }
 
         /// The distinct labels, in order of first appearance.
         fn identities(&self) -> PyResult<Vec<String>> {
-            Ok(self.read()?.identities().into_iter().map(String::from).collect())
+            Ok(self
+                .read()?
+                .identities()
+                .into_iter()
+                .map(String::from)
+                .collect())
         }
 
         /// Every row as `float32 (len, dim)`.
@@ -314,7 +357,7 @@ mod bindings {
         }
 
         /// The `k` nearest rows of each probe (`float32 (m, dim)`): a list of
-        /// `(rows, distances)` array pairs, nearest first, ties by row index.
+        /// `(rows, distances, labels)`, nearest first, ties by row index.
         fn search_top_k<'py>(
             &self,
             py: Python<'py>,
@@ -323,7 +366,10 @@ mod bindings {
         ) -> PyResult<Vec<HitArrays<'py>>> {
             let (_, dim, flat) = owned_rows(&probes);
             self.check_dim(dim, "probes")?;
-            let hits = detached(py, || self.read()?.search_top_k(&flat, k))?;
+            let hits = detached(py, || {
+                let gallery = self.read()?;
+                Ok(label_hits(&gallery, gallery.search_top_k(&flat, k)?))
+            })?;
             Ok(hits.into_iter().map(|h| hit_arrays(py, h)).collect())
         }
 
@@ -336,7 +382,13 @@ mod bindings {
         ) -> PyResult<Vec<HitArrays<'py>>> {
             let (_, dim, flat) = owned_rows(&probes);
             self.check_dim(dim, "probes")?;
-            let hits = detached(py, || self.read()?.search_within(&flat, threshold))?;
+            let hits = detached(py, || {
+                let gallery = self.read()?;
+                Ok(label_hits(
+                    &gallery,
+                    gallery.search_within(&flat, threshold)?,
+                ))
+            })?;
             Ok(hits.into_iter().map(|h| hit_arrays(py, h)).collect())
         }
 
@@ -639,9 +691,9 @@ mod bindings {
     mod _core {
         #[pymodule_export]
         use super::{
-            detection::align_faces, detection::alignment_template, detection::CoreDetector,
-            _panic_for_tests, load_onnxruntime, onnxruntime_loaded, CoreEmbedder, CoreGallery, FastfaceError, GalleryError,
-            ImageError, ModelError,
+            _panic_for_tests, detection::align_faces, detection::alignment_template,
+            detection::CoreDetector, load_onnxruntime, onnxruntime_loaded, CoreEmbedder,
+            CoreGallery, FastfaceError, GalleryError, ImageError, ModelError,
         };
     }
 }
