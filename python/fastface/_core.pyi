@@ -1,5 +1,7 @@
 """Type stubs of the Rust core (checked against it by mypy.stubtest)."""
 
+from typing import final
+
 import numpy as np
 import numpy.typing as npt
 
@@ -12,6 +14,7 @@ def load_onnxruntime(library: str) -> None: ...
 def onnxruntime_loaded() -> bool: ...
 def _panic_for_tests(message: str) -> None: ...  # test hook: tests/test_panic.py
 
+@final
 class CoreEmbedder:
     def __new__(
         cls,
@@ -34,6 +37,7 @@ class CoreEmbedder:
     @property
     def input_size(self) -> tuple[int, int]: ...
 
+@final
 class CoreGallery:
     def __new__(cls, dim: int, model_id: str) -> CoreGallery: ...
     def add(self, labels: list[str], embeddings: npt.NDArray[np.float32]) -> None: ...
@@ -61,6 +65,7 @@ class CoreGallery:
 
 _Detection = tuple[tuple[float, float, float, float], float, npt.NDArray[np.float32]]
 
+@final
 class CoreDetector:
     def __new__(
         cls,
