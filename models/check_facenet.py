@@ -26,7 +26,7 @@ import json
 import pathlib
 import sys
 import time
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -53,7 +53,9 @@ def load_pairs(path: pathlib.Path | str) -> list[Pair]:
             raise ValueError(f"{path}:{i + 1}: cannot parse {line!r}")
     same = sum(p[2] for p in pairs)
     if same != n or len(pairs) != 2 * n:
-        raise ValueError(f"{path}: expected {n} same + {n} different pairs, got {same} + {len(pairs) - same}")
+        raise ValueError(
+            f"{path}: expected {n} same + {n} different pairs, got {same} + {len(pairs) - same}"
+        )
     return pairs
 
 
@@ -171,9 +173,16 @@ def main(argv: Iterable[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--onnx", default=str(here.parent / "python/fastface/models/facenet.onnx"))
     ap.add_argument("--lfw", default=str(here.parent.parent / "shared/faces/lfw-view1"))
-    ap.add_argument("--crops", default="125", help="comma-separated centre-crop sizes, e.g. 110,125,140")
+    ap.add_argument(
+        "--crops", default="125", help="comma-separated centre-crop sizes, e.g. 110,125,140"
+    )
     ap.add_argument("--threads", type=int, default=0, help="onnxruntime intra-op threads (0 = all)")
-    ap.add_argument("--min-accuracy", type=float, default=0.985, help="fail if DevTest accuracy at the first crop is below")
+    ap.add_argument(
+        "--min-accuracy",
+        type=float,
+        default=0.985,
+        help="fail if DevTest accuracy at the first crop is below",
+    )
     ap.add_argument("--json", help="also write the results to this file")
     args = ap.parse_args(list(argv) if argv is not None else None)
 
@@ -191,7 +200,10 @@ def main(argv: Iterable[str] | None = None) -> int:
     if args.json:
         pathlib.Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
     if results[0]["test_accuracy"] < args.min_accuracy:
-        print(f"FAIL: DevTest accuracy {results[0]['test_accuracy']:.2%} < {args.min_accuracy:.2%}", file=sys.stderr)
+        print(
+            f"FAIL: DevTest accuracy {results[0]['test_accuracy']:.2%} < {args.min_accuracy:.2%}",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

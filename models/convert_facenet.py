@@ -111,8 +111,8 @@ def build_model(h5_path: pathlib.Path, fold: bool = True) -> onnx.ModelProto:
             for src in _inbound(layer):
                 consumers[src].append(layer["name"])
 
-        (out_layer, _, _), = config["config"]["output_layers"]
-        (in_layer, _, _), = config["config"]["input_layers"]
+        ((out_layer, _, _),) = config["config"]["output_layers"]
+        ((in_layer, _, _),) = config["config"]["input_layers"]
 
         nodes: list[onnx.NodeProto] = []
         inits: list[onnx.TensorProto] = []
@@ -128,10 +128,7 @@ def build_model(h5_path: pathlib.Path, fold: bool = True) -> onnx.ModelProto:
                 if not layer["name"].endswith("_ScaleSum"):
                     raise ConversionError(f"unknown Lambda layer {layer['name']}")
                 a, b = _inbound(layer)
-                if (
-                    by_name[b]["class_name"] == "Conv2D"
-                    and consumers[b] == [layer["name"]]
-                ):
+                if by_name[b]["class_name"] == "Conv2D" and consumers[b] == [layer["name"]]:
                     fold_scale[b] = float(layer["config"]["arguments"]["scale"])
 
         def single_bn_consumer(name: str) -> dict[str, Any] | None:
@@ -161,7 +158,12 @@ def build_model(h5_path: pathlib.Path, fold: bool = True) -> onnx.ModelProto:
             if cfg["padding"] == "same":
                 if strides != [1, 1]:
                     raise ConversionError(f"{name}: 'same' padding with stride {strides}")
-                pads = [(kh - 1) // 2, (kw - 1) // 2, kh - 1 - (kh - 1) // 2, kw - 1 - (kw - 1) // 2]
+                pads = [
+                    (kh - 1) // 2,
+                    (kw - 1) // 2,
+                    kh - 1 - (kh - 1) // 2,
+                    kw - 1 - (kw - 1) // 2,
+                ]
             elif cfg["padding"] == "valid":
                 pads = [0, 0, 0, 0]
             else:
@@ -229,19 +231,29 @@ def build_model(h5_path: pathlib.Path, fold: bool = True) -> onnx.ModelProto:
                 w = _weights(f, name)
                 gamma = w["gamma"] if cfg.get("scale", True) else np.ones_like(w["beta"])
                 args = []
-                for part, arr in (("gamma", gamma), ("beta", w["beta"]), ("mean", w["moving_mean"]), ("var", w["moving_variance"])):
+                for part, arr in (
+                    ("gamma", gamma),
+                    ("beta", w["beta"]),
+                    ("mean", w["moving_mean"]),
+                    ("var", w["moving_variance"]),
+                ):
                     inits.append(numpy_helper.from_array(arr.astype(np.float32), f"{name}.{part}"))
                     args.append(f"{name}.{part}")
                 nodes.append(
                     helper.make_node(
-                        "BatchNormalization", [tensor[srcs[0]], *args], [f"{name}.out"], name=name,
+                        "BatchNormalization",
+                        [tensor[srcs[0]], *args],
+                        [f"{name}.out"],
+                        name=name,
                         epsilon=float(cfg["epsilon"]),
                     )
                 )
                 tensor[name] = f"{name}.out"
             elif kind == "Activation":
                 if cfg["activation"] == "relu":
-                    nodes.append(helper.make_node("Relu", [tensor[srcs[0]]], [f"{name}.out"], name=name))
+                    nodes.append(
+                        helper.make_node("Relu", [tensor[srcs[0]]], [f"{name}.out"], name=name)
+                    )
                 elif cfg["activation"] == "linear":
                     tensor[name] = tensor[srcs[0]]
                     continue
@@ -252,7 +264,9 @@ def build_model(h5_path: pathlib.Path, fold: bool = True) -> onnx.ModelProto:
                 if int(cfg["axis"]) not in (3, -1):
                     raise ConversionError(f"{name}: concat axis {cfg['axis']}")
                 nodes.append(
-                    helper.make_node("Concat", [tensor[s] for s in srcs], [f"{name}.out"], name=name, axis=1)
+                    helper.make_node(
+                        "Concat", [tensor[s] for s in srcs], [f"{name}.out"], name=name, axis=1
+                    )
                 )
                 tensor[name] = f"{name}.out"
             elif kind == "Lambda":
@@ -263,7 +277,11 @@ def build_model(h5_path: pathlib.Path, fold: bool = True) -> onnx.ModelProto:
                 else:
                     sname = f"{name}.scale"
                     inits.append(numpy_helper.from_array(np.array(scale, dtype=np.float32), sname))
-                    nodes.append(helper.make_node("Mul", [tensor[b], sname], [f"{name}.mul"], name=f"{name}.mul"))
+                    nodes.append(
+                        helper.make_node(
+                            "Mul", [tensor[b], sname], [f"{name}.mul"], name=f"{name}.mul"
+                        )
+                    )
                     rhs = f"{name}.mul"
                 nodes.append(helper.make_node("Add", [tensor[a], rhs], [f"{name}.out"], name=name))
                 tensor[name] = f"{name}.out"
@@ -283,8 +301,19 @@ def build_model(h5_path: pathlib.Path, fold: bool = True) -> onnx.ModelProto:
                 )
                 tensor[name] = f"{name}.out"
             elif kind == "GlobalAveragePooling2D":
-                nodes.append(helper.make_node("GlobalAveragePool", [tensor[srcs[0]]], [f"{name}.pool"], name=f"{name}.pool"))
-                nodes.append(helper.make_node("Flatten", [f"{name}.pool"], [f"{name}.out"], name=name, axis=1))
+                nodes.append(
+                    helper.make_node(
+                        "GlobalAveragePool",
+                        [tensor[srcs[0]]],
+                        [f"{name}.pool"],
+                        name=f"{name}.pool",
+                    )
+                )
+                nodes.append(
+                    helper.make_node(
+                        "Flatten", [f"{name}.pool"], [f"{name}.out"], name=name, axis=1
+                    )
+                )
                 tensor[name] = f"{name}.out"
             elif kind == "Dropout":
                 tensor[name] = tensor[srcs[0]]
@@ -293,7 +322,9 @@ def build_model(h5_path: pathlib.Path, fold: bool = True) -> onnx.ModelProto:
                     raise ConversionError(f"{name}: fused activation {cfg['activation']}")
                 w = _weights(f, name)
                 kernel = w["kernel"].astype(np.float64)  # (in, out)
-                bias = w["bias"].astype(np.float64) if cfg["use_bias"] else np.zeros(kernel.shape[1])
+                bias = (
+                    w["bias"].astype(np.float64) if cfg["use_bias"] else np.zeros(kernel.shape[1])
+                )
                 out_name = name
                 bn = single_bn_consumer(name)
                 if bn is not None:
@@ -305,7 +336,12 @@ def build_model(h5_path: pathlib.Path, fold: bool = True) -> onnx.ModelProto:
                 inits.append(numpy_helper.from_array(bias.astype(np.float32), f"{name}.bias"))
                 out = f"{out_name}.out"
                 nodes.append(
-                    helper.make_node("Gemm", [tensor[srcs[0]], f"{name}.weight", f"{name}.bias"], [out], name=name)
+                    helper.make_node(
+                        "Gemm",
+                        [tensor[srcs[0]], f"{name}.weight", f"{name}.bias"],
+                        [out],
+                        name=name,
+                    )
                 )
                 tensor[name] = out
                 tensor[out_name] = out
@@ -321,7 +357,11 @@ def build_model(h5_path: pathlib.Path, fold: bool = True) -> onnx.ModelProto:
     graph = helper.make_graph(
         nodes,
         "facenet_inception_resnet_v1",
-        [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, ["N", 3, INPUT_SIZE, INPUT_SIZE])],
+        [
+            helper.make_tensor_value_info(
+                INPUT_NAME, TensorProto.FLOAT, ["N", 3, INPUT_SIZE, INPUT_SIZE]
+            )
+        ],
         [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, ["N", EMBEDDING_DIM])],
         initializer=inits,
     )

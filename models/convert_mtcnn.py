@@ -71,7 +71,9 @@ class _Graph:
         self.count = 0
 
     def const(self, name: str, value: np.ndarray) -> str:
-        self.inits.append(numpy_helper.from_array(np.ascontiguousarray(value, dtype=np.float32), name))
+        self.inits.append(
+            numpy_helper.from_array(np.ascontiguousarray(value, dtype=np.float32), name)
+        )
         return name
 
     def node(self, op: str, inputs: list[str], out: str | None = None, **attrs) -> str:
@@ -87,12 +89,16 @@ class _Graph:
 
     def conv(self, x: str, kernel: np.ndarray, bias: np.ndarray, tag: str) -> str:
         if kernel.ndim != 4 or bias.shape != (kernel.shape[3],):
-            raise ConversionError(f"{self.name}/{tag}: unexpected conv weights {kernel.shape}, {bias.shape}")
+            raise ConversionError(
+                f"{self.name}/{tag}: unexpected conv weights {kernel.shape}, {bias.shape}"
+            )
         # Keras (kh, kw, in, out) on the transposed image == ONNX (out, in, kw, kh) on the image.
         w = self.const(f"{tag}_w", np.transpose(kernel, (3, 2, 1, 0)))
         b = self.const(f"{tag}_b", bias)
         kh, kw = kernel.shape[1], kernel.shape[0]
-        return self.node("Conv", [x, w, b], kernel_shape=[kh, kw], strides=[1, 1], pads=[0, 0, 0, 0])
+        return self.node(
+            "Conv", [x, w, b], kernel_shape=[kh, kw], strides=[1, 1], pads=[0, 0, 0, 0]
+        )
 
     def prelu(self, x: str, alpha: np.ndarray, tag: str, spatial: bool = True) -> str:
         a = alpha.reshape(-1)
@@ -107,13 +113,17 @@ class _Graph:
         if not same:
             return self.node("MaxPool", [x], kernel_shape=[k, k], strides=[s, s], pads=[0, 0, 0, 0])
         if size is None:
-            return self.node("MaxPool", [x], kernel_shape=[k, k], strides=[s, s], auto_pad="SAME_UPPER")
+            return self.node(
+                "MaxPool", [x], kernel_shape=[k, k], strides=[s, s], auto_pad="SAME_UPPER"
+            )
         out = -(-size // s)
         total = max((out - 1) * s + k - size, 0)
         lo, hi = total // 2, total - total // 2
         return self.node("MaxPool", [x], kernel_shape=[k, k], strides=[s, s], pads=[lo, lo, hi, hi])
 
-    def dense(self, x: str, kernel: np.ndarray, bias: np.ndarray, tag: str, out: str | None = None) -> str:
+    def dense(
+        self, x: str, kernel: np.ndarray, bias: np.ndarray, tag: str, out: str | None = None
+    ) -> str:
         w = self.const(f"{tag}_w", kernel)
         b = self.const(f"{tag}_b", bias)
         return self.node("Add", [self.node("MatMul", [x, w]), b], out)
@@ -135,7 +145,9 @@ def _flatten_rows(kernel: np.ndarray, size: int, channels: int) -> np.ndarray:
     """Dense kernel rows in Keras' flatten order of the transposed map, ``(x, y, c)``,
     reordered to ONNX ``Flatten`` order on ``[C, H, W]``, ``(c, y, x)``."""
     if kernel.shape[0] != size * size * channels:
-        raise ConversionError(f"dense kernel has {kernel.shape[0]} rows, expected {size}*{size}*{channels}")
+        raise ConversionError(
+            f"dense kernel has {kernel.shape[0]} rows, expected {size}*{size}*{channels}"
+        )
     k = kernel.reshape(size, size, channels, -1)  # (x, y, c, out)
     return np.transpose(k, (2, 1, 0, 3)).reshape(size * size * channels, -1)
 
@@ -143,16 +155,67 @@ def _flatten_rows(kernel: np.ndarray, size: int, channels: int) -> np.ndarray:
 def _check(weights: list[np.ndarray], shapes: list[tuple[int, ...]], net: str) -> None:
     got = [tuple(w.shape) for w in weights]
     if got != shapes:
-        raise ConversionError(f"{net}: weight shapes {got} differ from the mtcnn 0.1.1 layout {shapes}")
+        raise ConversionError(
+            f"{net}: weight shapes {got} differ from the mtcnn 0.1.1 layout {shapes}"
+        )
 
 
-PNET_SHAPES = [(3, 3, 3, 10), (10,), (1, 1, 10), (3, 3, 10, 16), (16,), (1, 1, 16), (3, 3, 16, 32), (32,),
-               (1, 1, 32), (1, 1, 32, 2), (2,), (1, 1, 32, 4), (4,)]
-RNET_SHAPES = [(3, 3, 3, 28), (28,), (1, 1, 28), (3, 3, 28, 48), (48,), (1, 1, 48), (2, 2, 48, 64), (64,),
-               (1, 1, 64), (576, 128), (128,), (128,), (128, 2), (2,), (128, 4), (4,)]
-ONET_SHAPES = [(3, 3, 3, 32), (32,), (1, 1, 32), (3, 3, 32, 64), (64,), (1, 1, 64), (3, 3, 64, 64), (64,),
-               (1, 1, 64), (2, 2, 64, 128), (128,), (1, 1, 128), (1152, 256), (256,), (256,), (256, 2), (2,),
-               (256, 4), (4,), (256, 10), (10,)]
+PNET_SHAPES = [
+    (3, 3, 3, 10),
+    (10,),
+    (1, 1, 10),
+    (3, 3, 10, 16),
+    (16,),
+    (1, 1, 16),
+    (3, 3, 16, 32),
+    (32,),
+    (1, 1, 32),
+    (1, 1, 32, 2),
+    (2,),
+    (1, 1, 32, 4),
+    (4,),
+]
+RNET_SHAPES = [
+    (3, 3, 3, 28),
+    (28,),
+    (1, 1, 28),
+    (3, 3, 28, 48),
+    (48,),
+    (1, 1, 48),
+    (2, 2, 48, 64),
+    (64,),
+    (1, 1, 64),
+    (576, 128),
+    (128,),
+    (128,),
+    (128, 2),
+    (2,),
+    (128, 4),
+    (4,),
+]
+ONET_SHAPES = [
+    (3, 3, 3, 32),
+    (32,),
+    (1, 1, 32),
+    (3, 3, 32, 64),
+    (64,),
+    (1, 1, 64),
+    (3, 3, 64, 64),
+    (64,),
+    (1, 1, 64),
+    (2, 2, 64, 128),
+    (128,),
+    (1, 1, 128),
+    (1152, 256),
+    (256,),
+    (256,),
+    (256, 2),
+    (2,),
+    (256, 4),
+    (4,),
+    (256, 10),
+    (10,),
+]
 
 
 def _io(name: str, shape) -> onnx.ValueInfoProto:
@@ -187,10 +250,14 @@ def build_rnet(w: list[np.ndarray]) -> onnx.ModelProto:
     x = g.maxpool(x, 3, 2, same=False, size=9)  # 4
     x = g.prelu(g.conv(x, w[6], w[7], "conv3"), w[8], "prelu3")  # 3
     x = g.node("Flatten", [x], axis=1)
-    x = g.prelu(g.dense(x, _flatten_rows(w[9], 3, 64), w[10], "fc1"), w[11], "prelu4", spatial=False)
+    x = g.prelu(
+        g.dense(x, _flatten_rows(w[9], 3, 64), w[10], "fc1"), w[11], "prelu4", spatial=False
+    )
     g.node("Softmax", [g.dense(x, w[12], w[13], "fc2_1")], "prob", axis=1)
     g.dense(x, w[14], w[15], "fc2_2", out="reg")
-    return g.model([_io(INPUT_NAME, ["N", 3, 24, 24])], [_io("prob", ["N", 2]), _io("reg", ["N", 4])])
+    return g.model(
+        [_io(INPUT_NAME, ["N", 3, 24, 24])], [_io("prob", ["N", 2]), _io("reg", ["N", 4])]
+    )
 
 
 def build_onet(w: list[np.ndarray]) -> onnx.ModelProto:
@@ -205,7 +272,9 @@ def build_onet(w: list[np.ndarray]) -> onnx.ModelProto:
     x = g.maxpool(x, 2, 2, same=True, size=8)  # 4
     x = g.prelu(g.conv(x, w[9], w[10], "conv4"), w[11], "prelu4")  # 3
     x = g.node("Flatten", [x], axis=1)
-    x = g.prelu(g.dense(x, _flatten_rows(w[12], 3, 128), w[13], "fc1"), w[14], "prelu5", spatial=False)
+    x = g.prelu(
+        g.dense(x, _flatten_rows(w[12], 3, 128), w[13], "fc1"), w[14], "prelu5", spatial=False
+    )
     g.node("Softmax", [g.dense(x, w[15], w[16], "fc2_1")], "prob", axis=1)
     g.dense(x, w[17], w[18], "fc2_2", out="reg")
     g.dense(x, w[19], w[20], "fc2_3", out="landmarks")
