@@ -225,7 +225,7 @@ pub fn warp_similarity(
     check_size(size)?;
     let (a, b) = (m[0][0], m[1][0]);
     let det = a * a + b * b;
-    if !(det.is_finite() && det > 1e-12) || !m.iter().flatten().all(|v| v.is_finite()) {
+    if !(det.is_finite() && det > 1e-12 && m.iter().flatten().all(|v| v.is_finite())) {
         return Err(Error::invalid("degenerate alignment transform"));
     }
     // Inverse of [[a, -b], [b, a]] is [[a, b], [-b, a]] / det.

@@ -475,6 +475,8 @@ mod bindings {
             Ok(view.as_standard_layout().into_owned())
         }
 
+        type NamedArray<'py> = (&'static str, Bound<'py, PyArrayDyn<f32>>);
+
         type PyFace<'py> = ((f32, f32, f32, f32), f32, Bound<'py, PyArray2<f32>>);
 
         fn py_faces(py: Python<'_>, faces: Vec<Face>) -> Vec<PyFace<'_>> {
@@ -565,7 +567,7 @@ mod bindings {
                 py: Python<'py>,
                 stage: &str,
                 input: PyReadonlyArray4<'py, f32>,
-            ) -> PyResult<Vec<(&'static str, Bound<'py, PyArrayDyn<f32>>)>> {
+            ) -> PyResult<Vec<NamedArray<'py>>> {
                 let stage = match stage {
                     "pnet" => Stage::PNet,
                     "rnet" => Stage::RNet,
