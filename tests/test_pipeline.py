@@ -250,3 +250,14 @@ def test_lfw_pairs_verify(rec: FaceRecognizer) -> None:
         )
         right += rec.verify(a, b).same == same
     assert right >= 38, f"{right}/40 LFW DevTest pairs"
+
+
+def test_pipeline_bench_runs_end_to_end() -> None:
+    import subprocess
+    import sys
+
+    bench = Path(__file__).resolve().parents[1] / "benches" / "bench_pipeline.py"
+    out = subprocess.run(
+        [sys.executable, str(bench), "--quick"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "detection, ms per photo" in out and "photos per second" in out

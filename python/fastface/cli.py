@@ -761,7 +761,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------ bench
 
-BENCHES = (("embedding", "bench_embed.py"), ("search", "bench_search.py"))
+BENCHES = (
+    ("embedding", "bench_embed.py"),
+    ("search", "bench_search.py"),
+    ("pipeline", "bench_pipeline.py"),
+)
 
 
 def _bench_dirs(explicit: str | None) -> list[Path]:
