@@ -29,7 +29,8 @@ SAMPLES = PKG / "samples"
 NETS = {name: MODELS / f"mtcnn_{name}.onnx" for name in ("pnet", "rnet", "onet")}
 
 needs_models = pytest.mark.skipif(
-    not all(p.exists() for p in NETS.values()), reason="MTCNN ONNX files not built (python models/build.py)"
+    not all(p.exists() for p in NETS.values()),
+    reason="MTCNN ONNX files not built (python models/build.py)",
 )
 needs_samples = pytest.mark.skipif(not SAMPLES.is_dir(), reason="sample photos not extracted")
 
@@ -67,7 +68,7 @@ def ort_session(name: str):
 def compare(detector, name: str, batch: np.ndarray) -> float:
     sess = ort_session(name)
     names = [o.name for o in sess.get_outputs()]
-    ref = dict(zip(names, sess.run(names, {"input": batch})))
+    ref = dict(zip(names, sess.run(names, {"input": batch}), strict=True))
     got = dict(detector.run_network(name, batch))
     assert set(got) == set(ref), (set(got), set(ref))
     worst = 0.0
@@ -98,7 +99,9 @@ def face_crops(detector, photo, size: int) -> np.ndarray:
             d = grow * (x2 - x1)
             a, b = int(max(x1 - d, 0)), int(max(y1 - d, 0))
             region = photo[b : int(y2 + d) + 1, a : int(x2 + d) + 1]
-            crops.append(cv2.resize(region.astype(np.float32), (size, size), interpolation=cv2.INTER_AREA))
+            crops.append(
+                cv2.resize(region.astype(np.float32), (size, size), interpolation=cv2.INTER_AREA)
+            )
     return np.ascontiguousarray(np.stack(crops).transpose(0, 3, 1, 2).astype(np.float32))
 
 
@@ -122,7 +125,7 @@ def test_sample_photos_yield_faces_with_ordered_landmarks(detector):
     results = detector.detect_many(images)
     assert len(results) == len(images)
     found = 0
-    for path, img, faces in zip(paths, images, results):
+    for path, img, faces in zip(paths, images, results, strict=True):
         if not faces:
             continue
         found += 1
@@ -152,7 +155,7 @@ def test_sample_photos_yield_faces_with_ordered_landmarks(detector):
 def test_detect_many_equals_detect(detector, photo):
     small = cv2.resize(photo, (photo.shape[1] // 2, photo.shape[0] // 2))
     many = detector.detect_many([photo, small])
-    for img, faces in zip([photo, small], many):
+    for img, faces in zip([photo, small], many, strict=True):
         one = detector.detect(img)
         assert [f[0] for f in one] == [f[0] for f in faces]
 
@@ -167,7 +170,9 @@ def test_degenerate_images_give_no_faces_or_clear_errors(detector):
     with pytest.raises(TypeError):
         detector.detect(np.zeros((64, 64, 3), np.float32))
     with pytest.raises(ValueError):
-        _core.CoreDetector(str(NETS["pnet"]), str(NETS["rnet"]), str(NETS["onet"]), scale_factor=1.5)
+        _core.CoreDetector(
+            str(NETS["pnet"]), str(NETS["rnet"]), str(NETS["onet"]), scale_factor=1.5
+        )
 
 
 @needs_models
