@@ -49,12 +49,16 @@ impl Embedder {
     /// the first real face.
     pub fn new(source: ModelSource<'_>, spec: EmbedderSpec, engine: EngineChoice) -> Result<Self> {
         if spec.height == 0 || spec.width == 0 || spec.dim == 0 {
-            return Err(Error::invalid("model input size and output dim must be positive"));
+            return Err(Error::invalid(
+                "model input size and output dim must be positive",
+            ));
         }
         let engine = build_engine(engine, source, [3, spec.height, spec.width])?;
         let embedder = Self { engine, spec };
         let probe = Array4::<u8>::zeros((1, embedder.spec.height, embedder.spec.width, 3));
-        let raw = embedder.engine.run(embedder.preprocess(probe.view()).view())?;
+        let raw = embedder
+            .engine
+            .run(embedder.preprocess(probe.view()).view())?;
         if raw.ncols() != embedder.spec.dim {
             return Err(Error::model(format!(
                 "the model outputs {} values per face but its manifest says {}",
@@ -83,7 +87,10 @@ impl Embedder {
             )));
         }
         let mut out = Array2::<f32>::zeros((n, self.spec.dim));
-        for (start, chunk) in (0..n).step_by(ENGINE_BATCH).zip(crops.axis_chunks_iter(Axis(0), ENGINE_BATCH)) {
+        for (start, chunk) in (0..n)
+            .step_by(ENGINE_BATCH)
+            .zip(crops.axis_chunks_iter(Axis(0), ENGINE_BATCH))
+        {
             let raw = self.engine.run(self.preprocess(chunk).view())?;
             if raw.dim() != (chunk.len_of(Axis(0)), self.spec.dim) {
                 return Err(Error::model(format!(
@@ -92,7 +99,8 @@ impl Embedder {
                     chunk.len_of(Axis(0))
                 )));
             }
-            out.slice_mut(ndarray::s![start..start + raw.nrows(), ..]).assign(&raw);
+            out.slice_mut(ndarray::s![start..start + raw.nrows(), ..])
+                .assign(&raw);
         }
         l2_normalize_rows(&mut out)?;
         Ok(out)
@@ -113,7 +121,9 @@ impl Embedder {
             .zip(crops.axis_iter(Axis(0)))
             .for_each(|(mut planes, pixels)| {
                 let (offset, scale) = match self.spec.normalization {
-                    Normalization::PerImageStandardization => standardization(pixels.iter().copied()),
+                    Normalization::PerImageStandardization => {
+                        standardization(pixels.iter().copied())
+                    }
                     Normalization::Fixed { mean, scale } => (mean, scale),
                 };
                 for (dst, &src) in order.iter().enumerate() {
@@ -147,9 +157,15 @@ fn standardization(values: impl Iterator<Item = u8> + Clone) -> (f32, f32) {
 /// produced garbage, which is reported rather than returned.
 pub fn l2_normalize_rows(rows: &mut Array2<f32>) -> Result<()> {
     for mut row in rows.axis_iter_mut(Axis(0)) {
-        let norm = row.iter().map(|v| f64::from(*v) * f64::from(*v)).sum::<f64>().sqrt();
+        let norm = row
+            .iter()
+            .map(|v| f64::from(*v) * f64::from(*v))
+            .sum::<f64>()
+            .sqrt();
         if !norm.is_finite() || norm == 0.0 {
-            return Err(Error::model("the model produced a zero or non-finite embedding"));
+            return Err(Error::model(
+                "the model produced a zero or non-finite embedding",
+            ));
         }
         let inv = (1.0 / norm) as f32;
         row.mapv_inplace(|v| v * inv);

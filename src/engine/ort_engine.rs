@@ -51,10 +51,15 @@ pub struct OrtEngine {
 
 impl OrtEngine {
     pub fn new(source: ModelSource<'_>) -> Result<Self> {
+        // One intra-op thread per core, as onnxruntime's Python default does on
+        // a machine without SMT; one run already keeps every core busy, so runs
+        // are not overlapped (inter-op parallelism stays off).
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        // `All` (ORT_ENABLE_ALL, 99) is what onnxruntime's Python API uses by
+        // default; the ort crate's `Level3` is only ORT_ENABLE_LAYOUT.
         let mut builder = Session::builder()
             .map_err(ort_error)?
-            .with_optimization_level(GraphOptimizationLevel::Level3)
+            .with_optimization_level(GraphOptimizationLevel::All)
             .map_err(ort_error)?
             .with_intra_threads(threads)
             .map_err(ort_error)?;
@@ -76,6 +81,9 @@ impl Engine for OrtEngine {
 
     fn run(&self, input: ArrayView4<'_, f32>) -> Result<Array2<f32>> {
         let n = input.len_of(Axis(0));
+        // The embedder hands over a standard-layout batch, so this borrows it:
+        // onnxruntime reads the caller's floats in place, and the only copy is
+        // of the small (n, dim) output.
         let input = input.as_standard_layout();
         let tensor = TensorRef::from_array_view(input.view()).map_err(ort_error)?;
         let mut session = self
@@ -84,7 +92,7 @@ impl Engine for OrtEngine {
             .map_err(|_| Error::model("onnxruntime session poisoned by an earlier failure"))?;
         let outputs = session.run(ort::inputs![tensor]).map_err(ort_error)?;
         let (_, data) = outputs[0].try_extract_tensor::<f32>().map_err(ort_error)?;
-        let features = if n == 0 { 0 } else { data.len() / n };
+        let features = data.len().checked_div(n).unwrap_or(0);
         Array2::from_shape_vec((n, features), data.to_vec()).map_err(ort_error)
     }
 }

@@ -1,5 +1,36 @@
-//! tract engine: one optimised plan per input shape, built once and shared;
-//! per-run state comes from a pool so concurrent callers never share it.
+//! tract engine: one optimised plan for a single item, built once and shared;
+//! per-run states come from a pool so concurrent callers never share one.
+//!
+//! How it runs, and why (FaceNet, 2.83 GFLOP per face, tract 0.23.9, on the
+//! 2-core Zen4 AVX-512 development box; CPU time per face, which stays
+//! comparable while the shared box is busy, from `state.run_plan_with_eval`
+//! timing every node and from whole runs):
+//!
+//! - Profile of one face on one thread: 46 ms, 90% of it in the 169
+//!   `OptMatMul` nodes at 68 GFLOPS on average (AVX-512 kernels). Every
+//!   convolution is lowered to a matrix product: 1x1 ones directly, the others
+//!   through `LazyIm2col` (47) or `Im2col` (12) feeding `OptMatMul`. The
+//!   products run at 24-95 GFLOPS each: slowest on the stem, whose few output
+//!   channels (32, 64) over 77x77 positions starve the kernel (49-59 GFLOPS),
+//!   fastest on the 17x17 blocks (90-95). The rest is max-pool 2%, add+relu 2%,
+//!   padding 1.4%, weight packing 1.2%. So tract is bound by its matrix-product
+//!   efficiency: onnxruntime (MLAS) needs about 28 ms of CPU per face (14 ms
+//!   per face on two cores at batch 32).
+//! - Plans for 2, 4, 8 and 16 items cost 62, 60, 63 and 71 ms of CPU per face
+//!   against 47 ms for the batch-1 plan (the larger activations no longer stay
+//!   in cache), so only the batch-1 plan is built.
+//! - Batches: one face per core, each single-threaded: 44-47 ms of CPU per
+//!   face and 22 ms per face of wall time with both cores free, no
+//!   synchronisation inside layers. The `multithread-mm` executor instead costs
+//!   52-57 ms of CPU per face (every layer waits for its slowest half), so it is
+//!   kept for what it is good at:
+//! - One face (and the odd faces left over when a batch does not divide by the
+//!   number of cores) runs with all cores splitting its matrix products: 44 ms
+//!   on one thread becomes 37.6 ms on two with tract's default threading gate
+//!   (64 panels), and 32.4 ms with the gate at 16 panels (31.6 ms at 0, so 16
+//!   keeps nearly all the gain without splitting the tiniest products). The
+//!   rest of the latency is the layers that stay on one thread (pooling,
+//!   padding, the small products) and a wait at every layer.
 
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -21,12 +52,27 @@ pub struct TractEngine {
     states: Mutex<Vec<State>>,
 }
 
-/// A pool spanning all cores, used to split one face's matrix products when a
-/// single face is all there is to do (lowest latency at batch 1).
+/// The cores faces are spread over: rayon's global pool, which the batch path
+/// runs on.
+fn cores() -> usize {
+    rayon::current_num_threads().max(1)
+}
+
+/// Matrix products with at least this many kernel panels are split over the
+/// cores under [`matmul_executor`] (tract's default is 64; see the module notes).
+const THREADING_PANEL_THRESHOLD: usize = 16;
+
+/// A pool spanning all cores, used to split one face's matrix products when
+/// there are fewer faces than cores (lowest latency at batch 1). The panel
+/// gate is process-wide but only matters under a multithreaded executor, and
+/// this engine is the only code in fastface that installs one.
 fn matmul_executor() -> Executor {
     static EXECUTOR: OnceLock<Executor> = OnceLock::new();
     EXECUTOR
-        .get_or_init(|| Executor::multithread(rayon::current_num_threads().max(1)))
+        .get_or_init(|| {
+            tract_linalg::multithread::set_threading_panel_threshold(THREADING_PANEL_THRESHOLD);
+            Executor::multithread_with_name(cores(), "fastface-tract")
+        })
         .clone()
 }
 
@@ -71,13 +117,26 @@ impl TractEngine {
         }
     }
 
-    fn run_one(&self, item: ArrayView4<'_, f32>) -> Result<Vec<f32>> {
+    /// Runs item `i` of `input` under `executor`.
+    fn run_one(
+        &self,
+        input: ArrayView4<'_, f32>,
+        i: usize,
+        executor: Executor,
+    ) -> Result<Vec<f32>> {
+        let item = input.slice(s![i..i + 1, .., .., ..]);
+        let tensor = match item.as_slice() {
+            Some(data) => Tensor::from_shape(item.shape(), data),
+            None => Tensor::from_shape(item.shape(), &item.iter().copied().collect::<Vec<_>>()),
+        }
+        .map_err(model_error)?;
         let mut state = self.take_state()?;
-        let tensor = Tensor::from_shape(item.shape(), item.as_standard_layout().as_slice().unwrap_or(&[]))
+        let outputs = multithread_tract_scope(executor, || state.run(tvec!(tensor.into())))
             .map_err(model_error)?;
-        let outputs = state.run(tvec!(tensor.into())).map_err(model_error)?;
         self.give_back(state);
-        let view = outputs[0].to_plain_array_view::<f32>().map_err(model_error)?;
+        let view = outputs[0]
+            .to_plain_array_view::<f32>()
+            .map_err(model_error)?;
         Ok(view.iter().copied().collect())
     }
 }
@@ -89,19 +148,16 @@ impl Engine for TractEngine {
 
     fn run(&self, input: ArrayView4<'_, f32>) -> Result<Array2<f32>> {
         let n = input.len_of(Axis(0));
-        let rows: Vec<Vec<f32>> = if n == 1 {
-            // One item: let the matrix products use every core.
-            vec![multithread_tract_scope(matmul_executor(), || {
-                self.run_one(input.slice(s![0..1, .., .., ..]))
-            })?]
-        } else {
-            // Many items: one item per core, each single-threaded, which keeps
-            // every core busy without synchronising inside each layer.
-            (0..n)
-                .into_par_iter()
-                .map(|i| self.run_one(input.slice(s![i..i + 1, .., .., ..])))
-                .collect::<Result<_>>()?
-        };
+        // As many faces as divide evenly over the cores go one per core; the
+        // rest (fewer than the cores) each get all cores.
+        let spread = n - n % cores();
+        let mut rows: Vec<Vec<f32>> = (0..spread)
+            .into_par_iter()
+            .map(|i| self.run_one(input, i, Executor::SingleThread))
+            .collect::<Result<_>>()?;
+        for i in spread..n {
+            rows.push(self.run_one(input, i, matmul_executor())?);
+        }
         let features = rows.first().map_or(0, Vec::len);
         let flat: Vec<f32> = rows.into_iter().flatten().collect();
         Array2::from_shape_vec((n, features), flat).map_err(model_error)
