@@ -93,9 +93,7 @@ def _as_crop_batch(crops: npt.ArrayLike, size: tuple[int, int]) -> npt.NDArray[n
     if array.ndim == 3:
         array = array[None]
     if array.ndim != 4 or array.shape[-1] != 3:
-        raise ValueError(
-            f"face crops must have shape (h, w, 3) or (n, h, w, 3), got {array.shape}"
-        )
+        raise ValueError(f"face crops must have shape (h, w, 3) or (n, h, w, 3), got {array.shape}")
     if array.shape[0] == 0:
         raise ValueError("no face crops given")
     if array.shape[1] == 0 or array.shape[2] == 0:
