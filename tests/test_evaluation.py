@@ -109,8 +109,8 @@ def test_balanced_subset() -> None:
 
 
 def brute_accuracy(d: np.ndarray, s: np.ndarray) -> float:
-    candidates = np.concatenate([[d.min() - 1], np.unique(d) + 1e-9])
-    return max(float(((d < t) == s).mean()) for t in candidates)
+    candidates = np.concatenate([[d.min() - 1], np.unique(d)])
+    return max(float(((d <= t) == s).mean()) for t in candidates)
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -130,7 +130,7 @@ def test_ten_fold_protocol() -> None:
         train = folds != k
         t, _ = evaluation.best_threshold(d[train], s[train])
         assert result.thresholds[k] == pytest.approx(t)
-        assert result.accuracies[k] == pytest.approx(((d[~train] < t) == s[~train]).mean())
+        assert result.accuracies[k] == pytest.approx(((d[~train] <= t) == s[~train]).mean())
     assert result.mean == pytest.approx(np.mean(result.accuracies))
     assert result.std == pytest.approx(np.std(result.accuracies))
     assert 0.95 < result.mean < 1.0
@@ -142,15 +142,15 @@ def test_tar_at_far() -> None:
     d, s = synthetic(1500)
     tar, t, far = evaluation.tar_at_far(d, s, 1e-3)
     diff = d[~s]
-    assert far <= 1e-3 and (diff < t).mean() == pytest.approx(far)
+    assert far <= 1e-3 and (diff <= t).mean() == pytest.approx(far)
     # the next distinct different-pair distance above t would exceed the target
-    above = diff[diff >= t]
+    above = diff[diff > t]
     assert ((diff <= above.min()).mean()) > 1e-3
-    assert tar == pytest.approx((d[s] < t).mean())
+    assert tar == pytest.approx((d[s] <= t).mean())
     # with 500 different pairs FAR 1e-3 allows none
     d2, s2 = synthetic(500)
     _, t2, far2 = evaluation.tar_at_far(d2, s2, 1e-3)
-    assert far2 == 0 and t2 == d2[~s2].min()
+    assert far2 == 0 and t2 == np.nextafter(d2[~s2].min(), -np.inf)
 
 
 def test_roc_and_auc() -> None:
@@ -169,7 +169,7 @@ def test_calibrate() -> None:
     d, s = synthetic(500, 1)
     assert evaluation.calibrate(d, s, target_accuracy="max") == evaluation.best_threshold(d, s)[0]
     t = evaluation.calibrate(d, s, target_far=0.01)
-    assert (d[~s] < t).mean() <= 0.01
+    assert (d[~s] <= t).mean() <= 0.01
     t90 = evaluation.calibrate(d, s, target_accuracy=0.9)
     assert evaluation.accuracy(d, s, t90) >= 0.9
     assert t90 < evaluation.best_threshold(d, s)[0]  # the strictest one reaching 90%

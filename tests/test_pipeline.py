@@ -127,14 +127,16 @@ def test_verify_same_and_different(rec: FaceRecognizer) -> None:
     a, b = by_person[names[0]][:2]
     same = rec.verify(a, b)
     assert isinstance(same, Verification)
-    assert same.same and same.distance < same.threshold == rec.threshold
+    assert same.same and same.distance <= same.threshold == rec.threshold
     other = by_person[names[1]][0]
     diff = rec.verify(a, other)
-    assert not diff.same and diff.distance >= diff.threshold
+    assert not diff.same and diff.distance > diff.threshold
     assert diff.faces is not None and diff.faces[0].embedding is not None
     # an explicit threshold is used as given
     assert rec.verify(a, b, threshold=0.01).threshold == 0.01
     assert not rec.verify(a, b, threshold=1e-6).same
+    # the threshold itself counts as the same person, as in Gallery.search
+    assert rec.verify(a, b, threshold=same.distance).same
 
 
 def test_no_face() -> None:

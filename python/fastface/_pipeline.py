@@ -100,7 +100,7 @@ class Face:
 
 @dataclass(frozen=True)
 class Verification:
-    """The answer of :func:`verify`: ``same`` is ``distance < threshold``; the faces
+    """The answer of :func:`verify`: ``same`` is ``distance <= threshold``; the faces
     compared are the largest of each image."""
 
     same: bool
@@ -271,7 +271,7 @@ class FaceRecognizer:
         self, a: ImageSource, b: ImageSource, threshold: float | None = None
     ) -> Verification:
         """Whether the largest face of image ``a`` and of image ``b`` are the same
-        person: ``distance < threshold`` (Euclidean distance between the unit
+        person: ``distance <= threshold`` (Euclidean distance between the unit
         embeddings; ``threshold`` defaults to :attr:`threshold`). Raises
         :class:`NoFaceError` (an :class:`~fastface.ImageError`) naming the image
         in which no face was found."""
@@ -283,7 +283,7 @@ class FaceRecognizer:
                 raise NoFaceError(f"no face found in {describe_source(source)}")
             largest.append(max(faces, key=lambda f: f.area))
         distance = largest[0].distance(largest[1])
-        return Verification(distance < limit, distance, limit, (largest[0], largest[1]))
+        return Verification(distance <= limit, distance, limit, (largest[0], largest[1]))
 
     # ------------------------------------------------------------------- helpers
 
@@ -368,7 +368,7 @@ def embed_many(images: Sequence[ImageSource]) -> list[list[Face]]:
 def verify(a: ImageSource, b: ImageSource, threshold: float | None = None) -> Verification:
     """Whether the largest faces of images ``a`` and ``b`` are the same person.
 
-    Returns :class:`Verification` with ``same`` (``distance < threshold``), the
+    Returns :class:`Verification` with ``same`` (``distance <= threshold``), the
     Euclidean ``distance`` between the two unit embeddings (0 to 2) and the
     ``threshold`` used: by default the model's, calibrated on LFW View 1 DevTrain.
     Raises :class:`NoFaceError` if either image has no face.

@@ -633,8 +633,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         d, s, target_accuracy=args.target_accuracy, target_far=args.target_far
     )
     acc = evaluation.accuracy(d, s, threshold)
-    far = float((d[~s] < threshold).mean()) if (~s).any() else 0.0
-    tar = float((d[s] < threshold).mean()) if s.any() else 0.0
+    far = float((d[~s] <= threshold).mean()) if (~s).any() else 0.0
+    tar = float((d[s] <= threshold).mean()) if s.any() else 0.0
     previous = recognizer.threshold
     if args.target_far is not None:
         target = f"far<={args.target_far:g}"

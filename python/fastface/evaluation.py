@@ -22,7 +22,8 @@ Protocol
     and (population) standard deviation of the ten accuracies are reported.
     View 2 brings its own folds; View 1 and CSV pairs are split deterministically
     (:func:`make_folds`: same and different pairs each cut into ten contiguous
-    blocks, in file order). Two faces are "the same" when ``distance < threshold``.
+    blocks, in file order). Two faces are "the same" when ``distance <= threshold``,
+    the rule :func:`fastface.verify` and :class:`fastface.Gallery` apply.
 """
 
 from __future__ import annotations
@@ -420,9 +421,9 @@ def _as_inputs(distances: npt.ArrayLike, same: npt.ArrayLike) -> tuple[FloatArra
 
 
 def accuracy(distances: npt.ArrayLike, same: npt.ArrayLike, threshold: float) -> float:
-    """Fraction of pairs judged right by ``distance < threshold``."""
+    """Fraction of pairs judged right by ``distance <= threshold``."""
     d, s = _as_inputs(distances, same)
-    return float(((d < threshold) == s).mean())
+    return float(((d <= threshold) == s).mean())
 
 
 def _accuracy_curve(d: FloatArray, s: BoolArray) -> tuple[FloatArray, FloatArray]:
@@ -483,7 +484,7 @@ def ten_fold(distances: npt.ArrayLike, same: npt.ArrayLike, folds: npt.ArrayLike
         test = f == k
         t, _ = best_threshold(d[~test], s[~test])
         thresholds.append(t)
-        accs.append(float(((d[test] < t) == s[test]).mean()))
+        accs.append(float(((d[test] <= t) == s[test]).mean()))
     return TenFold(np.array(accs), np.array(thresholds))
 
 
@@ -491,7 +492,7 @@ def tar_at_far(
     distances: npt.ArrayLike, same: npt.ArrayLike, far: float = 1e-3
 ) -> tuple[float, float, float]:
     """``(tar, threshold, achieved_far)``: the largest threshold whose false-accept
-    rate (different pairs with ``distance < threshold``) is at most ``far``, and the
+    rate (different pairs with ``distance <= threshold``) is at most ``far``, and the
     true-accept rate of same pairs there. With D different pairs, FAR steps in
     1/D: at 1e-3 and D < 1000 that means no false accepts at all."""
     d, s = _as_inputs(distances, same)
@@ -499,9 +500,12 @@ def tar_at_far(
     if len(diff) == 0 or not s.any():
         raise ValueError("TAR at FAR needs both same and different pairs")
     allowed = int(math.floor(far * len(diff) + 1e-9))
-    threshold = float(diff[allowed]) if allowed < len(diff) else float(diff[-1]) + 1e-6
-    achieved = float((diff < threshold).mean())
-    return float((d[s] < threshold).mean()), threshold, achieved
+    # Just below the first different pair that must stay rejected.
+    threshold = (
+        float(np.nextafter(diff[allowed], -np.inf)) if allowed < len(diff) else float(diff[-1])
+    )
+    achieved = float((diff <= threshold).mean())
+    return float((d[s] <= threshold).mean()), threshold, achieved
 
 
 def roc_curve(
@@ -514,8 +518,8 @@ def roc_curve(
     n_same, n_diff = max(int(s.sum()), 1), max(int((~s).sum()), 1)
     ds = np.sort(d[s])
     dd = np.sort(d[~s])
-    tar = np.searchsorted(ds, thresholds, side="left") / n_same
-    far = np.searchsorted(dd, thresholds, side="left") / n_diff
+    tar = np.searchsorted(ds, thresholds, side="right") / n_same
+    far = np.searchsorted(dd, thresholds, side="right") / n_diff
     return far.astype(np.float64), tar.astype(np.float64), thresholds
 
 
