@@ -115,8 +115,12 @@ def main() -> None:
     # previous runner's spinning threads go idle.
     batch_times: dict[str, list[float]] = {name: [] for name in runners}
     single_times: dict[str, list[float]] = {name: [] for name in runners}
-    for _ in range(rounds):
-        for name, run in runners.items():
+    order = list(runners.items())
+    for r in range(rounds):
+        # Each round starts with the next runner, so that no runner always
+        # follows the same one (what the previous runner leaves behind, in
+        # caches and in threads going idle, falls on all of them alike).
+        for name, run in order[r % len(order) :] + order[: r % len(order)]:
             run(one)
             batch_times[name].append(timed(lambda run=run: run(crops)))
             single_times[name].extend(timed(lambda run=run: run(one)) for _ in range(per_round))

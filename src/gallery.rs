@@ -159,12 +159,7 @@ impl Gallery {
                 l.len()
             )));
         }
-        let bad = embeddings
-            .par_chunks(dim)
-            .enumerate()
-            .find_first(|(_, r)| search::row_problem(r).is_some());
-        if let Some((i, r)) = bad {
-            let what = search::row_problem(r).unwrap_or("is invalid");
+        if let Some((i, what)) = search::first_row_problem(embeddings, dim) {
             return Err(Error::invalid(format!(
                 "embedding {i} (label {:?}) {what}",
                 labels[i]
@@ -552,19 +547,22 @@ impl Gallery {
 
         let mut g = Gallery::new(dim, &model_id)?;
         g.row_label.reserve_exact(count);
-        let mut left = labels_len;
-        let mut buf = Vec::new();
+        // The whole section in one read (its length was checked against the
+        // file's above), then parsed in memory.
+        let mut section = vec![0u8; labels_len as usize];
+        r.take(&mut section).map_err(read_err)?;
+        let mut at = 0usize;
         for row in 0..count {
-            let mut l4 = [0u8; 4];
-            r.take(&mut l4).map_err(read_err)?;
-            let l = u64::from(u32::from_le_bytes(l4));
-            if 4 + l > left {
-                return Err(bad(&format!("label {row} runs past the label section")));
-            }
-            left -= 4 + l;
-            buf.resize(l as usize, 0);
-            r.take(&mut buf).map_err(read_err)?;
-            let s = std::str::from_utf8(&buf)
+            let past_end = || bad(&format!("label {row} runs past the label section"));
+            let len_bytes: [u8; 4] = section
+                .get(at..at + 4)
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(past_end)?;
+            let start = at + 4;
+            let end = start + u32::from_le_bytes(len_bytes) as usize;
+            let text = section.get(start..end).ok_or_else(past_end)?;
+            at = end;
+            let s = std::str::from_utf8(text)
                 .map_err(|_| bad(&format!("label {row} is not valid UTF-8")))?;
             // Rows of one identity are usually adjacent: skip the hash lookup then.
             let id = match g.row_label.last() {
@@ -573,7 +571,7 @@ impl Gallery {
             };
             g.row_label.push(id);
         }
-        if left != 0 {
+        if at != section.len() {
             return Err(bad("the label section has bytes left over"));
         }
 
@@ -585,12 +583,7 @@ impl Gallery {
             let rows = &mut rows[..n * dim];
             r.take(f32_bytes_mut(rows)).map_err(read_err)?;
             from_le_in_place(rows);
-            let wrong = rows
-                .par_chunks(dim)
-                .enumerate()
-                .find_first(|(_, v)| search::row_problem(v).is_some());
-            if let Some((i, v)) = wrong {
-                let what = search::row_problem(v).unwrap_or("is invalid");
+            if let Some((i, what)) = search::first_row_problem(rows, dim) {
                 return Err(bad(&format!("embedding {} {what}", start + i)));
             }
             g.write_rows(start, rows);
@@ -1004,6 +997,15 @@ mod tests {
         assert!(msg(&huge).contains("out of range"));
         huge[16..24].copy_from_slice(&(u32::MAX as u64).to_le_bytes());
         assert!(msg(&huge).contains("header describes"));
+        // The one label, "a", stored as its u32 length and its bytes.
+        let model_len = u32::from_le_bytes([good[24], good[25], good[26], good[27]]);
+        let label_at = HEADER_LEN as usize + model_len as usize;
+        let mut long_label = good.clone();
+        long_label[label_at] = 9;
+        assert!(msg(&long_label).contains("label 0 runs past the label section"));
+        let mut short_label = good.clone();
+        short_label[label_at] = 0;
+        assert!(msg(&short_label).contains("bytes left over"));
         let mut nan = good.clone();
         let at = good.len() - 8 - 4;
         nan[at..at + 4].copy_from_slice(&f32::NAN.to_le_bytes());

@@ -247,15 +247,18 @@ pub fn check_probes(probes: &[f32], dim: usize) -> Result<usize> {
             probes.len()
         )));
     }
-    let bad = probes
-        .par_chunks(dim)
-        .enumerate()
-        .find_first(|(_, p)| row_problem(p).is_some());
-    if let Some((i, p)) = bad {
-        let what = row_problem(p).unwrap_or("is invalid");
+    if let Some((i, what)) = first_row_problem(probes, dim) {
         return Err(Error::invalid(format!("probe {i} {what}")));
     }
     Ok(probes.len() / dim)
+}
+
+/// The first unusable row of `rows` (`dim > 0` floats each) and what is wrong
+/// with it (see [`row_problem`]); the rows are scanned on all cores.
+pub fn first_row_problem(rows: &[f32], dim: usize) -> Option<(usize, &'static str)> {
+    rows.par_chunks(dim)
+        .enumerate()
+        .find_map_first(|(i, row)| row_problem(row).map(|what| (i, what)))
 }
 
 /// Largest `x >= 0` with `sqrt(x) <= dist`: the squared-distance filter that admits

@@ -51,17 +51,15 @@ pub struct OrtEngine {
 
 impl OrtEngine {
     pub fn new(source: ModelSource<'_>) -> Result<Self> {
-        // One intra-op thread per core, as onnxruntime's Python default does on
-        // a machine without SMT; one run already keeps every core busy, so runs
-        // are not overlapped (inter-op parallelism stays off).
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        // `All` (ORT_ENABLE_ALL, 99) is what onnxruntime's Python API uses by
-        // default; the ort crate's `Level3` is only ORT_ENABLE_LAYOUT.
+        // onnxruntime's own thread defaults, which its Python API uses too: one
+        // intra-op thread per physical core, each pinned to its core. One run
+        // already keeps every core busy, so runs are not overlapped (inter-op
+        // parallelism stays off). `All` (ORT_ENABLE_ALL, 99) is the Python API's
+        // default optimisation level; the ort crate's `Level3` is only
+        // ORT_ENABLE_LAYOUT.
         let mut builder = Session::builder()
             .map_err(ort_error)?
             .with_optimization_level(GraphOptimizationLevel::All)
-            .map_err(ort_error)?
-            .with_intra_threads(threads)
             .map_err(ort_error)?;
         let session = match source {
             ModelSource::Path(path) => builder.commit_from_file(path),

@@ -25,12 +25,15 @@
 //!   52-57 ms of CPU per face (every layer waits for its slowest half), so it is
 //!   kept for what it is good at:
 //! - One face (and the odd faces left over when a batch does not divide by the
-//!   number of cores) runs with all cores splitting its matrix products: 44 ms
-//!   on one thread becomes 37.6 ms on two with tract's default threading gate
-//!   (64 panels), and 32.4 ms with the gate at 16 panels (31.6 ms at 0, so 16
-//!   keeps nearly all the gain without splitting the tiniest products). The
-//!   rest of the latency is the layers that stay on one thread (pooling,
-//!   padding, the small products) and a wait at every layer.
+//!   number of cores) runs with all cores splitting its matrix products, and
+//!   the whole run happens on a worker of that pool. Run from the caller's
+//!   thread instead, every product is sent to the pool and waited for, two
+//!   thread wake-ups per layer: 32.4 ms per face. On a worker: 27.9 ms with the
+//!   threading gate at 8 panels, 28.7 ms at 16, 29.0 ms at 32 and 31.7 ms at
+//!   tract's default 64 (0, splitting even the tiniest products, is no faster
+//!   than 8); 52 ms of CPU against 44-46 ms on one thread. The rest of the
+//!   latency is the layers that stay on one thread (pooling, padding, the
+//!   small products) and a wait at every layer.
 
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -60,7 +63,7 @@ fn cores() -> usize {
 
 /// Matrix products with at least this many kernel panels are split over the
 /// cores under [`matmul_executor`] (tract's default is 64; see the module notes).
-const THREADING_PANEL_THRESHOLD: usize = 16;
+const THREADING_PANEL_THRESHOLD: usize = 8;
 
 /// A pool spanning all cores, used to split one face's matrix products when
 /// there are fewer faces than cores (lowest latency at batch 1). The panel
@@ -131,8 +134,16 @@ impl TractEngine {
         }
         .map_err(model_error)?;
         let mut state = self.take_state()?;
-        let outputs = multithread_tract_scope(executor, || state.run(tvec!(tensor.into())))
-            .map_err(model_error)?;
+        let run = || multithread_tract_scope(executor.clone(), || state.run(tvec!(tensor.into())));
+        let outputs = match &executor {
+            // The whole face runs on a worker of the pool, so each product is
+            // split between that worker and its idle sibling; called from
+            // outside, every product would be sent to the pool and waited
+            // for, two thread wake-ups per layer.
+            Executor::MultiThread(pool) => pool.install(run),
+            _ => run(),
+        }
+        .map_err(model_error)?;
         self.give_back(state);
         let view = outputs[0]
             .to_plain_array_view::<f32>()
