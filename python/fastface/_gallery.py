@@ -66,9 +66,12 @@ def _as_rows(embeddings: npt.ArrayLike, what: str) -> npt.NDArray[np.float32]:
         array = array[None, :]
     if array.ndim != 2:
         raise ValueError(f"{what} must have shape (n, dim) or (dim,), got {array.shape}")
-    rows = np.ascontiguousarray(array, dtype=np.float32)
+    # Values beyond float32's range become infinite here and are refused just
+    # below, with an error instead of numpy's overflow warning.
+    with np.errstate(over="ignore"):
+        rows = np.ascontiguousarray(array, dtype=np.float32)
     if not np.isfinite(rows).all():
-        raise ValueError(f"{what} contain NaN or infinite values")
+        raise ValueError(f"{what} contain NaN, infinite or out-of-float32-range values")
     return rows
 
 

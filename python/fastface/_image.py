@@ -222,15 +222,17 @@ def _to_uint8(array: npt.NDArray[Any]) -> npt.NDArray[np.uint8]:
         wide = array.astype(np.uint32)
         return ((wide * 255 + 32767) // 65535).astype(np.uint8)
     if np.issubdtype(dtype, np.floating):
-        values = array.astype(np.float32, copy=False)
-        if not np.isfinite(values).all():
+        # Checked before the cast to float32, which would turn huge values into
+        # infinities.
+        if not np.isfinite(array).all():
             raise ValueError("a float image must not contain NaN or infinity")
-        low, high = float(values.min()), float(values.max())
+        low, high = float(array.min()), float(array.max())
         if low < 0.0 or high > 1.0:
             raise ValueError(
                 f"a float image must lie in [0, 1], got values in [{low:g}, {high:g}]; "
                 "convert 0..255 floats with .astype(numpy.uint8)"
             )
+        values = array.astype(np.float32, copy=False)
         scaled: npt.NDArray[np.uint8] = np.rint(values * 255.0).astype(np.uint8)
         return scaled
     raise TypeError(f"an image array must be uint8, uint16 or float in [0, 1], got dtype {dtype}")
