@@ -219,6 +219,34 @@ def best_threshold(distances: np.ndarray, same: np.ndarray) -> float:
     return float((d[k - 1] + d[k]) / 2)
 
 
+def test_tract_single_faces_from_many_threads(crops: np.ndarray) -> None:
+    """Single faces on tract run on its matrix-product pool with the sibling
+    workers kept awake; 8 threads doing that at once must neither deadlock nor
+    change a row."""
+    embedder = fastface.Embedder(engine="tract")
+    expected = [embedder.embed_faces(crops[k : k + 1]) for k in range(len(crops))]
+    errors: list[BaseException] = []
+    mismatches: list[int] = []
+
+    def work(offset: int) -> None:
+        try:
+            for step in range(6):
+                k = (offset + step) % len(crops)
+                if not np.array_equal(embedder.embed_faces(crops[k : k + 1]), expected[k]):
+                    mismatches.append(k)
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(thread.is_alive() for thread in threads), "threads stuck (deadlock?)"
+    assert not errors, errors
+    assert not mismatches, mismatches
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not (LFW / "pairsDevTest.txt").is_file(), reason=f"no LFW View 1 at {LFW}")
 def test_lfw_view1_devtest_accuracy() -> None:

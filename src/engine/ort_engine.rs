@@ -51,10 +51,9 @@ pub struct OrtEngine {
 
 impl OrtEngine {
     pub fn new(source: ModelSource<'_>) -> Result<Self> {
-        // onnxruntime's own thread defaults, which its Python API uses too: one
-        // intra-op thread per physical core, each pinned to its core. One run
-        // already keeps every core busy, so runs are not overlapped (inter-op
-        // parallelism stays off). `All` (ORT_ENABLE_ALL, 99) is the Python API's
+        // onnxruntime's own thread defaults, which its Python API uses too (one
+        // intra-op thread per physical core). One run already keeps every core
+        // busy, so runs are not overlapped (inter-op parallelism stays off). `All` (ORT_ENABLE_ALL, 99) is the Python API's
         // default optimisation level; the ort crate's `Level3` is only
         // ORT_ENABLE_LAYOUT.
         let mut builder = Session::builder()

@@ -39,7 +39,7 @@
 //!   at every layer.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use ndarray::{s, Array2, ArrayView4, Axis};
@@ -84,10 +84,20 @@ fn matmul_executor() -> Executor {
         .clone()
 }
 
-/// How long a sibling worker keeps looking for work after it last found some.
-/// Longer than the gaps between two matrix products of a face (the layers that
-/// run on one thread), and a bound on the time a spinner that a worker picked up
-/// while itself waiting can hold that worker up.
+/// Single faces take turns on the matrix-product pool. tract keeps a
+/// thread-local scratch map borrowed for the whole of a matrix product, so a
+/// worker waiting inside one face's product must never pick up another face's
+/// run (it would panic on the second borrow); with one face at a time the pool
+/// holds no other face's jobs. Each face already uses every core.
+fn pool_turn() -> MutexGuard<'static, ()> {
+    static TURN: Mutex<()> = Mutex::new(());
+    TURN.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// How long a sibling worker keeps looking for work after it last found some:
+/// longer than the single-threaded layers between two matrix products of a face
+/// (max-pools, padding: 2-3% of a face in all), and a bound on how long a
+/// spinner that a worker picked up while itself waiting can hold that worker up.
 const SPIN_WHILE_IDLE: Duration = Duration::from_millis(2);
 
 /// Runs `work` on the current worker of a rayon pool while the pool's other
@@ -179,10 +189,13 @@ impl TractEngine {
         let run = || multithread_tract_scope(executor.clone(), || state.run(tvec!(tensor.into())));
         let outputs = match &executor {
             // The whole face runs on a worker of the pool, so each product is
-            // split between that worker and its idle sibling; called from
-            // outside, every product would be sent to the pool and waited
-            // for, two thread wake-ups per layer.
-            Executor::MultiThread(pool) => pool.install(|| with_siblings_spinning(run)),
+            // split between that worker and its sibling; called from outside,
+            // every product would be sent to the pool and waited for, two
+            // thread wake-ups per layer.
+            Executor::MultiThread(pool) => {
+                let _turn = pool_turn();
+                pool.install(|| with_siblings_spinning(run))
+            }
             _ => run(),
         }
         .map_err(model_error)?;
@@ -208,8 +221,15 @@ impl Engine for TractEngine {
             .into_par_iter()
             .map(|i| self.run_one(input, i, Executor::SingleThread))
             .collect::<Result<_>>()?;
+        // Called from a rayon worker (of any pool), a face stays on that thread:
+        // waiting there for the matrix-product pool would let the worker run
+        // other jobs meanwhile, one of which could be waiting for its turn.
+        let leftover = match rayon::current_thread_index() {
+            Some(_) => Executor::SingleThread,
+            None => matmul_executor(),
+        };
         for i in spread..n {
-            rows.push(self.run_one(input, i, matmul_executor())?);
+            rows.push(self.run_one(input, i, leftover.clone())?);
         }
         let features = rows.first().map_or(0, Vec::len);
         let flat: Vec<f32> = rows.into_iter().flatten().collect();
