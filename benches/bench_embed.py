@@ -10,15 +10,16 @@ The peer is ``onnxruntime.InferenceSession`` with its default threads, fed the
 same per-image standardisation done in numpy (timed with it, as fastface's own
 preprocessing is timed inside ``embed_faces``) and the same L2 normalisation.
 Throughput is faces per second at batch 32; latency is one face per call. The
-runners take turns, round after round, so that load from other processes on a
-shared machine falls on all of them alike; each figure is the median over the
-rounds. The ratio is fastface / onnxruntime, higher is better for both (for
+runners take turns, round after round and in every order, so that load from
+other processes on a shared machine falls on all of them alike; each figure is
+the median over the rounds. The ratio is fastface / onnxruntime, higher is better for both (for
 latency it is onnxruntime's time over fastface's).
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import statistics
 import time
@@ -77,13 +78,15 @@ def timed(fn: Callable[[], object]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: one round")
-    parser.add_argument("--rounds", type=int, default=None, help="turns of every runner")
+    parser.add_argument(
+        "--rounds", type=int, default=None, help="turns of every runner (default 6)"
+    )
     parser.add_argument("--batch", type=int, default=32, help="throughput batch size")
     parser.add_argument(
         "--engines", default="onnxruntime,tract", help="fastface engines, comma separated"
     )
     args = parser.parse_args()
-    rounds = args.rounds or (1 if args.quick else 5)
+    rounds = args.rounds or (1 if args.quick else 6)
     per_round = 2 if args.quick else 6  # batch-1 calls timed per round
 
     onnx = model_path("facenet")
@@ -115,12 +118,13 @@ def main() -> None:
     # previous runner's spinning threads go idle.
     batch_times: dict[str, list[float]] = {name: [] for name in runners}
     single_times: dict[str, list[float]] = {name: [] for name in runners}
-    order = list(runners.items())
+    # Each round takes the runners in another of their orders, so that every
+    # runner follows every other equally often: a runner is measurably faster
+    # or slower depending on which one ran just before it (what that one leaves
+    # behind in caches and in threads still spinning).
+    orders = list(itertools.permutations(runners.items()))
     for r in range(rounds):
-        # Each round starts with the next runner, so that no runner always
-        # follows the same one (what the previous runner leaves behind, in
-        # caches and in threads going idle, falls on all of them alike).
-        for name, run in order[r % len(order) :] + order[: r % len(order)]:
+        for name, run in orders[r % len(orders)]:
             run(one)
             batch_times[name].append(timed(lambda run=run: run(crops)))
             single_times[name].extend(timed(lambda run=run: run(one)) for _ in range(per_round))
