@@ -15,6 +15,7 @@ import fastface
 import numpy as np
 import pytest
 from fastface._models import SAMPLES_DIR, model_path
+from threaded import run_in_threads
 
 ort = pytest.importorskip("onnxruntime")
 
@@ -153,21 +154,13 @@ def test_one_embedder_shared_by_threads(embedder: fastface.Embedder, crops: np.n
     jobs = [crops[k : k + size] for k, size in [(0, 1), (1, 3), (4, 2), (6, 6)]]
     serial = [embedder.embed_faces(job) for job in jobs]
     results: dict[int, list[np.ndarray]] = {}
-    errors: list[BaseException] = []
     start = threading.Barrier(len(jobs))
 
     def work(k: int) -> None:
-        try:
-            start.wait()
-            results[k] = [embedder.embed_faces(jobs[k]) for _ in range(3)]
-        except BaseException as exc:  # reported by the main thread
-            errors.append(exc)
+        start.wait()
+        results[k] = [embedder.embed_faces(jobs[k]) for _ in range(3)]
 
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(len(jobs))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    errors = run_in_threads(work, len(jobs))
     assert not errors, errors
     for k, expected in enumerate(serial):
         for got in results[k]:
@@ -225,24 +218,15 @@ def test_tract_single_faces_from_many_threads(crops: np.ndarray) -> None:
     change a row."""
     embedder = fastface.Embedder(engine="tract")
     expected = [embedder.embed_faces(crops[k : k + 1]) for k in range(len(crops))]
-    errors: list[BaseException] = []
     mismatches: list[int] = []
 
     def work(offset: int) -> None:
-        try:
-            for step in range(6):
-                k = (offset + step) % len(crops)
-                if not np.array_equal(embedder.embed_faces(crops[k : k + 1]), expected[k]):
-                    mismatches.append(k)
-        except BaseException as exc:  # reported by the main thread
-            errors.append(exc)
+        for step in range(6):
+            k = (offset + step) % len(crops)
+            if not np.array_equal(embedder.embed_faces(crops[k : k + 1]), expected[k]):
+                mismatches.append(k)
 
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(thread.is_alive() for thread in threads), "threads stuck (deadlock?)"
+    errors = run_in_threads(work, 8, timeout=120)
     assert not errors, errors
     assert not mismatches, mismatches
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import threading
 
 import fastface
 import numpy as np
 import pytest
 from fastface import FastfaceError, _core
+from threaded import run_in_threads
 
 pytestmark = pytest.mark.skipif(
     not hasattr(_core, "_panic_for_tests"),
@@ -54,11 +54,7 @@ def test_panics_in_many_threads_at_once() -> None:
             except BaseException as e:  # noqa: BLE001 - collect whatever arrives
                 errors.append(e)
 
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
+    assert not run_in_threads(worker, 8, timeout=60)  # every worker catches its own
     assert len(errors) == 8 * 25
     assert all(type(e) is FastfaceError for e in errors)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import threading
 from collections import defaultdict
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import numpy as np
 import pytest
 from fastface import Face, FaceRecognizer, ImageError, NoFaceError, Verification, load_image
 from fastface._pipeline import DEFAULT_ALIGNMENT
+from threaded import run_in_threads
 
 SAMPLES = Path(fastface.__file__).parent / "samples"
 TRAIN = sorted((SAMPLES / "train").glob("*/*.jpg"))
@@ -200,11 +200,7 @@ def test_module_level_default_is_shared() -> None:
 
     first = default_recognizer()
     seen: list[FaceRecognizer] = []
-    threads = [threading.Thread(target=lambda: seen.append(default_recognizer())) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    assert not run_in_threads(lambda _: seen.append(default_recognizer()), 4)
     assert all(r is first for r in seen)
     faces = fastface.embed(ALL[0])
     assert faces and faces[0].embedding is not None
@@ -214,20 +210,12 @@ def test_module_level_default_is_shared() -> None:
 
 
 def test_threads_share_one_recognizer(rec: FaceRecognizer, all_faces: list[list[Face]]) -> None:
-    errors: list[BaseException] = []
     results: dict[int, list[Face]] = {}
 
     def work(i: int) -> None:
-        try:
-            results[i] = rec.embed(ALL[i])
-        except BaseException as e:  # pragma: no cover - reported below
-            errors.append(e)
+        results[i] = rec.embed(ALL[i])
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    errors = run_in_threads(work, 8)
     assert not errors
     for i in range(8):
         assert [f.box for f in results[i]] == [f.box for f in all_faces[i]]

@@ -44,6 +44,7 @@ import pytest
 from fastface import GalleryError, _core
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from threaded import run_in_threads
 
 ROOT = Path(__file__).resolve().parents[1]
 U = 2.0**-24
@@ -556,11 +557,7 @@ def test_concurrent_searches_agree() -> None:
     def run(i: int) -> None:
         out[i] = core.search_top_k(probes, 3)
 
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    assert not run_in_threads(run, 4)
     for got in out:
         for (r0, d0, _), (r1, d1, _) in zip(want, got, strict=True):
             np.testing.assert_array_equal(r0, r1)

@@ -23,6 +23,7 @@ import fastface
 import numpy as np
 import pytest
 from fastface import _core
+from threaded import run_in_threads
 
 SAMPLES = Path(fastface.__file__).parent / "samples"
 PHOTOS = sorted(SAMPLES.glob("*/*/*.jpg"))
@@ -150,14 +151,9 @@ def test_shared_objects_under_8_threads_match_serial_run(
             except BaseException as e:  # noqa: BLE001 - reported below
                 errors.append(e)
 
-    threads = [threading.Thread(target=worker) for _ in range(THREADS)]
     t0 = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=300)
+    assert not run_in_threads(lambda _: worker(), THREADS)  # tasks report into `errors`
     threaded_s = time.perf_counter() - t0
-    assert not any(t.is_alive() for t in threads), "a worker hung"
     assert not errors, errors
 
     kinds = Counter(t[0] for t in tasks)
