@@ -10,7 +10,7 @@ applied to pairsDevTest.
         [--margins 32,44] [--zooms 1.0,1.25] [--baseline] [--limit N]
 
 The first row is the default `FaceRecognizer` end to end (`evaluation.embed_images`
-on the paths), with its timing. The alternatives reuse one detection pass:
+on the paths), with its timing. The alternatives reuse the faces it chose:
 `--margins` crops the detected box with a margin, `--zooms` warps (with OpenCV) onto
 the core's similarity template scaled about the crop centre (1: the default again;
 > 1: tighter framing), `--baseline` takes 125 px centre crops with no detector.
@@ -25,6 +25,7 @@ it zoomed 1.25x (today's template, chosen on DevTrain among 1.0-1.4: 1.25 and 1.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -59,14 +60,10 @@ def centre_crop_125(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 def report(
     name: str,
-    paths: list[str],
-    embeddings: np.ndarray,
+    images: evaluation.ImageEmbeddings,
     train: evaluation.PairList,
     test: evaluation.PairList,
 ) -> None:
-    images = evaluation.ImageEmbeddings(
-        paths, embeddings, np.zeros(len(paths), bool), np.zeros(len(paths), np.int64)
-    )
     d_train = evaluation.pair_distances(train, images)
     d_test = evaluation.pair_distances(test, images)
     threshold, acc_train = evaluation.best_threshold(d_train, train.same)
@@ -101,33 +98,33 @@ def main() -> None:
         f"default pipeline ({DEFAULT_ALIGNMENT}), end to end: {1000 * elapsed / len(paths):.1f} "
         f"ms/photo; no face in {default.fallbacks} of {len(paths)} (centre crop used)"
     )
-    report(f"{DEFAULT_ALIGNMENT} (default)", paths, default.embeddings, train, test)
+    report(f"{DEFAULT_ALIGNMENT} (default)", default, train, test)
     if not (args.margins or args.zooms or args.baseline):
         return
 
     size = rec.embedder.input_size
     images = [fastface.load_image(p) for p in paths]
 
-    def embed_crops(crops: list[np.ndarray]) -> np.ndarray:
-        return np.concatenate(
+    def embed_crops(crops: list[np.ndarray]) -> evaluation.ImageEmbeddings:
+        """The default run's images and faces with these crops' embeddings."""
+        embeddings = np.concatenate(
             [
                 rec.embedder.embed_faces(np.stack(crops[i : i + 64]))
                 for i in range(0, len(crops), 64)
             ]
         )
+        return dataclasses.replace(default, embeddings=embeddings)
 
     if args.baseline:
         crops = [centre_crop_125(im, size) for im in images]
-        report("centre crop 125 (no detector)", paths, embed_crops(crops), train, test)
-    chosen = [
-        evaluation.choose_face(faces, im.shape)
-        for faces, im in zip(rec.detect_many(images), images, strict=True)
-    ]
+        report("centre crop 125 (no detector)", embed_crops(crops), train, test)
 
     def crops_with(align: Callable[[np.ndarray, fastface.Face], np.ndarray]) -> list[np.ndarray]:
+        """Each image's face of the default run aligned by `align`, or the same
+        centre-crop fallback."""
         return [
             evaluation.centre_crop(im, size) if face is None else align(im, face)
-            for im, face in zip(images, chosen, strict=True)
+            for im, face in zip(images, default.faces, strict=True)
         ]
 
     template = _core.alignment_template(size).astype(np.float64)
@@ -139,14 +136,14 @@ def main() -> None:
             m = similarity(np.asarray(face.landmarks, np.float64), target)
             return cv2.warpAffine(im, m, (size[1], size[0]), flags=cv2.INTER_LINEAR)
 
-        report(f"similarity zoom {zoom:g} (cv2)", paths, embed_crops(crops_with(warp)), train, test)
+        report(f"similarity zoom {zoom:g} (cv2)", embed_crops(crops_with(warp)), train, test)
     for margin in [float(x) for x in args.margins.split(",") if x]:
 
         def crop(im: np.ndarray, face: fastface.Face, margin: float = margin) -> np.ndarray:
             box = np.asarray(face.box, np.float32)[None]
             return _core.align(im, box, method="crop", size=size, margin=margin)[0]
 
-        report(f"crop margin {margin:g}", paths, embed_crops(crops_with(crop)), train, test)
+        report(f"crop margin {margin:g}", embed_crops(crops_with(crop)), train, test)
 
 
 if __name__ == "__main__":

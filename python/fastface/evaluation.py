@@ -305,12 +305,14 @@ def centre_crop(image: npt.NDArray[np.uint8], size: tuple[int, int]) -> npt.NDAr
 @dataclass
 class ImageEmbeddings:
     """One embedding per image; ``fallback[i]``: no face found, centre crop used;
-    ``n_faces[i]``: faces detected."""
+    ``n_faces[i]``: faces detected; ``faces[i]``: the face embedded (``None`` for
+    a fallback)."""
 
     paths: list[str]
     embeddings: npt.NDArray[np.float32]
     fallback: BoolArray
     n_faces: npt.NDArray[np.int64]
+    faces: list[Face | None]
 
     @property
     def fallbacks(self) -> int:
@@ -338,6 +340,7 @@ def embed_images(
     out = np.zeros((total, dim), np.float32)
     fallback = np.zeros(total, bool)
     n_faces = np.zeros(total, np.int64)
+    chosen: list[Face | None] = [None] * total
     workers = max(2, min(8, os.cpu_count() or 2))
     with ThreadPoolExecutor(workers, thread_name_prefix="fastface-eval") as pool:
         for start in range(0, total, chunk):
@@ -352,6 +355,7 @@ def embed_images(
                     missing.append(i)
                 else:
                     out[start + i] = face.embedding
+                    chosen[start + i] = face
             if missing:
                 crops = np.stack([centre_crop(images[i], size) for i in missing])
                 emb = recognizer.embedder.embed_faces(crops)
@@ -360,7 +364,7 @@ def embed_images(
                     fallback[start + i] = True
             if progress is not None:
                 progress(min(start + chunk, total), total)
-    return ImageEmbeddings(list(paths), out, fallback, n_faces)
+    return ImageEmbeddings(list(paths), out, fallback, n_faces, chosen)
 
 
 @dataclass
