@@ -38,6 +38,7 @@ from ._gallery import Gallery, Match
 from ._image import load_image
 from ._models import SAMPLES_DIR, model_entry
 from .errors import FastfaceError, GalleryError, ImageError
+from .serve import cli as serve_cli
 
 if TYPE_CHECKING:  # the pipeline is imported on first use, keeping --help fast
     from ._pipeline import Face, FaceRecognizer
@@ -945,6 +946,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dir", help="the benches folder (default: ./benches or the source tree's)")
     p.add_argument("--timeout", type=float, default=900, help="seconds per benchmark")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("serve", help="an HTTP face-recognition service (fastface[serve])")
+    serve_cli.add_arguments(p)
+    p.set_defaults(func=serve_cli.run)
     return parser
 
 
