@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -29,10 +28,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import fastface
 import httpx
 import numpy as np
-
-import fastface
 from fastface._models import MODELS_DIR, SAMPLES_DIR
 
 

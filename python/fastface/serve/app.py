@@ -490,7 +490,14 @@ def _error(status: int, kind: str, message: str, headers: Any = None) -> Respons
     )
 
 
-_KINDS = {400: "bad_request", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed"}
+_KINDS = {
+    400: "bad_request",
+    401: "unauthorized",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    415: "unsupported_media_type",
+}
 
 
 def _add_error_handlers(app: FastAPI) -> None:
