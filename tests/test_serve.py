@@ -144,7 +144,9 @@ def test_health_is_public_everything_else_needs_the_key(server: Server) -> None:
     with server.client(key=None) as anonymous, server.client(key="x" * 32) as wrong:
         health = anonymous.get("/healthz")
         assert health.status_code == 200
-        assert health.json()["status"] == "ok" and health.json()["faces"] >= 0
+        assert health.json()["status"] == "ok" and health.json()["threads"] == len(
+            os.sched_getaffinity(0)
+        )
         for c in (anonymous, wrong):
             assert_error(c.get("/v1/subjects"), 401)
             assert_error(c.get("/metrics"), 401)
@@ -153,7 +155,10 @@ def test_health_is_public_everything_else_needs_the_key(server: Server) -> None:
         assert anonymous.get("/openapi.json").status_code == 200
         assert "swagger" in anonymous.get("/docs").text.lower()
     with server.client() as keyed:
-        assert keyed.get("/v1/subjects").status_code == 200
+        assert keyed.get("/v1/subjects").json() == {"subjects": []}
+        empty = keyed.post("/v1/identify", files={"image": photo}).json()["faces"][0]
+        assert empty["subject"] is None and empty["distance"] is None
+        assert empty["candidates"] == []
         paths = keyed.get("/openapi.json").json()["paths"]
     assert {
         "/v1/detect",
@@ -404,6 +409,7 @@ def test_bad_input_answers_4xx_json_never_500(client: httpx.Client) -> None:
             422,
         ),
         "blank name": (client.post("/v1/subjects/%20/faces", files={"image": photo}), 422),
+        "slash in a name": (client.post("/v1/subjects/a%2Fb/faces", files={"image": photo}), 404),
         "unknown route": (client.get("/v1/nothing"), 404),
         "wrong method": (client.get("/v1/detect"), 405),
         "unknown face": (client.delete("/v1/faces/0123"), 404),
@@ -562,6 +568,14 @@ def test_removals_compact_the_journal_and_keep_ids_and_embeddings(tmp_path: Path
     assert [h.face_id for h in hits] == kept_ids
     assert max(h.distance for h in hits) < 1e-5
     reopened.close()
+
+
+def test_one_data_folder_serves_one_process(tmp_path: Path) -> None:
+    first = FaceStore(tmp_path, "facenet")
+    with pytest.raises(fastface.GalleryError, match="in use by another"):
+        FaceStore(tmp_path, "facenet")
+    first.close()
+    FaceStore(tmp_path, "facenet").close()
 
 
 def test_a_seed_gallery_is_imported_once(tmp_path: Path) -> None:

@@ -141,6 +141,8 @@ class HealthOut(_Answer):
     version: str
     model_id: str
     engine: str
+    threads: int
+    """Requests worked on at once."""
     faces: int
     subjects: int
 
@@ -463,6 +465,7 @@ def create_app(
             version=__version__,
             model_id=recognizer.model_id,
             engine=recognizer.engine,
+            threads=int(anyio.to_thread.current_default_thread_limiter().total_tokens),
             faces=store.face_count(),
             subjects=store.subject_count(),
         )

@@ -114,20 +114,23 @@ def run(args: argparse.Namespace) -> int:
         )
     )
     try:
-        asyncio.run(_serve(server, sock))
+        started = asyncio.run(_serve(server, sock))
     finally:
         store.close()
         sock.close()
-    return 0
+    return 0 if started else 1
 
 
-async def _serve(server: uvicorn.Server, sock: socket.socket) -> None:
+async def _serve(server: uvicorn.Server, sock: socket.socket) -> bool:
+    """Runs the server until it is stopped; whether it ever started."""
     serving = asyncio.ensure_future(server.serve(sockets=[sock]))
     while not server.started and not serving.done():
         await asyncio.sleep(0.02)
-    if server.started:
+    started = server.started
+    if started:
         host, port = sock.getsockname()[:2]
         shown = f"[{host}]" if ":" in host else host
         # Tests and scripts read the port from this line (useful with --port 0).
         print(f"fastface serve: listening on http://{shown}:{port}", file=sys.stderr, flush=True)
     await serving
+    return started

@@ -30,6 +30,7 @@ import json
 import logging
 import os
 import struct
+import sys
 import threading
 import time
 import uuid
@@ -69,11 +70,12 @@ class UnknownFaceError(KeyError):
 
 
 def check_subject(name: str) -> str:
-    """A subject name: 1 to 200 characters, no control characters, not blank."""
+    """A subject name: 1 to 200 characters, not blank, no control characters and
+    no ``/`` (a name must fit in one segment of a URL path)."""
     if not name.strip() or len(name) > MAX_SUBJECT_LENGTH:
         raise ValueError(f"a subject name must have 1 to {MAX_SUBJECT_LENGTH} characters")
-    if any(ord(c) < 32 or ord(c) == 127 for c in name):
-        raise ValueError("a subject name must not contain control characters")
+    if any(ord(c) < 32 or ord(c) == 127 or c == "/" for c in name):
+        raise ValueError("a subject name must not contain control characters or '/'")
     return name
 
 
@@ -167,6 +169,21 @@ def _read_records(f: BinaryIO) -> Iterator[tuple[int, dict[str, Any]]]:
         yield offset, payload
 
 
+def _claim(directory: Path) -> int:
+    """Locks ``directory/lock`` for this process (released when it ends): two
+    servers appending to one journal would interleave their records."""
+    fd = os.open(directory / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+    if sys.platform != "win32":
+        import fcntl
+
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise GalleryError(f"{directory} is in use by another fastface serve process") from None
+    return fd
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -203,6 +220,14 @@ class FaceStore:
             self.directory.mkdir(parents=True)
             _fsync_dir(self.directory.parent)
         self.path = self.directory / JOURNAL_NAME
+        self._claim = _claim(self.directory)
+        try:
+            self._open(model, seed)
+        except BaseException:
+            os.close(self._claim)
+            raise
+
+    def _open(self, model: str, seed: Gallery | None) -> None:
         self._gallery = Gallery(model)
         self._subject_of: dict[str, str] = {}  # face id -> subject
         self._faces_of: dict[str, list[str]] = {}  # subject -> face ids, in order
@@ -338,6 +363,7 @@ class FaceStore:
         with self._write_lock:
             if self._fd >= 0:
                 os.close(self._fd)
+                os.close(self._claim)
                 self._fd = -1
 
     # ---------------------------------------------------------------- internals
