@@ -63,6 +63,30 @@ def rss_mib(pid: int) -> tuple[float, float]:
     return now / 1024, peak / 1024
 
 
+BARE = """
+import re, sys
+from pathlib import Path
+import fastface
+samples = Path(sys.argv[1])
+recognizer = fastface.FaceRecognizer()
+for person in sorted((samples / "train").iterdir()):
+    recognizer.embed_many([p.read_bytes() for p in sorted(person.iterdir())])
+for photo in sorted((samples / "val").glob("*/*")):
+    recognizer.embed(fastface.load_image(photo.read_bytes()))
+status = Path("/proc/self/status").read_text()
+print(int(re.search(r"VmRSS:\\s+(\\d+)", status).group(1)) / 1024)
+"""
+
+
+def bare_rss_mib() -> float:
+    """Resident memory of a process holding just one recognizer after the same
+    photos as the server (the enrolments, then each probe once)."""
+    out = subprocess.run(
+        [sys.executable, "-c", BARE, str(SAMPLES_DIR)], capture_output=True, text=True, check=True
+    )
+    return float(out.stdout)
+
+
 def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(np.array(values), q))
 
@@ -107,10 +131,14 @@ def load(url: str, photos: list[bytes], requests: int, concurrency: int) -> dict
     }
 
 
-def in_process(photos: list[bytes], requests: int, concurrency: int, gallery: object) -> float:
+def in_process(
+    recognizer: fastface.FaceRecognizer,
+    gallery: fastface.Gallery,
+    photos: list[bytes],
+    requests: int,
+    concurrency: int,
+) -> float:
     """Requests per second of the same work without HTTP."""
-    recognizer = fastface.FaceRecognizer()
-    assert isinstance(gallery, fastface.Gallery)
 
     def one(i: int) -> None:
         faces = recognizer.embed(fastface.load_image(photos[i % len(photos)]))
@@ -138,6 +166,7 @@ def main() -> None:
         server, url = start_server(Path(data), args.threads)
         try:
             idle = rss_mib(server.pid)
+            recognizer = fastface.FaceRecognizer()
             gallery = fastface.Gallery()
             with httpx.Client(base_url=url, timeout=300) as c:
                 health = c.get("/healthz").json()
@@ -153,7 +182,10 @@ def main() -> None:
                 f"{faces} faces enrolled, {os.cpu_count()} cores; "
                 f"{requests} identify requests per level (the {len(probes)} sample val photos)"
             )
-            print(f"server memory after start: {idle[0]:.0f} MiB resident")
+            print(
+                f"resident memory: server after start {idle[0]:.0f} MiB; a process with just "
+                f"the recognizer, after the same enrolments and probes: {bare_rss_mib():.0f} MiB"
+            )
             header = (
                 f"{'clients':>7} {'errors':>6} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} "
                 f"{'in-proc req/s':>13} {'ratio':>6} {'RSS MiB':>8} {'peak':>6}"
@@ -162,7 +194,7 @@ def main() -> None:
             results = {}
             for concurrency in args.concurrency:
                 r = load(url, probes, requests, concurrency)
-                peer = in_process(probes, requests, concurrency, gallery)
+                peer = in_process(recognizer, gallery, probes, requests, concurrency)
                 now, peak = rss_mib(server.pid)
                 results[concurrency] = r
                 print(

@@ -147,6 +147,33 @@ class HealthOut(_Answer):
     subjects: int
 
 
+class ErrorDetail(_Answer):
+    status: int
+    type: str
+    """What went wrong, in one word: ``bad_image``, ``too_large``, ``unauthorized``..."""
+    message: str
+
+
+class ErrorOut(_Answer):
+    """Every error answer has this shape."""
+
+    error: ErrorDetail
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorOut, "description": text}
+    for code, text in {
+        400: "malformed body (JSON, base64, multipart)",
+        401: "missing or wrong API key",
+        404: "unknown route, subject or face",
+        413: "body, image pixels or photo count over the limit",
+        415: "unsupported content type",
+        422: "undecodable image, no face where one is needed, or a bad parameter",
+        503: "past the request time limit, or the gallery could not be saved",
+    }.items()
+}
+
+
 def _face_out(face: Face) -> dict[str, Any]:
     return {
         "box": [float(v) for v in face.box],
@@ -303,6 +330,7 @@ def create_app(
             f"durable gallery. Send the API key in the `{HEADER}` header."
         ),
         lifespan=lifespan,
+        responses=_ERRORS,
     )
     key_header = APIKeyHeader(name=HEADER, auto_error=False)
 
