@@ -4,6 +4,7 @@ files (torn journals, compaction, concurrent readers during changes)."""
 
 from __future__ import annotations
 
+import argparse
 import base64
 import json
 import os
@@ -26,6 +27,7 @@ pytest.importorskip("fastapi")
 
 import fastface  # noqa: E402
 from fastface._models import SAMPLES_DIR  # noqa: E402
+from fastface.serve import config as settings
 from fastface.serve.store import JOURNAL_NAME, FaceStore  # noqa: E402
 from threaded import run_in_threads  # noqa: E402
 
@@ -213,6 +215,27 @@ def test_default_host_is_loopback_and_the_time_limit_answers_503(tmp_path: Path)
             assert health["faces"] == 0, "a request answered 503 must not have saved anything"
     finally:
         slow.stop()
+
+
+def test_settings_come_from_defaults_then_the_config_file_then_flags(tmp_path: Path) -> None:
+    parser = argparse.ArgumentParser()
+    settings.add_arguments(parser)
+    toml = tmp_path / "serve.toml"
+    toml.write_text('port = 9000\ntimeout = 5\nengine = "tract"\napi_key_file = "~/keys"\n')
+    got = settings.from_arguments(parser.parse_args(["--config", str(toml), "--port", "9100"]))
+    assert (got.port, got.timeout, got.engine, got.host) == (9100, 5, "tract", "127.0.0.1")
+    assert got.api_key_file == str(Path("~/keys").expanduser())
+    for text, words in (
+        ("prot = 1", "unknown settings ['prot']"),
+        ('port = "80"', "should be int"),
+        ("timeout = -1", "timeout must be a positive"),
+        ("port = [", "serve.toml"),
+    ):
+        toml.write_text(text + "\n")
+        with pytest.raises(ValueError, match=re.escape(words)):
+            settings.from_arguments(parser.parse_args(["--config", str(toml)]))
+    assert all(map(settings.is_loopback, ["127.0.0.1", "127.8.9.1", "::1", "[::1]", "localhost"]))
+    assert not any(map(settings.is_loopback, ["0.0.0.0", "::", "10.1.2.3", "faces.example.com"]))
 
 
 # ----------------------------------------------------------------- faces
