@@ -19,17 +19,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
+import fastface
 import numpy as np
 import pytest
+from fastface._models import SAMPLES_DIR
+from fastface.serve import config as settings
+from fastface.serve.store import JOURNAL_NAME, FaceStore
+from threaded import run_in_threads
 
+# The `serve` extra (in the `test` extra too).
 httpx = pytest.importorskip("httpx")
 pytest.importorskip("fastapi")
-
-import fastface  # noqa: E402
-from fastface._models import SAMPLES_DIR  # noqa: E402
-from fastface.serve import config as settings
-from fastface.serve.store import JOURNAL_NAME, FaceStore  # noqa: E402
-from threaded import run_in_threads  # noqa: E402
 
 PEOPLE = sorted(p.name for p in (SAMPLES_DIR / "train").iterdir())
 KEY = secrets.token_urlsafe(24)
