@@ -30,7 +30,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
 from .._image import ImageTooLargeError, load_image
-from .._pipeline import Face, FaceRecognizer
+from .._pipeline import Face, FaceRecognizer, choose_face
 from ..errors import ImageError
 from .auth import HEADER, KeyCheck
 from .config import ServeConfig
@@ -140,6 +140,7 @@ class HealthOut(_Answer):
     status: str
     version: str
     model_id: str
+    detector: str
     engine: str
     threads: int
     """Requests worked on at once."""
@@ -386,11 +387,12 @@ def create_app(
     ) -> VerifyOut:
         """Whether images ``a`` and ``b`` show the same person (the main face of each)."""
         start(request)
-        faces = recognizer.embed_many([decode(images["a"][0]), decode(images["b"][0])])
-        for name, found in zip("ab", faces, strict=True):
-            if not found:
+        per_image = recognizer.embed_many([decode(images["a"][0]), decode(images["b"][0])])
+        a, b = (choose_face(faces) for faces in per_image)
+        for name, face in (("a", a), ("b", b)):
+            if face is None:
                 raise _bad(422, f"no face found in image {name!r}")
-        a, b = faces[0][0], faces[1][0]
+        assert a is not None and b is not None
         distance = float(np.linalg.norm(_embedding(a).astype(np.float64) - _embedding(b)))
         limit = recognizer.threshold if threshold is None else threshold
         return VerifyOut.model_validate(
@@ -457,10 +459,12 @@ def create_app(
         start(request)
         check_subject(subject)
         per_photo = recognizer.embed_many([decode(data) for data in images["image"]])
+        chosen = []
         for number, faces in enumerate(per_photo, 1):
-            if not faces:
+            face = choose_face(faces)
+            if face is None:
                 raise _bad(422, f"no face found in photo {number}; nothing was enrolled")
-        chosen = [faces[0] for faces in per_photo]
+            chosen.append(face)
         deadline: Deadline | None = request.scope.get(DEADLINE_KEY)
         ids = store.enrol(
             subject,
@@ -492,6 +496,7 @@ def create_app(
             status="ok",
             version=__version__,
             model_id=recognizer.model_id,
+            detector=recognizer.detector,
             engine=recognizer.engine,
             threads=int(anyio.to_thread.current_default_thread_limiter().total_tokens),
             faces=store.face_count(),

@@ -85,19 +85,22 @@ def run(args: argparse.Namespace) -> int:
     try:
         recognizer = FaceRecognizer(
             config.model,
+            detector=config.detector,
             engine=config.engine,
             min_face_size=config.min_face_size,
             threshold=config.threshold,
         )
+        model = recognizer.model
         new_store = not os.path.exists(os.path.join(config.data, JOURNAL_NAME))
-        seed = Gallery.load(config.gallery, config.model) if config.gallery and new_store else None
-        store = FaceStore(config.data, config.model, seed=seed)
+        seed = Gallery.load(config.gallery, model) if config.gallery and new_store else None
+        store = FaceStore(config.data, model, seed=seed)
     except (FastfaceError, OSError, ValueError) as err:
         sock.close()
         return _fail(str(err))
     log.info(
-        "model %s on %s, %d faces of %d subjects in %s, %d worker threads, API keys: %d",
+        "model %s, detector %s, engine %s, %d faces of %d subjects in %s, %d worker threads, API keys: %d",
         recognizer.model_id,
+        recognizer.detector,
         recognizer.engine,
         store.face_count(),
         store.subject_count(),

@@ -40,7 +40,9 @@ class ServeConfig:
     data: str = "fastface-data"
     #: A gallery file imported into a new data folder (labels become subjects).
     gallery: str | None = None
-    model: str = "facenet"
+    #: The embedding model and the detector; ``None``: the manifest's defaults.
+    model: str | None = None
+    detector: str | None = None
     engine: str = "auto"
     min_face_size: float = 20.0
     #: Same-person distance threshold; ``None``: the model's calibrated one.
@@ -116,7 +118,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--port", type=int, help=f"port (default {d.port}; 0: any free port)")
     add("--data", metavar="DIR", help=f"folder of the durable gallery (default ./{d.data})")
     add("--gallery", metavar="FILE", help="gallery file imported when DIR is new")
-    add("--model", help=f"embedding model (default {d.model})")
+    add("--model", help="embedding model (default: the manifest's, facenet)")
+    add("--detector", help="face detector (default: the manifest's, mtcnn)")
     add("--engine", choices=ENGINES, help="embedding engine (default auto)")
     add("--min-face-size", type=float, metavar="PX", help="smallest face detected (default 20)")
     add("--threshold", type=float, help="same-person distance threshold (default: the model's)")
