@@ -173,7 +173,7 @@ def _load_gallery(path: str, model: str) -> Gallery:
 
 @dataclass
 class _Embedded:
-    """Per photo: faces found (largest first) or the reason it was skipped."""
+    """Per photo: faces found (the main face first) or the reason it was skipped."""
 
     path: str
     faces: list[Face] = field(default_factory=list)
@@ -219,8 +219,7 @@ def _embed_photos(
                         out.append(_Embedded(name, error=result))
                     else:
                         found, shape = by_name[name]
-                        ordered = sorted(found, key=lambda f: f.area, reverse=True)
-                        out.append(_Embedded(name, ordered, shape=shape))
+                        out.append(_Embedded(name, found, shape=shape))
                 bar.update(start + len(names))
     finally:
         bar.close()
@@ -327,7 +326,7 @@ def cmd_enroll(args: argparse.Namespace) -> int:
         for path in no_face:
             print(f"  {_rel(path)}")
     if several:
-        print(f"several faces in {len(several)} photo(s) (the largest was enrolled):")
+        print(f"several faces in {len(several)} photo(s) (the main face was enrolled):")
         for path, n in several:
             print(f"  {_rel(path)} ({n} faces)")
     if unreadable:
@@ -693,7 +692,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from ._pipeline import FaceRecognizer
+    from ._pipeline import FaceRecognizer, choose_face
 
     root = Path(args.samples) if args.samples else SAMPLES_DIR
     train = sorted(str(p) for p in _photos_in(root / "train")) if (root / "train").is_dir() else []
@@ -720,7 +719,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     for path in val:
         t0 = time.perf_counter()
         faces = recognizer.embed(path)
-        face = max(faces, key=lambda f: f.area) if faces else None
+        face = choose_face(faces)
         match = (
             gallery.search(face.embedding, threshold=recognizer.threshold)[0]
             if face is not None and face.embedding is not None

@@ -9,9 +9,9 @@ Pairs
 
 Embedding
     :func:`embed_pairs` embeds every distinct image once (batched through
-    :meth:`FaceRecognizer.embed_many`). The face used is the one whose box
-    contains the image centre (the largest such, when several do), else the one
-    whose centre is nearest the image centre: LFW photos are centred on their
+    :meth:`FaceRecognizer.embed_many`). The face used is fastface's main face
+    (:func:`fastface.choose_face`): the largest face whose box contains the
+    image centre, else the largest face; LFW photos are centred on their
     subject and often show other people too. When no face is detected, the
     embedding of a centre crop (half the shorter side, resized to the network's
     input) stands in; such images are counted in ``PairEmbeddings.fallbacks``.
@@ -276,19 +276,14 @@ def load_lfw(
 # ------------------------------------------------------------------ embedding
 
 
-def choose_face(faces: Sequence[Face], shape: tuple[int, ...]) -> Face | None:
-    """The face a one-person photo is about: the largest face whose box contains
-    the image centre, else the face whose centre is nearest it."""
-    if not faces:
-        return None
-    cy, cx = shape[0] / 2.0, shape[1] / 2.0
-    central = [f for f in faces if f.box[0] <= cx <= f.box[2] and f.box[1] <= cy <= f.box[3]]
-    if central:
-        return max(central, key=lambda f: f.area)
-    return min(
-        faces,
-        key=lambda f: ((f.box[0] + f.box[2]) / 2 - cx) ** 2 + ((f.box[1] + f.box[3]) / 2 - cy) ** 2,
-    )
+def choose_face(faces: Sequence[Face], shape: tuple[int, ...] | None = None) -> Face | None:
+    """The face a one-person photo is about: fastface's one rule (the largest
+    face whose box contains the image centre, else the largest face), which
+    orders every image's faces, so it is the first.
+    ``shape`` is no longer needed and ignored."""
+    from ._pipeline import choose_face as first_face
+
+    return first_face(faces)
 
 
 def centre_crop(image: npt.NDArray[np.uint8], size: tuple[int, int]) -> npt.NDArray[np.uint8]:
