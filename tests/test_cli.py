@@ -310,7 +310,7 @@ def test_enroll_reports_several_faces(tmp_path: Path, capsys: pytest.CaptureFixt
     cv2.imwrite(str(tmp_path / "people" / "group" / "two.jpg"), np.hstack([a, b]))
     code, out, _ = run(capsys, "enroll", tmp_path / "people", "-o", tmp_path / "g", "-q")
     assert code == 0
-    assert "several faces in 1 photo(s) (the central one was enrolled)" in out
+    assert "several faces in 1 photo(s) (the main face was enrolled)" in out
     assert "two.jpg (2 faces)" in out
 
 

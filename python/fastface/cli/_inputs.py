@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .._embedder import ENGINES
-from .._gallery import Gallery
+from .._gallery import DEFAULT_MODEL, Gallery
 from .._photos import Photo, embed_photos
 from ..errors import GalleryError
 from ._output import CliError
@@ -29,7 +29,7 @@ def add_recognizer_options(parser: argparse.ArgumentParser) -> None:
         default="auto",
         help="embedding engine (default: auto, onnxruntime when installed)",
     )
-    parser.add_argument("--model", default="facenet", help="embedding model (facenet)")
+    parser.add_argument("--model", default=DEFAULT_MODEL, help=f"embedding model ({DEFAULT_MODEL})")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 

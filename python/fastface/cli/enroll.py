@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
         for path in enrolment.no_face:
             print(f"  {rel(path)}")
     if enrolment.several:
-        print(f"several faces in {len(enrolment.several)} photo(s) (the central one was enrolled):")
+        print(f"several faces in {len(enrolment.several)} photo(s) (the main face was enrolled):")
         for path, n in enrolment.several:
             print(f"  {rel(path)} ({n} faces)")
     if enrolment.unreadable:
