@@ -35,6 +35,7 @@ from . import _core
 from ._embedder import ENGINES, Embedder
 from ._image import ImageSource, describe_source, load_image
 from ._models import MODELS_DIR, ensure_onnxruntime
+from ._threads import pool_size
 from .errors import GalleryError, ImageError
 
 if TYPE_CHECKING:
@@ -289,14 +290,18 @@ class FaceRecognizer:
         the image's place and goes on."""
         if errors not in ("raise", "return"):
             raise ValueError(f'errors must be "raise" or "return", got {errors!r}')
-        for decoded in _decoded_batches(images, keep_errors=errors == "return"):
+        for image, faces in self._embed_decoded(images, keep_errors=errors == "return"):
+            yield image if isinstance(image, ImageError) else faces
+
+    def _embed_decoded(
+        self, images: Iterable[ImageSource], *, keep_errors: bool
+    ) -> Iterator[tuple[npt.NDArray[np.uint8] | ImageError, list[Face]]]:
+        """:meth:`embed_iter` with each decoded image (or its error) beside its faces."""
+        for decoded in _decoded_batches(images, keep_errors=keep_errors):
             good = [d for d in decoded if not isinstance(d, ImageError)]
-            results = iter(self._core.embed(good)) if good else iter(())
+            results = iter(self._core.embed(good) if good else [])
             for item in decoded:
-                if isinstance(item, ImageError):
-                    yield item
-                else:
-                    yield _faces(*next(results))
+                yield item, [] if isinstance(item, ImageError) else _faces(*next(results))
 
     def embed_faces(self, image: ImageSource, faces: Sequence[Face]) -> list[Face]:
         """Embeds the given ``faces`` of ``image`` (from :meth:`detect`, perhaps
@@ -395,11 +400,11 @@ _decoder: ThreadPoolExecutor | None = None
 
 
 def _decode_pool() -> ThreadPoolExecutor:
-    """The threads that decode images (OpenCV releases the GIL), one per core."""
+    """The threads that decode images (OpenCV releases the GIL)."""
     global _decoder
     with _decoder_lock:
         if _decoder is None:
-            _decoder = ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="fastface-decode")
+            _decoder = ThreadPoolExecutor(pool_size(), thread_name_prefix="fastface-decode")
         return _decoder
 
 
