@@ -7,6 +7,7 @@
     fastface eval lfw LFW/ [--pairs pairs.txt] [--plot roc.png]
     fastface calibrate --lfw LFW/ --target-accuracy   store a threshold for the API
     fastface bench                              the benchmarks in benches/, summarised
+    fastface serve --data DIR                   face recognition over HTTP (docs/serve.md)
 
 Errors print one line, ``fastface: error: ...``, on stderr and exit with status 1
 (2 for wrong arguments). Progress goes to stderr; results to stdout.
