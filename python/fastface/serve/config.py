@@ -44,7 +44,8 @@ class ServeConfig:
     model: str | None = None
     detector: str | None = None
     engine: str = "auto"
-    min_face_size: float = 20.0
+    #: The detector's smallest face, pixels; ``None``: the manifest's.
+    min_face_size: float | None = None
     #: Same-person distance threshold; ``None``: the model's calibrated one.
     threshold: float | None = None
     #: Requests worked on at once (each also spreads its work over the cores).
@@ -121,7 +122,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--model", help="embedding model (default: the manifest's, facenet)")
     add("--detector", help="face detector (default: the manifest's, mtcnn)")
     add("--engine", choices=ENGINES, help="embedding engine (default auto)")
-    add("--min-face-size", type=float, metavar="PX", help="smallest face detected (default 20)")
+    add("--min-face-size", type=float, metavar="PX", help="smallest face detected (px)")
     add("--threshold", type=float, help="same-person distance threshold (default: the model's)")
     add("--threads", type=int, metavar="N", help="requests worked at once (default: the cores)")
     add("--max-upload-bytes", type=int, metavar="N", help="largest request body (default 10 MiB)")
