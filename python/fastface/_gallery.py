@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -14,6 +14,9 @@ from . import _core
 from ._models import model_entry
 from .config import threshold_for
 from .errors import GalleryError
+
+if TYPE_CHECKING:
+    from ._pg_gallery import PgGallery
 
 DEFAULT_MODEL = "facenet"
 
@@ -246,6 +249,13 @@ class Gallery:
                 f"but {model!r} makes {expected!r}: re-enrol the faces with this model"
             )
         return cls._wrap(core, model)
+
+    @staticmethod
+    def connect(url: str, model: str = DEFAULT_MODEL, **options: Any) -> PgGallery:
+        """The gallery kept in PostgreSQL with pgvector at ``url``: see :class:`PgGallery`."""
+        from ._pg_gallery import PgGallery
+
+        return PgGallery(url, model, **options)
 
 
 GalleryLike = Union[Gallery, Mapping[str, Any], str, "os.PathLike[str]"]

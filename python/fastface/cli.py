@@ -32,7 +32,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from . import __version__, config, evaluation
+from . import __version__, _cli_embed, config, evaluation
 from ._embedder import ENGINES
 from ._gallery import Gallery, Match
 from ._image import load_image
@@ -939,6 +939,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common(p)
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("embed", help="every face of many photos as Parquet rows (here or on Ray)")
+    _cli_embed.add_arguments(p)
+    p.set_defaults(func=_cli_embed.run)
 
     p = sub.add_parser("bench", help="run the benchmarks in benches/ and summarise them")
     p.add_argument("--full", action="store_true", help="full runs instead of --quick")

@@ -1,0 +1,197 @@
+"""Batch embedding on Ray Data (``pip install 'fastface[ray]'``).
+
+:class:`FaceRows` is a class callable for ``Dataset.map_batches`` on an actor
+pool: each actor loads a :class:`~fastface.FaceRecognizer` once (the Rust
+objects are never pickled; only the constructor's arguments travel) and turns
+batches of images into rows, one per face::
+
+    import ray, fastface.ray
+
+    ds = ray.data.read_binary_files("s3://bucket/photos/", include_paths=True)
+    faces = ds.map_batches(
+        fastface.ray.FaceRows, compute=ray.data.ActorPoolStrategy(size=8), batch_size=16
+    )
+    faces.write_parquet("s3://bucket/faces/")
+
+or :func:`embed_dataset`, which passes the right arguments. A batch holds a
+``path`` column (read on the worker), a ``bytes`` column (encoded images, as
+``read_binary_files`` gives), or both (``bytes`` is decoded, ``path`` names it).
+
+Rows (:func:`row_schema`): ``source`` (the path, or null), ``face_index`` (0 is
+the face the photo is about, as ``FaceRecognizer.embed(image)[0]``), ``box``
+``(x1, y1, x2, y2)``, ``score``, ``landmarks`` (five ``x, y`` pairs, flat),
+``embedding`` (unit vector), ``model_id`` and ``error``. An image that cannot be
+read, or has no face, gives one row whose ``error`` says why and whose face
+columns are null; every input therefore appears at least once.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from ._image import ImageSource, load_image
+from ._pipeline import Face, FaceRecognizer, NoFaceError
+from .errors import ImageError
+
+if TYPE_CHECKING:
+    import ray.data
+
+__all__ = ["FaceRows", "embed_dataset", "embed_paths", "face_rows", "row_schema"]
+
+#: Images per batch handed to an actor by :func:`embed_dataset`.
+DEFAULT_BATCH_SIZE = 16
+
+
+def row_schema(dim: int) -> pa.Schema:
+    """The Arrow schema of the face rows for embeddings of ``dim`` floats."""
+    return pa.schema(
+        [
+            ("source", pa.string()),
+            ("face_index", pa.int32()),
+            ("box", pa.list_(pa.float32(), 4)),
+            ("score", pa.float32()),
+            ("landmarks", pa.list_(pa.float32(), 10)),
+            ("embedding", pa.list_(pa.float32(), dim)),
+            ("model_id", pa.string()),
+            ("error", pa.string()),
+        ]
+    )
+
+
+class _RowBuilder:
+    def __init__(self, model_id: str) -> None:
+        self.model_id = model_id
+        self.columns: dict[str, list[Any]] = {name: [] for name in row_schema(1).names}
+
+    def face(self, source: str | None, index: int, face: Face) -> None:
+        assert face.embedding is not None
+        self._append(
+            source,
+            index,
+            list(face.box),
+            face.score,
+            face.landmarks.reshape(-1).tolist(),
+            face.embedding.tolist(),
+            None,
+        )
+
+    def error(self, source: str | None, error: Exception) -> None:
+        self._append(source, None, None, None, None, None, f"{type(error).__name__}: {error}")
+
+    def _append(self, source: str | None, *values: Any) -> None:
+        row = (source, *values[:5], self.model_id, values[5])
+        for column, value in zip(self.columns.values(), row, strict=True):
+            column.append(value)
+
+    def table(self, dim: int) -> pa.Table:
+        return pa.table(self.columns, schema=row_schema(dim))
+
+
+def face_rows(
+    recognizer: FaceRecognizer,
+    images: Sequence[ImageSource],
+    sources: Sequence[str | None] | None = None,
+) -> pa.Table:
+    """The face rows of ``images`` (paths, bytes, arrays) as an Arrow table.
+
+    ``sources`` names each image in the ``source`` column (default: the image
+    itself when it is a path, else null). Each image is decoded on its own so one
+    bad file gives an error row instead of failing the batch.
+    """
+    names = list(sources) if sources is not None else [_source_name(i) for i in images]
+    if len(names) != len(images):
+        raise ValueError(f"{len(names)} sources for {len(images)} images")
+    decoded: list[npt.NDArray[np.uint8] | ImageError] = []
+    for image in images:
+        try:
+            decoded.append(load_image(image))
+        except ImageError as err:
+            decoded.append(err)
+    good = [d for d in decoded if not isinstance(d, ImageError)]
+    per_image = iter(recognizer.embed_many(good))
+    rows = _RowBuilder(recognizer.model_id)
+    for name, outcome in zip(names, decoded, strict=True):
+        if isinstance(outcome, ImageError):
+            rows.error(name, outcome)
+            continue
+        faces = next(per_image)
+        if not faces:
+            rows.error(name, NoFaceError(f"no face found in {name or 'the image'}"))
+        for index, face in enumerate(faces):
+            rows.face(name, index, face)
+    return rows.table(recognizer.embedder.dim)
+
+
+def _source_name(image: ImageSource) -> str | None:
+    return os.fspath(image) if isinstance(image, (str, os.PathLike)) else None
+
+
+class FaceRows:
+    """The ``map_batches`` callable: loads the recognizer once per actor, then
+    maps each batch (``path`` and/or ``bytes`` columns) to face rows. The
+    arguments are those of :class:`~fastface.FaceRecognizer`."""
+
+    def __init__(self, model: str = "facenet", *, engine: str = "auto", **options: Any) -> None:
+        self.recognizer = FaceRecognizer(model, engine=engine, **options)
+
+    def __call__(self, batch: Mapping[str, Any]) -> pa.Table:
+        paths = _column(batch, "path")
+        data = _column(batch, "bytes")
+        if paths is None and data is None:
+            raise ValueError(
+                f"a batch needs a 'path' or a 'bytes' column, got {sorted(batch.keys())}"
+            )
+        sources = [None if p is None else str(p) for p in paths] if paths is not None else None
+        images: list[ImageSource]
+        if data is not None:
+            images = [bytes(b) for b in data]
+        else:
+            assert sources is not None
+            images = list(sources)
+        return face_rows(self.recognizer, images, sources or [None] * len(images))
+
+
+def _column(batch: Mapping[str, Any], name: str) -> list[Any] | None:
+    if name not in batch:
+        return None
+    column = batch[name]
+    return column.to_pylist() if isinstance(column, (pa.Array, pa.ChunkedArray)) else list(column)
+
+
+def embed_dataset(
+    dataset: ray.data.Dataset,
+    *,
+    workers: int = 2,
+    cpus_per_worker: float = 1.0,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    model: str = "facenet",
+    engine: str = "auto",
+) -> ray.data.Dataset:
+    """``dataset`` (``path`` and/or ``bytes`` columns) mapped to face rows by a
+    pool of ``workers`` actors, each loading the models once."""
+    import ray.data
+
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a positive integer, got {workers!r}")
+    return dataset.map_batches(
+        FaceRows,
+        fn_constructor_kwargs={"model": model, "engine": engine},
+        compute=ray.data.ActorPoolStrategy(size=workers),
+        num_cpus=cpus_per_worker,
+        batch_size=batch_size,
+        batch_format="pyarrow",
+    )
+
+
+def embed_paths(paths: Iterable[str | os.PathLike[str]], **options: Any) -> ray.data.Dataset:
+    """:func:`embed_dataset` over image files: each worker reads its own files."""
+    import ray.data
+
+    items = [{"path": os.fspath(p)} for p in paths]
+    return embed_dataset(ray.data.from_items(items), **options)
