@@ -204,9 +204,7 @@ def _embed_to_parquet(folder: Path, out: Path) -> None:
     assert _cli_embed.run(parser.parse_args([str(folder), "--out", str(out), "-q"])) == 0
 
 
-def test_real_faces_from_parquet_and_ffg_match_local_gallery(
-    pg_url: str, tmp_path: Path
-) -> None:
+def test_real_faces_from_parquet_and_ffg_match_local_gallery(pg_url: str, tmp_path: Path) -> None:
     import pyarrow.parquet as pq
 
     train, val = tmp_path / "train.parquet", tmp_path / "val.parquet"
