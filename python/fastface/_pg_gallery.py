@@ -26,11 +26,13 @@ table ``fastface_galleries`` records each gallery's model id and dimension, and
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import struct
 import threading
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -295,6 +297,8 @@ class PgGallery:
             labels = [str(x) for x in table[label_column].to_pylist()]
         else:
             labels = [os.path.basename(os.path.dirname(s)) for s in table["source"].to_pylist()]
+        if not labels:
+            return 0
         embeddings = table["embedding"].combine_chunks().flatten().to_numpy()
         self.add_embeddings(labels, embeddings.reshape(len(labels), self.dim))
         return len(labels)
@@ -363,7 +367,7 @@ class PgGallery:
         box_list = list(boxes) if boxes is not None else [None] * len(probes)
         if len(box_list) != len(probes):
             raise ValueError(f"{len(box_list)} boxes for {len(probes)} probes")
-        found = self._nearest(probes, top_k, ef_search)
+        found = self._run(self._nearest(top_k, ef_search), probes)
         matches = []
         for candidates, box in zip(found, box_list, strict=True):
             nearest = candidates[0] if candidates else None
@@ -386,9 +390,23 @@ class PgGallery:
     ) -> list[list[Candidate]]:
         """Every row within ``threshold`` of each probe, nearest first (exact)."""
         limit = _threshold(threshold, self.threshold)
-        probes = self._probes(embeddings)
-        inner = "SELECT row_id, label, embedding <-> p.v AS distance FROM {table} WHERE embedding <-> p.v <= %s"
-        return self._run_lateral(probes, inner, [limit], exact=True)
+        inner = f"{_CANDIDATES} WHERE embedding <-> p.v <= %s"
+        return self._run(_Search(inner, [limit]), self._probes(embeddings))
+
+    def explain(
+        self, embedding: npt.ArrayLike, *, top_k: int = 1, ef_search: int | None = None
+    ) -> str:
+        """PostgreSQL's plan (``EXPLAIN``) for ``search`` of one probe: whether
+        every row is scanned or the HNSW index answers (and, on a sharded
+        database, whether the search runs on the shards)."""
+        search = self._nearest(top_k, ef_search)
+        probes = self._probes(embedding)[:1]
+        with self._lock, self._settings(search):
+            rows = self._connection.execute(
+                self._sql(f"EXPLAIN {_LATERAL.format(inner=search.inner)}"),
+                [list(probes), *search.params],
+            ).fetchall()
+        return "\n".join(str(line) for (line,) in rows)
 
     def _probes(self, embeddings: npt.ArrayLike) -> npt.NDArray[np.float32]:
         probes = _as_rows(embeddings, "probe embeddings")
@@ -398,59 +416,72 @@ class PgGallery:
             )
         return probes
 
-    def _nearest(
-        self, probes: npt.NDArray[np.float32], top_k: int, ef_search: int | None
-    ) -> list[list[Candidate]]:
+    def _nearest(self, top_k: int, ef_search: int | None) -> _Search:
+        """The query for the ``top_k`` nearest rows: exact, or through HNSW."""
         if ef_search is None:
             # The row_id tie-break also keeps an index from answering.
-            inner = "SELECT row_id, label, embedding <-> p.v AS distance FROM {table} ORDER BY distance, row_id LIMIT %s"
-            return self._run_lateral(probes, inner, [top_k], exact=True)
+            return _Search(f"{_CANDIDATES} ORDER BY distance, row_id LIMIT %s", [top_k])
         if isinstance(ef_search, bool) or not isinstance(ef_search, int) or ef_search < 1:
             raise ValueError(f"ef_search must be a positive integer, got {ef_search!r}")
         if not self.has_hnsw_index():
             raise GalleryError(
                 f"table {self.table} has no HNSW index: call create_hnsw_index() first"
             )
-        inner = "SELECT row_id, label, embedding <-> p.v AS distance FROM {table} ORDER BY embedding <-> p.v LIMIT %s"
-        # hnsw.ef_search is capped at 1000 by pgvector.
-        return self._run_lateral(
-            probes, inner, [top_k], exact=False, ef_search=min(max(ef_search, top_k), 1000)
+        # pgvector caps hnsw.ef_search at 1000; below top_k it would return fewer rows.
+        return _Search(
+            f"{_CANDIDATES} ORDER BY embedding <-> p.v LIMIT %s",
+            [top_k],
+            ef_search=min(max(ef_search, top_k), 1000),
         )
 
-    def _run_lateral(
-        self,
-        probes: npt.NDArray[np.float32],
-        inner: str,
-        params: list[Any],
-        *,
-        exact: bool,
-        ef_search: int | None = None,
-    ) -> list[list[Candidate]]:
-        """Runs ``inner`` (which refers to the probe as ``p.v``) for every probe,
-        a chunk of probes per query; one candidate list per probe, in order."""
-        query = self._sql(
-            "SELECT p.i, r.row_id, r.label, r.distance"
-            " FROM unnest(%s::vector[]) WITH ORDINALITY AS p(v, i)"
-            f" CROSS JOIN LATERAL ({inner}) AS r"
-            " ORDER BY p.i, r.distance, r.row_id"
-        )
-        out: list[list[Candidate]] = [[] for _ in range(len(probes))]
-        with self._lock, self._connection.transaction():
-            if exact:
+    @contextlib.contextmanager
+    def _settings(self, search: _Search) -> Iterator[None]:
+        """A transaction with the planner settings of ``search``."""
+        with self._connection.transaction():
+            if search.ef_search is None:
                 self._connection.execute("SET LOCAL enable_indexscan = off")
                 self._connection.execute("SET LOCAL enable_bitmapscan = off")
             else:
                 self._connection.execute(
-                    "SELECT set_config('hnsw.ef_search', %s, true)", [str(ef_search)]
+                    "SELECT set_config('hnsw.ef_search', %s, true)", [str(search.ef_search)]
                 )
+            yield
+
+    def _run(self, search: _Search, probes: npt.NDArray[np.float32]) -> list[list[Candidate]]:
+        """``search`` for every probe, a chunk of probes per query; one candidate
+        list per probe, in order."""
+        query = self._sql(_LATERAL.format(inner=search.inner))
+        out: list[list[Candidate]] = [[] for _ in range(len(probes))]
+        with self._lock, self._settings(search):
             for start in range(0, len(probes), _PROBES_PER_QUERY):
                 chunk = list(probes[start : start + _PROBES_PER_QUERY])
-                rows = self._connection.execute(query, [chunk, *params]).fetchall()
+                rows = self._connection.execute(query, [chunk, *search.params]).fetchall()
                 for probe, row_id, label, distance in rows:
                     out[start + int(probe) - 1].append(
                         Candidate(label, float(distance), int(row_id))
                     )
         return out
+
+
+@dataclass(frozen=True)
+class _Search:
+    """A per-probe query (the probe is ``p.v``), its parameters, and the HNSW
+    ``ef_search`` (``None``: exact, index scans off)."""
+
+    inner: str
+    params: list[Any]
+    ef_search: int | None = None
+
+
+# Each probe's candidates ...
+_CANDIDATES = "SELECT row_id, label, embedding <-> p.v AS distance FROM {table}"
+# ... for a batch of probes in one statement.
+_LATERAL = (
+    "SELECT p.i, r.row_id, r.label, r.distance"
+    " FROM unnest(%s::vector[]) WITH ORDINALITY AS p(v, i)"
+    " CROSS JOIN LATERAL ({inner}) AS r"
+    " ORDER BY p.i, r.distance, r.row_id"
+)
 
 
 def _copy_rows(names: Sequence[str], rows: npt.NDArray[np.float32]) -> bytes:
