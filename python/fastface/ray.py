@@ -65,6 +65,8 @@ def row_schema(dim: int) -> pa.Schema:
 
 
 class _RowBuilder:
+    """The columns of face rows, filled a row at a time."""
+
     def __init__(self, model_id: str) -> None:
         self.model_id = model_id
         self.columns: dict[str, list[Any]] = {name: [] for name in row_schema(1).names}
@@ -72,22 +74,21 @@ class _RowBuilder:
     def face(self, source: str | None, index: int, face: Face) -> None:
         assert face.embedding is not None
         self._append(
-            source,
-            index,
-            list(face.box),
-            face.score,
-            face.landmarks.reshape(-1).tolist(),
-            face.embedding.tolist(),
-            None,
+            source=source,
+            face_index=index,
+            box=list(face.box),
+            score=face.score,
+            landmarks=face.landmarks.reshape(-1).tolist(),
+            embedding=face.embedding.tolist(),
         )
 
     def error(self, source: str | None, error: Exception) -> None:
-        self._append(source, None, None, None, None, None, f"{type(error).__name__}: {error}")
+        self._append(source=source, error=f"{type(error).__name__}: {error}")
 
-    def _append(self, source: str | None, *values: Any) -> None:
-        row = (source, *values[:5], self.model_id, values[5])
-        for column, value in zip(self.columns.values(), row, strict=True):
-            column.append(value)
+    def _append(self, **values: Any) -> None:
+        """One row: ``values`` by column name, the model id, nulls elsewhere."""
+        for name, column in self.columns.items():
+            column.append(self.model_id if name == "model_id" else values.get(name))
 
     def table(self, dim: int) -> pa.Table:
         return pa.table(self.columns, schema=row_schema(dim))
