@@ -141,13 +141,11 @@ class FaceRows:
     def __init__(self, model: str = "facenet", *, engine: str = "auto", **options: Any) -> None:
         self.recognizer = FaceRecognizer(model, engine=engine, **options)
 
-    def __call__(self, batch: Mapping[str, Any]) -> pa.Table:
-        paths = _column(batch, "path")
-        data = _column(batch, "bytes")
-        if paths is None and data is None:
-            raise ValueError(
-                f"a batch needs a 'path' or a 'bytes' column, got {sorted(batch.keys())}"
-            )
+    def __call__(self, batch: pa.Table | Mapping[str, Any]) -> pa.Table:
+        """``batch``: an Arrow table or a mapping of column name to values
+        (Ray's ``pyarrow`` and ``numpy`` batch formats)."""
+        columns = _input_columns(batch)
+        paths, data = columns.get("path"), columns.get("bytes")
         sources = [None if p is None else str(p) for p in paths] if paths is not None else None
         images: list[ImageSource]
         if data is not None:
@@ -158,11 +156,15 @@ class FaceRows:
         return face_rows(self.recognizer, images, sources or [None] * len(images))
 
 
-def _column(batch: Mapping[str, Any], name: str) -> list[Any] | None:
-    if name not in batch:
-        return None
-    column = batch[name]
-    return column.to_pylist() if isinstance(column, (pa.Array, pa.ChunkedArray)) else list(column)
+def _input_columns(batch: pa.Table | Mapping[str, Any]) -> dict[str, list[Any]]:
+    """The ``path`` and ``bytes`` columns of ``batch`` (others are ignored)."""
+    names = batch.column_names if isinstance(batch, pa.Table) else list(batch.keys())
+    wanted = [n for n in ("path", "bytes") if n in names]
+    if not wanted:
+        raise ValueError(f"a batch needs a 'path' or a 'bytes' column, got {sorted(names)}")
+    if isinstance(batch, pa.Table):
+        return {n: batch[n].to_pylist() for n in wanted}
+    return {n: list(batch[n]) for n in wanted}
 
 
 def embed_dataset(
