@@ -196,18 +196,22 @@ def test_hnsw_index_on_request_exact_search_unchanged(pg_url: str) -> None:
         remote.drop()
 
 
-def _embed_to_parquet(folder: Path, out: Path) -> None:
+def _embed_to_parquet(photos: list[Path], out: Path) -> None:
+    listing = out.with_suffix(".txt")
+    listing.write_text("".join(f"{p}\n" for p in photos))
     parser = argparse.ArgumentParser()
     _cli_embed.add_arguments(parser)
-    assert _cli_embed.run(parser.parse_args([str(folder), "--out", str(out), "-q"])) == 0
+    assert _cli_embed.run(parser.parse_args([str(listing), "--out", str(out), "-q"])) == 0
 
 
 def test_real_faces_from_parquet_and_ffg_match_local_gallery(pg_url: str, tmp_path: Path) -> None:
     import pyarrow.parquet as pq
 
     train, val = tmp_path / "train.parquet", tmp_path / "val.parquet"
-    _embed_to_parquet(SAMPLES_DIR / "train", train)
-    _embed_to_parquet(SAMPLES_DIR / "val", val)
+    # Six photos of each of the five people enrolled, ten other photos as probes.
+    people = sorted(p for p in (SAMPLES_DIR / "train").iterdir() if p.is_dir())
+    _embed_to_parquet([f for p in people for f in sorted(p.glob("*.jpg"))[:6]], train)
+    _embed_to_parquet(sorted((SAMPLES_DIR / "val").glob("*/*.jpg"))[::2][:10], val)
     rows = pq.read_table(train).to_pylist()
     enrolled = [r for r in rows if r["face_index"] == 0]
     local = fastface.Gallery()
