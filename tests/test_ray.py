@@ -20,7 +20,7 @@ ray = pytest.importorskip("ray")
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
 
-from fastface import _cli_embed  # noqa: E402
+from fastface.cli import embed as embed_command  # noqa: E402
 from fastface.ray import FaceRows, face_rows, row_schema  # noqa: E402
 
 ENGINE = "onnxruntime" if ensure_onnxruntime() else "tract"
@@ -148,8 +148,8 @@ def test_ray_rows_equal_single_process_on_a_pool(
 
 def _embed(*argv: str) -> int:
     parser = argparse.ArgumentParser()
-    _cli_embed.add_arguments(parser)
-    return _cli_embed.run(parser.parse_args([*argv, "--engine", ENGINE, "-q"]))
+    embed_command.add_arguments(parser)
+    return embed_command.run(parser.parse_args([*argv, "--engine", ENGINE, "-q"]))
 
 
 def test_embed_command_one_process_and_ray_agree(

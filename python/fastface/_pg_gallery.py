@@ -38,9 +38,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from ._gallery import DEFAULT_MODEL, Candidate, Gallery, Match, _as_rows, _threshold
-from ._models import model_entry
-from .config import threshold_for
+from ._gallery import Candidate, Gallery, Match, _as_rows, _threshold
+from ._models import default_model, default_threshold, model_entry
 from .errors import GalleryError
 
 if TYPE_CHECKING:
@@ -95,7 +94,7 @@ class PgGallery:
     def __init__(
         self,
         url: str,
-        model: str = DEFAULT_MODEL,
+        model: str | None = None,
         *,
         table: str = "fastface_faces",
         dim: int | None = None,
@@ -104,12 +103,13 @@ class PgGallery:
             raise ValueError(
                 f"table must be a lower-case SQL name (letters, digits, _), got {table!r}"
             )
+        model = default_model() if model is None else model
         entry = model_entry(model)
         size = int(entry["output"]["dim"]) if dim is None else dim
         if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= 16_000:
             raise ValueError(f"dim must be an integer from 1 to 16000 (pgvector), got {dim!r}")
         self.model = model
-        self.threshold = threshold_for(model) or float(entry["threshold"])
+        self.threshold = default_threshold(model)
         self.table = table
         self._model_id = str(entry["model_id"])
         self._lock = threading.Lock()

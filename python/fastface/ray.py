@@ -138,7 +138,7 @@ class FaceRows:
     maps each batch (``path`` and/or ``bytes`` columns) to face rows. The
     arguments are those of :class:`~fastface.FaceRecognizer`."""
 
-    def __init__(self, model: str = "facenet", *, engine: str = "auto", **options: Any) -> None:
+    def __init__(self, model: str | None = None, *, engine: str = "auto", **options: Any) -> None:
         self.recognizer = FaceRecognizer(model, engine=engine, **options)
 
     def __call__(self, batch: pa.Table | Mapping[str, Any]) -> pa.Table:
@@ -173,7 +173,7 @@ def embed_dataset(
     workers: int = 2,
     cpus_per_worker: float = 1.0,
     batch_size: int = DEFAULT_BATCH_SIZE,
-    model: str = "facenet",
+    model: str | None = None,
     engine: str = "auto",
 ) -> ray.data.Dataset:
     """``dataset`` (``path`` and/or ``bytes`` columns) mapped to face rows by a

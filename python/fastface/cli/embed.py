@@ -17,7 +17,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import FastfaceError
+from ..errors import FastfaceError
+from ._inputs import IMAGE_EXTENSIONS, add_recognizer_options, photos_in
+from ._output import CliError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -46,24 +48,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--cpus-per-worker", type=float, default=1.0, help="CPUs Ray reserves per actor"
     )
     parser.add_argument("--batch-size", type=int, default=16, help="images per Ray batch")
-    parser.add_argument("--engine", default="auto", help="embedding engine (default: auto)")
-    parser.add_argument("--model", default="facenet", help="embedding model (facenet)")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no summary on stderr")
+    add_recognizer_options(parser)
 
 
 def image_paths(inputs: list[str]) -> list[str]:
     """The image files named by ``inputs`` (files, folders, lists), in order."""
-    from .cli import IMAGE_EXTENSIONS
-
     paths: list[str] = []
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            paths.extend(
-                str(p)
-                for p in sorted(path.rglob("*"))
-                if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
-            )
+            paths.extend(str(p) for p in photos_in(path))
         elif path.suffix.lower() in IMAGE_EXTENSIONS:
             paths.append(str(path))
         elif path.is_file():
@@ -71,13 +65,13 @@ def image_paths(inputs: list[str]) -> list[str]:
                 if line.strip() and not line.lstrip().startswith("#"):
                     paths.append(str(path.parent / line.strip()))
         else:
-            raise FileNotFoundError(f"{item}: no such file or folder")
+            raise CliError(f"{item}: no such folder or list file")
     return paths
 
 
 def _local_tables(paths: list[str], model: str, engine: str) -> Iterator[pa.Table]:
-    from ._pipeline import FaceRecognizer
-    from .ray import face_rows
+    from .._pipeline import FaceRecognizer
+    from ..ray import face_rows
 
     recognizer = FaceRecognizer(model, engine=engine)
     for start in range(0, len(paths), _CHUNK):
@@ -87,7 +81,7 @@ def _local_tables(paths: list[str], model: str, engine: str) -> Iterator[pa.Tabl
 def _ray_tables(paths: list[str], args: argparse.Namespace) -> Iterator[pa.Table]:
     import ray
 
-    from .ray import embed_paths
+    from ..ray import embed_paths
 
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     started = not ray.is_initialized()
@@ -114,8 +108,8 @@ def run(args: argparse.Namespace) -> int:
         import pyarrow.parquet as pq
     except ImportError as err:
         raise FastfaceError("fastface embed needs pyarrow: pip install 'fastface[ray]'") from err
-    from ._models import model_entry
-    from .ray import row_schema
+    from .._models import model_entry
+    from ..ray import row_schema
 
     paths = image_paths(args.inputs)
     schema = row_schema(int(model_entry(args.model)["output"]["dim"]))
