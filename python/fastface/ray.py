@@ -31,11 +31,9 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import numpy.typing as npt
 import pyarrow as pa
 
-from ._image import ImageSource, load_image
+from ._image import ImageSource
 from ._pipeline import Face, FaceRecognizer, NoFaceError
 from .errors import ImageError
 
@@ -102,29 +100,22 @@ def face_rows(
     """The face rows of ``images`` (paths, bytes, arrays) as an Arrow table.
 
     ``sources`` names each image in the ``source`` column (default: the image
-    itself when it is a path, else null). Each image is decoded on its own so one
-    bad file gives an error row instead of failing the batch.
+    itself when it is a path, else null). An unreadable image gives an error row
+    instead of failing the batch (:meth:`FaceRecognizer.embed_iter` with
+    ``errors="return"``).
     """
     names = list(sources) if sources is not None else [_source_name(i) for i in images]
     if len(names) != len(images):
         raise ValueError(f"{len(names)} sources for {len(images)} images")
-    decoded: list[npt.NDArray[np.uint8] | ImageError] = []
-    for image in images:
-        try:
-            decoded.append(load_image(image))
-        except ImageError as err:
-            decoded.append(err)
-    good = [d for d in decoded if not isinstance(d, ImageError)]
-    per_image = iter(recognizer.embed_many(good))
     rows = _RowBuilder(recognizer.model_id)
-    for name, outcome in zip(names, decoded, strict=True):
+    outcomes = recognizer.embed_iter(images, errors="return")
+    for name, outcome in zip(names, outcomes, strict=True):
         if isinstance(outcome, ImageError):
             rows.error(name, outcome)
             continue
-        faces = next(per_image)
-        if not faces:
+        if not outcome:
             rows.error(name, NoFaceError(f"no face found in {name or 'the image'}"))
-        for index, face in enumerate(faces):
+        for index, face in enumerate(outcome):
             rows.face(name, index, face)
     return rows.table(recognizer.embedder.dim)
 
