@@ -153,6 +153,9 @@ def test_model_id_is_checked(pg_url: str) -> None:
         )
     with pytest.raises(fastface.GalleryError, match="another-model"):
         PgGallery(pg_url, table="other_model")
+    with pytest.raises(fastface.GalleryError, match="128-d"):
+        PgGallery(pg_url, table="contents_dim", dim=128).close()
+        PgGallery(pg_url, table="contents_dim", dim=64)
     with pytest.raises(ValueError, match="table"):
         PgGallery(pg_url, table="faces; DROP TABLE x")
     with pytest.raises(fastface.GalleryError, match="cannot connect"):

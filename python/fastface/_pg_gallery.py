@@ -112,6 +112,7 @@ class PgGallery:
         self.threshold = default_threshold(model)
         self.table = table
         self._model_id = str(entry["model_id"])
+        self._requested_dim = dim
         self._lock = threading.Lock()
         self._connection = _connect(url)
         try:
@@ -124,8 +125,9 @@ class PgGallery:
         from psycopg import sql
 
         with self._connection.transaction():
-            # Serialises concurrent first opens of the same gallery.
-            self._connection.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [self.table])
+            # Serialises concurrent first opens (of any gallery: they may all be
+            # creating fastface_galleries).
+            self._connection.execute("SELECT pg_advisory_xact_lock(hashtext('fastface_galleries'))")
             self._connection.execute(
                 "CREATE TABLE IF NOT EXISTS fastface_galleries ("
                 " table_name text PRIMARY KEY, model_id text NOT NULL, dim integer NOT NULL)"
@@ -140,6 +142,10 @@ class PgGallery:
                     raise GalleryError(
                         f"table {self.table} holds embeddings of model {model_id!r}, but "
                         f"{self.model!r} makes {self._model_id!r}: re-enrol the faces with this model"
+                    )
+                if self._requested_dim is not None and self._requested_dim != stored_dim:
+                    raise GalleryError(
+                        f"table {self.table} holds {stored_dim}-d embeddings, not {self._requested_dim}-d"
                     )
                 return stored_dim
             self._connection.execute(
