@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from ..errors import FastfaceError
 from ._inputs import IMAGE_EXTENSIONS, add_recognizer_options, photos_in
 from ._output import CliError
+from ._progress import ProgressBar
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -105,6 +106,7 @@ def _ray_tables(paths: list[str], args: argparse.Namespace) -> Iterator[pa.Table
 
 def run(args: argparse.Namespace) -> int:
     try:
+        import pyarrow.compute as pc
         import pyarrow.parquet as pq
     except ImportError as err:
         raise FastfaceError("fastface embed needs pyarrow: pip install 'fastface[ray]'") from err
@@ -117,12 +119,17 @@ def run(args: argparse.Namespace) -> int:
         tables = _local_tables(paths, args.model, args.engine)
     else:
         tables = _ray_tables(paths, args)
-    faces = errors = 0
+    faces = errors = images = 0
+    bar = ProgressBar(len(paths), "embed", quiet=args.quiet)
     with pq.ParquetWriter(args.out, schema) as writer:
         for table in tables:
             writer.write_table(table.cast(schema))
             faces += table["error"].null_count
             errors += len(table) - table["error"].null_count
+            # Each image has one row with face_index 0 or null (an error row).
+            images += len(table) - (pc.sum(pc.greater(table["face_index"], 0)).as_py() or 0)
+            bar.update(images)
+    bar.close()
     if not args.quiet:
         print(
             f"{len(paths)} images: {faces} faces, {errors} without a face or unreadable"
