@@ -126,10 +126,10 @@ impl Engine for OrtEngine {
         // floats in place.
         let input = input.as_standard_layout();
         let tensor = TensorRef::from_array_view(input.view()).map_err(ort_error)?;
-        let _turn = match &self.heavy {
-            Some(lock) => Some(lock.lock().unwrap_or_else(PoisonError::into_inner)),
-            None => None,
-        };
+        let _turn = self
+            .heavy
+            .as_ref()
+            .map(|lock| lock.lock().unwrap_or_else(PoisonError::into_inner));
         let mut session = self.take_session()?;
         let result = session
             .run(ort::inputs![tensor])
