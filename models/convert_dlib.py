@@ -1,7 +1,12 @@
-"""Convert dlib's face-recognition ResNet (``dlib_face_recognition_resnet_model_v1.dat``) to ONNX.
+"""Convert dlib's two public-domain face models for fastface, without dlib.
 
-The ``.dat`` file is dlib's own ``serialize`` of the network object; this module reads it
-with numpy alone (no dlib at build time) and writes the graph with the ``onnx`` helper API.
+* ``dlib_face_recognition_resnet_model_v1.dat`` (the face-descriptor ResNet) -> ONNX,
+  written with the ``onnx`` helper API (``convert``);
+* ``shape_predictor_5_face_landmarks.dat`` (the 5-point ensemble of regression trees) -> a
+  flat little-endian binary that ``src/shape_predictor.rs`` reads (``convert_shape_predictor``).
+
+Both ``.dat`` files are dlib's own ``serialize`` of the C++ objects; this module reads them
+with numpy alone.
 
 dlib's serialisation, as far as this file uses it
 --------------------------------------------------
@@ -36,7 +41,21 @@ explicit ``Sub``/``Mul`` at the input) and outputs dlib's raw 128-d descriptor `
 The bytes are deterministic: fixed producer, opset 13, IR version 8, nodes and initialisers in
 layer order.
 
+The shape predictor file holds ``version 1``, the initial shape (a float column matrix,
+``x0 y0 x1 y1 ...`` in box-normalised coordinates), the cascades (each a list of trees; a tree
+is its split list ``(idx1, idx2, threshold)`` in heap order and its leaf list of shape deltas),
+then per cascade the feature pixels' anchor landmark indices and their offsets. Matrices are
+stored as ``-rows, -cols`` and the elements. The binary written here (``SHAPE_MAGIC``) is::
+
+    magic, u32 version, u32 parts, u32 cascades, u32 trees per cascade,
+    u32 splits per tree, u32 feature pixels per cascade,
+    f32[2 * parts] initial shape,
+    per cascade: u32[pixels] anchors, f32[2 * pixels] deltas (x, y),
+    per cascade, per tree: splits as (u32 idx1, u32 idx2, f32 threshold),
+                           f32[(splits + 1) * 2 * parts] leaf values
+
 Usage: ``python models/convert_dlib.py dlib_face_recognition_resnet_model_v1.dat OUT.onnx``
+       ``python models/convert_dlib.py shape_predictor_5_face_landmarks.dat OUT.bin``
 """
 
 from __future__ import annotations
@@ -58,7 +77,15 @@ OUTPUT_NAME = "embedding"
 CHIP_SIZE = 150
 EMBEDDING_DIM = 128
 
-__all__ = ["convert", "build_model", "read_network", "ConversionError"]
+__all__ = [
+    "convert",
+    "convert_shape_predictor",
+    "build_model",
+    "read_network",
+    "ConversionError",
+]
+SHAPE_MAGIC = b"FFDLIBSP"
+SHAPE_VERSION = 1
 
 
 class ConversionError(RuntimeError):
@@ -105,6 +132,12 @@ class _Reader:
         if abs(exponent) >= 30000:  # dlib's codes for inf and nan
             raise ConversionError(f"non-finite number at offset {self.pos}")
         return float(np.ldexp(float(mantissa), exponent))
+
+    def float_column(self) -> np.ndarray:
+        rows, cols = -self.int(), -self.int()
+        if rows < 0 or cols != 1:
+            raise ConversionError(f"expected a column matrix, found {rows}x{cols}")
+        return np.array([self.real() for _ in range(rows)], dtype=np.float32)
 
     def tensor(self) -> np.ndarray:
         self.expect_int(2, "tensor version")
@@ -439,7 +472,78 @@ def convert(dat_path: pathlib.Path, out_path: pathlib.Path) -> pathlib.Path:
     return out_path
 
 
+# --------------------------------------------------------------------------- landmarks
+
+
+def _read_shape_predictor(data: bytes) -> bytes:
+    """Parse dlib's ``shape_predictor`` and return it in the flat binary layout."""
+    r = _Reader(data)
+    r.expect_int(1, "shape_predictor version")
+    initial = r.float_column()
+    parts = initial.size // 2
+    cascades: list[list[tuple[np.ndarray, np.ndarray]]] = []
+    for _ in range(r.int()):
+        trees = []
+        for _ in range(r.int()):
+            splits = np.array(
+                [(r.int(), r.int(), r.real()) for _ in range(r.int())], dtype=np.float64
+            )
+            leaves = np.stack([r.float_column() for _ in range(r.int())])
+            trees.append((splits, leaves))
+        cascades.append(trees)
+    anchors = [np.array([r.int() for _ in range(r.int())], dtype="<u4") for _ in range(r.int())]
+    deltas = [
+        np.array([(r.real(), r.real()) for _ in range(r.int())], dtype="<f4")
+        for _ in range(r.int())
+    ]
+    if r.pos != len(data):
+        raise ConversionError(f"{len(data) - r.pos} unread bytes after the shape predictor")
+
+    n_trees = len(cascades[0])
+    n_splits = len(cascades[0][0][0])
+    n_pixels = anchors[0].size
+    for trees in cascades:
+        for splits, leaves in trees:
+            if len(trees) != n_trees or len(splits) != n_splits:
+                raise ConversionError("cascades of unequal size")
+            if leaves.shape != (n_splits + 1, 2 * parts):
+                raise ConversionError(f"tree with leaves {leaves.shape}")
+            if splits[:, :2].max() >= n_pixels:
+                raise ConversionError("split refers to a feature pixel that does not exist")
+    if len(anchors) != len(cascades) or any(
+        a.size != n_pixels or d.shape != (n_pixels, 2) or a.max() >= parts
+        for a, d in zip(anchors, deltas, strict=True)
+    ):
+        raise ConversionError("feature pixel lists do not match the cascades")
+
+    header = np.array(
+        [SHAPE_VERSION, parts, len(cascades), n_trees, n_splits, n_pixels], dtype="<u4"
+    )
+    out = [SHAPE_MAGIC, header.tobytes(), initial.astype("<f4").tobytes()]
+    out += [a.tobytes() + d.tobytes() for a, d in zip(anchors, deltas, strict=True)]
+    split_dtype = np.dtype([("idx1", "<u4"), ("idx2", "<u4"), ("thresh", "<f4")])
+    for trees in cascades:
+        for splits, leaves in trees:
+            packed = np.empty(len(splits), dtype=split_dtype)
+            packed["idx1"], packed["idx2"] = splits[:, 0], splits[:, 1]
+            packed["thresh"] = splits[:, 2]
+            out += [packed.tobytes(), leaves.astype("<f4").tobytes()]
+    return b"".join(out)
+
+
+def convert_shape_predictor(dat_path: pathlib.Path, out_path: pathlib.Path) -> pathlib.Path:
+    blob = _read_shape_predictor(pathlib.Path(dat_path).read_bytes())
+    out_path = pathlib.Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_bytes(blob)
+    return out_path
+
+
 if __name__ == "__main__":
     if len(sys.argv) != 3:
         sys.exit(__doc__.rsplit("Usage: ", 1)[1].strip())
-    convert(pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]))
+    source, target = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+    if target.suffix == ".onnx":
+        convert(source, target)
+    else:
+        convert_shape_predictor(source, target)
