@@ -426,7 +426,8 @@ def build(
     entries = {e["name"]: e for e in manifest["models"]}
     build_facenet(entries["facenet"], out, cache)
     build_mtcnn([e for n, e in entries.items() if n.startswith("mtcnn_")], out, cache)
-    build_dlib([e for n, e in entries.items() if n.startswith("dlib_")], out, cache)
+    landmarks = manifest.get("landmarks", [])
+    build_dlib([e for n, e in entries.items() if n.startswith("dlib_")] + landmarks, out, cache)
 
     data = pathlib.Path(manifest_path).read_bytes()
     target = out / "manifest.json"

@@ -11,8 +11,14 @@ pub mod detect;
 pub mod embedder;
 pub mod engine;
 pub mod error;
+pub mod face_chip;
 pub mod gallery;
 pub mod search;
+pub mod shape_predictor;
+
+#[cfg(feature = "python")]
+#[path = "python/dlib.rs"]
+mod python_dlib;
 
 #[cfg(feature = "python")]
 mod bindings {
@@ -697,5 +703,7 @@ mod bindings {
             detection::CoreDetector, load_onnxruntime, onnxruntime_loaded, CoreEmbedder,
             CoreGallery, FastfaceError, GalleryError, ImageError, ModelError,
         };
+        #[pymodule_export]
+        use crate::python_dlib::{dlib_face_chips, CoreShapePredictor};
     }
 }
