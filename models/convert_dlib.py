@@ -437,7 +437,11 @@ def build_model(net: Network) -> onnx.ModelProto:
     graph = helper.make_graph(
         g.nodes,
         "dlib_face_recognition_resnet_model_v1",
-        [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, ["N", 3, CHIP_SIZE, CHIP_SIZE])],
+        [
+            helper.make_tensor_value_info(
+                INPUT_NAME, TensorProto.FLOAT, ["N", 3, CHIP_SIZE, CHIP_SIZE]
+            )
+        ],
         [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, ["N", EMBEDDING_DIM])],
         g.inits,
     )
@@ -452,9 +456,7 @@ def build_model(net: Network) -> onnx.ModelProto:
     return model
 
 
-def _pad_to(
-    g: _Graph, x: str, shape: tuple[int, int, int], target: tuple[int, int, int]
-) -> str:
+def _pad_to(g: _Graph, x: str, shape: tuple[int, int, int], target: tuple[int, int, int]) -> str:
     """Zero-pad ``x`` at the end of the channel, row and column axes up to ``target``."""
     if shape == target:
         return x

@@ -151,7 +151,7 @@ mod bindings {
         /// `model` is a path to an ONNX file or its bytes; the rest is the
         /// model's manifest entry.
         #[new]
-        #[pyo3(signature = (model, *, height, width, dim, channel_order = "RGB", normalization = "per_image_standardization", mean = 0.0, scale = 1.0, engine = "auto"))]
+        #[pyo3(signature = (model, *, height, width, dim, channel_order = "RGB", normalization = "per_image_standardization", mean = 0.0, scale = 1.0, l2_normalize = true, engine = "auto"))]
         #[allow(clippy::too_many_arguments)]
         fn new(
             py: Python<'_>,
@@ -163,9 +163,11 @@ mod bindings {
             normalization: &str,
             mean: f32,
             scale: f32,
+            l2_normalize: bool,
             engine: &str,
         ) -> PyResult<Self> {
             let spec = EmbedderSpec {
+                l2_normalize,
                 height,
                 width,
                 dim,
@@ -188,7 +190,7 @@ mod bindings {
         }
 
         /// Embeds `crops` (`uint8`, shape `(n, height, width, 3)`, RGB) into a
-        /// `float32` array `(n, dim)` of L2-normalised rows.
+        /// `float32` array `(n, dim)`, rows L2-normalised unless the model says not.
         fn embed<'py>(
             &self,
             py: Python<'py>,

@@ -27,6 +27,7 @@ class CoreEmbedder:
         normalization: str = "per_image_standardization",
         mean: float = 0.0,
         scale: float = 1.0,
+        l2_normalize: bool = True,
         engine: str = "auto",
     ) -> CoreEmbedder: ...
     def embed(self, crops: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]: ...
@@ -98,3 +99,19 @@ def align(
     margin: float = ...,  # 32.0
 ) -> npt.NDArray[np.uint8]: ...
 def alignment_template(size: tuple[int, int] = ...) -> npt.NDArray[np.float32]: ...
+
+@final
+class CoreShapePredictor:
+    def __new__(cls, path: str) -> CoreShapePredictor: ...
+    def predict(
+        self, image: npt.NDArray[np.uint8], boxes: npt.NDArray[np.float64]
+    ) -> npt.NDArray[np.float64]: ...
+    @property
+    def num_parts(self) -> int: ...
+
+def dlib_face_chips(
+    image: npt.NDArray[np.uint8],
+    landmarks: npt.NDArray[np.float64],
+    size: int = 150,
+    padding: float = 0.25,
+) -> npt.NDArray[np.uint8]: ...

@@ -47,6 +47,7 @@ class Embedder:
             normalization=pre_name,
             mean=float(pre_args.get("mean", 0.0)),
             scale=float(pre_args.get("scale", 1.0)),
+            l2_normalize=bool(entry["output"].get("l2_normalize", True)),
             engine=engine,
         )
 
