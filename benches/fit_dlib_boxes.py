@@ -19,9 +19,8 @@ import statistics
 from pathlib import Path
 
 import dlib
-import numpy as np
-
 import fastface
+import numpy as np
 from fastface._dlib import DlibAligner, dlib_box
 from fastface._models import SAMPLES_DIR
 
@@ -39,7 +38,9 @@ def main() -> None:
         hx, hy = (rect.left() + rect.right()) / 2, (rect.top() + rect.bottom()) / 2
         face = min(
             ours,
-            key=lambda f: ((f.box[0] + f.box[2]) / 2 - hx) ** 2 + ((f.box[1] + f.box[3]) / 2 - hy) ** 2,
+            key=lambda f: (
+                ((f.box[0] + f.box[2]) / 2 - hx) ** 2 + ((f.box[1] + f.box[3]) / 2 - hy) ** 2
+            ),
         )
         pairs.append((image, rect, face.box))
 
