@@ -7,7 +7,7 @@ For every sample photo where both find a face (paired by the nearest centre), it
 measures the HOG box's centre offset from the MTCNN box's centre (as fractions of
 the MTCNN box's width and height) and the HOG box's side over the MTCNN box's
 geometric-mean side, and prints their medians: the manifest's
-``dlib_resnet.alignment.from_detector.mtcnn`` (``dx``, ``dy``, ``scale``). It then
+``dlib.alignment.from_detector.mtcnn`` (``dx``, ``dy``, ``scale``). It then
 reports how far the 5-point landmarks found from the mapped boxes land from those
 found from dlib's own boxes (pixels, and as a fraction of the box side).
 """

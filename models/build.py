@@ -427,7 +427,7 @@ def build(
     build_facenet(entries["facenet"], out, cache)
     build_mtcnn([e for n, e in entries.items() if n.startswith("mtcnn_")], out, cache)
     landmarks = manifest.get("landmarks", [])
-    build_dlib([e for n, e in entries.items() if n.startswith("dlib_")] + landmarks, out, cache)
+    build_dlib([e for n, e in entries.items() if n == "dlib"] + landmarks, out, cache)
 
     data = pathlib.Path(manifest_path).read_bytes()
     target = out / "manifest.json"

@@ -72,7 +72,12 @@ impl DRect {
         }
     }
     fn translate(&self, dx: f64, dy: f64) -> DRect {
-        DRect { l: self.l + dx, t: self.t + dy, r: self.r + dx, b: self.b + dy }
+        DRect {
+            l: self.l + dx,
+            t: self.t + dy,
+            r: self.r + dx,
+            b: self.b + dy,
+        }
     }
     /// Conversion to dlib's integer `rectangle`: each bound rounded half up.
     fn round(&self) -> [i64; 4] {
@@ -89,7 +94,11 @@ pub struct ChipDetails {
 }
 
 /// dlib's `get_face_chip_details` for the 5-point shape predictor's landmarks.
-pub fn face_chip_details(landmarks: &[[f64; 2]; 5], size: usize, padding: f64) -> Result<ChipDetails> {
+pub fn face_chip_details(
+    landmarks: &[[f64; 2]; 5],
+    size: usize,
+    padding: f64,
+) -> Result<ChipDetails> {
     if size == 0 || size > 4096 || !(0.0..=10.0).contains(&padding) {
         return Err(Error::invalid(format!(
             "chip size must be 1..=4096 and padding 0..=10, got {size} and {padding}"
@@ -99,8 +108,8 @@ pub fn face_chip_details(landmarks: &[[f64; 2]; 5], size: usize, padding: f64) -
         return Err(Error::invalid("landmarks must be finite"));
     }
     let side = size as f64;
-    let template = DLIB_FACE_TEMPLATE
-        .map(|p| p.map(|v| (padding + v) / (2.0 * padding + 1.0) * side));
+    let template =
+        DLIB_FACE_TEMPLATE.map(|p| p.map(|v| (padding + v) / (2.0 * padding + 1.0) * side));
     let [a, b, tx, ty] = similarity(&template, landmarks);
     let angle = b.atan2(a);
     let scale = a.hypot(b);
@@ -115,7 +124,9 @@ pub fn face_chip_details(landmarks: &[[f64; 2]; 5], size: usize, padding: f64) -
         b: centre[1] + extent,
     };
     if !(scale > 0.0) || !rect.l.is_finite() || !rect.t.is_finite() {
-        return Err(Error::invalid("landmarks do not define a face (all at one point?)"));
+        return Err(Error::invalid(
+            "landmarks do not define a face (all at one point?)",
+        ));
     }
     Ok(ChipDetails { rect, angle, size })
 }
@@ -182,8 +193,13 @@ pub fn extract_chip(image: &ArrayView3<'_, u8>, details: &ChipDetails) -> Result
         grow = grow * 2.0 + 2.0;
     }
     let centre = rect.center();
-    let corners = [[rect.l, rect.t], [rect.r, rect.t], [rect.l, rect.b], [rect.r, rect.b]]
-        .map(|p| rotate(centre, p, details.angle));
+    let corners = [
+        [rect.l, rect.t],
+        [rect.r, rect.t],
+        [rect.l, rect.b],
+        [rect.r, rect.b],
+    ]
+    .map(|p| rotate(centre, p, details.angle));
     let bound = |f: fn(f64, f64) -> f64, i: usize| corners.iter().map(|p| p[i]).reduce(f).unwrap();
     let region = DRect {
         l: (bound(f64::min, 0) - grow).max(0.0),
@@ -290,7 +306,10 @@ mod tests {
         let d = face_chip_details(&lm, 150, 0.25).unwrap();
         assert!(d.angle.abs() < 1e-12);
         // dlib's centered_drect puts the rectangle half a pixel inside the template's
-        assert!((d.rect.l - 10.5).abs() < 1e-9 && (d.rect.t - 20.5).abs() < 1e-9, "{d:?}");
+        assert!(
+            (d.rect.l - 10.5).abs() < 1e-9 && (d.rect.t - 20.5).abs() < 1e-9,
+            "{d:?}"
+        );
         assert!((d.rect.width() - 150.0).abs() < 1e-9);
     }
 
@@ -303,7 +322,10 @@ mod tests {
         for (y, x) in [(0, 0), (10, 100), (149, 149), (75, 3)] {
             let expected = (30 + x + (40 + y) / 4) as i32;
             let got = i32::from(chip[[y, x, 0]]);
-            assert!((got - expected).abs() <= 1, "chip ({y}, {x}): {got} vs {expected}");
+            assert!(
+                (got - expected).abs() <= 1,
+                "chip ({y}, {x}): {got} vs {expected}"
+            );
         }
     }
 
@@ -323,7 +345,11 @@ mod tests {
         let lm = template_landmarks(600.0, [100.0, 100.0], 0.25);
         let chip = face_chip(&img.view(), &lm, 150, 0.25).unwrap();
         // pyramid_down loses a little to integer division, never more than 1 level each
-        assert!(chip.iter().all(|&v| (74..=77).contains(&v)), "{:?}", chip.iter().min());
+        assert!(
+            chip.iter().all(|&v| (74..=77).contains(&v)),
+            "{:?}",
+            chip.iter().min()
+        );
     }
 
     #[test]

@@ -95,7 +95,9 @@ impl ShapePredictor {
     pub fn from_bytes(data: &[u8]) -> Result<Self> {
         let mut c = Cursor { data, pos: 0 };
         if c.take(MAGIC.len())? != MAGIC {
-            return Err(Error::model("not a fastface shape predictor file (bad magic)"));
+            return Err(Error::model(
+                "not a fastface shape predictor file (bad magic)",
+            ));
         }
         if c.u32()? != VERSION {
             return Err(Error::model("unsupported shape predictor file version"));
@@ -113,7 +115,9 @@ impl ShapePredictor {
             && (splits_per_tree + 1).is_power_of_two()
             && (1..=100_000).contains(&pixels);
         if !sane {
-            return Err(Error::model(format!("implausible shape predictor sizes {dims:?}")));
+            return Err(Error::model(format!(
+                "implausible shape predictor sizes {dims:?}"
+            )));
         }
         let initial = c.f32s(2 * parts)?;
         let mut features = Vec::with_capacity(n_cascades);
@@ -122,7 +126,9 @@ impl ShapePredictor {
             let flat = c.f32s(2 * pixels)?;
             let deltas = flat.chunks_exact(2).map(|d| [d[0], d[1]]).collect();
             if anchors.iter().any(|&a| a as usize >= parts) {
-                return Err(Error::model("feature pixel anchored to a landmark that does not exist"));
+                return Err(Error::model(
+                    "feature pixel anchored to a landmark that does not exist",
+                ));
             }
             features.push((anchors, deltas));
         }
@@ -132,20 +138,37 @@ impl ShapePredictor {
             let mut leaves = Vec::with_capacity(trees * (splits_per_tree + 1) * 2 * parts);
             for _ in 0..trees {
                 for _ in 0..splits_per_tree {
-                    let split = Split { idx1: c.u32()?, idx2: c.u32()?, thresh: c.f32()? };
+                    let split = Split {
+                        idx1: c.u32()?,
+                        idx2: c.u32()?,
+                        thresh: c.f32()?,
+                    };
                     if split.idx1 as usize >= pixels || split.idx2 as usize >= pixels {
-                        return Err(Error::model("split refers to a feature pixel that does not exist"));
+                        return Err(Error::model(
+                            "split refers to a feature pixel that does not exist",
+                        ));
                     }
                     splits.push(split);
                 }
                 leaves.extend(c.f32s((splits_per_tree + 1) * 2 * parts)?);
             }
-            cascades.push(Cascade { anchors, deltas, splits, leaves });
+            cascades.push(Cascade {
+                anchors,
+                deltas,
+                splits,
+                leaves,
+            });
         }
         if c.pos != data.len() {
             return Err(Error::model("trailing bytes after the shape predictor"));
         }
-        Ok(Self { parts, splits_per_tree, trees_per_cascade: trees, initial, cascades })
+        Ok(Self {
+            parts,
+            splits_per_tree,
+            trees_per_cascade: trees,
+            initial,
+            cascades,
+        })
     }
 
     pub fn num_parts(&self) -> usize {
@@ -161,7 +184,9 @@ impl ShapePredictor {
                 "expected a non-empty RGB image of shape (height, width, 3), got ({h}, {w}, {ch})"
             )));
         }
-        let finite = [rect.left, rect.top, rect.right, rect.bottom].iter().all(|v| v.is_finite());
+        let finite = [rect.left, rect.top, rect.right, rect.bottom]
+            .iter()
+            .all(|v| v.is_finite());
         if !finite || rect.right < rect.left || rect.bottom < rect.top {
             return Err(Error::invalid(format!("invalid face box {rect:?}")));
         }
@@ -201,7 +226,11 @@ impl ShapePredictor {
                 while node < splits.len() {
                     let s = splits[node];
                     let diff = values[s.idx1 as usize] - values[s.idx2 as usize];
-                    node = if diff > s.thresh { 2 * node + 1 } else { 2 * node + 2 };
+                    node = if diff > s.thresh {
+                        2 * node + 1
+                    } else {
+                        2 * node + 2
+                    };
                 }
                 let leaf = t * leaves_per_tree + node - splits.len();
                 let delta = &cascade.leaves[leaf * leaf_len..][..leaf_len];
@@ -224,7 +253,9 @@ impl ShapePredictor {
 /// shape `to` (flat `x0 y0 x1 y1 ...`), computed in `f64` and cast to `f32` as dlib does.
 fn similarity_matrix(from: &[f32], to: &[f32]) -> [[f32; 2]; 2] {
     let points = |s: &[f32]| -> Vec<[f64; 2]> {
-        s.chunks_exact(2).map(|p| [f64::from(p[0]), f64::from(p[1])]).collect()
+        s.chunks_exact(2)
+            .map(|p| [f64::from(p[0]), f64::from(p[1])])
+            .collect()
     };
     let [a, b, _, _] = similarity(&points(from), &points(to));
     [[a as f32, -b as f32], [b as f32, a as f32]]
@@ -236,7 +267,9 @@ fn similarity_matrix(from: &[f32], to: &[f32]) -> [[f32; 2]; 2] {
 pub(crate) fn similarity(from: &[[f64; 2]], to: &[[f64; 2]]) -> [f64; 4] {
     let n = from.len() as f64;
     let mean = |pts: &[[f64; 2]]| {
-        let (sx, sy) = pts.iter().fold((0.0, 0.0), |(sx, sy), p| (sx + p[0], sy + p[1]));
+        let (sx, sy) = pts
+            .iter()
+            .fold((0.0, 0.0), |(sx, sy), p| (sx + p[0], sy + p[1]));
         (sx / n, sy / n)
     };
     let ((fx, fy), (tx, ty)) = (mean(from), mean(to));
@@ -290,7 +323,12 @@ mod tests {
         // bright on the left half: pixel 0 minus pixel 1 is positive, so the left child
         let mut img = Array3::<u8>::zeros((11, 11, 3));
         img.slice_mut(ndarray::s![.., ..5, ..]).fill(200);
-        let rect = DlibRect { left: 0.0, top: 0.0, right: 10.0, bottom: 10.0 };
+        let rect = DlibRect {
+            left: 0.0,
+            top: 0.0,
+            right: 10.0,
+            bottom: 10.0,
+        };
         let sp = ShapePredictor::from_bytes(&tiny_model(10.0)).unwrap();
         assert_eq!(sp.predict(&img.view(), rect).unwrap(), vec![[0.0, 5.0]]);
         // with a threshold above the contrast it takes the right child
@@ -318,12 +356,27 @@ mod tests {
     fn rejects_bad_boxes_and_images() {
         let sp = ShapePredictor::from_bytes(&tiny_model(1.0)).unwrap();
         let img = Array3::<u8>::zeros((4, 4, 3));
-        let flipped = DlibRect { left: 3.0, top: 0.0, right: 1.0, bottom: 3.0 };
+        let flipped = DlibRect {
+            left: 3.0,
+            top: 0.0,
+            right: 1.0,
+            bottom: 3.0,
+        };
         assert!(sp.predict(&img.view(), flipped).is_err());
-        let nan = DlibRect { left: f64::NAN, top: 0.0, right: 1.0, bottom: 3.0 };
+        let nan = DlibRect {
+            left: f64::NAN,
+            top: 0.0,
+            right: 1.0,
+            bottom: 3.0,
+        };
         assert!(sp.predict(&img.view(), nan).is_err());
         let grey = Array3::<u8>::zeros((4, 4, 1));
-        let rect = DlibRect { left: 0.0, top: 0.0, right: 3.0, bottom: 3.0 };
+        let rect = DlibRect {
+            left: 0.0,
+            top: 0.0,
+            right: 3.0,
+            bottom: 3.0,
+        };
         assert!(sp.predict(&grey.view(), rect).is_err());
     }
 
@@ -331,8 +384,10 @@ mod tests {
     fn similarity_recovers_a_known_transform() {
         let from = [[0.0, 0.0], [1.0, 0.0], [0.0, 2.0], [3.0, 1.0]];
         let (a, b, tx, ty) = (0.8, 0.6, 5.0, -2.0);
-        let to: Vec<[f64; 2]> =
-            from.iter().map(|p| [a * p[0] - b * p[1] + tx, b * p[0] + a * p[1] + ty]).collect();
+        let to: Vec<[f64; 2]> = from
+            .iter()
+            .map(|p| [a * p[0] - b * p[1] + tx, b * p[0] + a * p[1] + ty])
+            .collect();
         let got = similarity(&from, &to);
         for (g, w) in got.iter().zip([a, b, tx, ty]) {
             assert!((g - w).abs() < 1e-12, "{got:?}");

@@ -24,7 +24,7 @@ from .errors import ModelError
 __all__ = ["DlibAligner", "dlib_box", "shared_aligner"]
 
 SHAPE_PREDICTOR = "dlib_shape_predictor_5"
-EMBEDDER = "dlib_resnet"
+EMBEDDER = "dlib"
 
 
 def _alignment_entry() -> dict[str, Any]:
@@ -36,7 +36,7 @@ def dlib_box(box: Sequence[float], detector: str = "mtcnn") -> tuple[int, int, i
     """The dlib-style ``(left, top, right, bottom)`` box for a ``detector`` box
     ``(x1, y1, x2, y2)``: a square of side ``scale * sqrt(w * h)`` centred at the
     box centre shifted by ``(dx * w, dy * h)``, with the constants fitted on the
-    sample photos (manifest ``dlib_resnet.alignment.from_detector``)."""
+    sample photos (manifest ``dlib.alignment.from_detector``)."""
     fit = _alignment_entry()["from_detector"].get(detector)
     if fit is None:
         raise ValueError(f"no dlib box mapping for detector {detector!r}")

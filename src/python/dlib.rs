@@ -68,11 +68,19 @@ impl CoreShapePredictor {
                 .outer_iter()
                 .into_par_iter()
                 .map(|b| {
-                    let rect = DlibRect { left: b[0], top: b[1], right: b[2], bottom: b[3] };
+                    let rect = DlibRect {
+                        left: b[0],
+                        top: b[1],
+                        right: b[2],
+                        bottom: b[3],
+                    };
                     self.inner.predict(&image.view(), rect)
                 })
                 .collect::<Result<_, Error>>()?;
-            Ok(Array3::from_shape_fn((rows.len(), parts, 2), |(i, j, k)| rows[i][j][k]))
+            Ok(Array3::from_shape_fn(
+                (rows.len(), parts, 2),
+                |(i, j, k)| rows[i][j][k],
+            ))
         })?;
         Ok(out.into_pyarray(py))
     }
