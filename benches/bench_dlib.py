@@ -1,6 +1,6 @@
 """fastface's dlib model against face_recognition (dlib), on the sample photos.
 
-    python benches/bench_dlib.py [--repeat 3] [--quick]
+    python benches/bench_dlib.py [--repeat 3] [--photos N] [--quick]
 
 Both sides do the same work through face_recognition's API, called from one Python
 thread, one photo after another: ``load_image_file`` then ``face_encodings``
@@ -41,13 +41,16 @@ def median_seconds(run: Callable[[], object], repeat: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--photos", type=int, help="use this many photos, spread over all")
     parser.add_argument("--quick", action="store_true", help="20 photos, 1 repeat")
     args = parser.parse_args()
 
     paths = sorted(str(p) for p in Path(SAMPLES_DIR).rglob("*.jpg"))
     repeat = args.repeat
     if args.quick:
-        paths, repeat = paths[:20], 1
+        args.photos, repeat = 20, 1
+    if args.photos:
+        paths = paths[:: max(1, len(paths) // args.photos)][: args.photos]
     n = len(paths)
 
     def end_to_end(library: object) -> Callable[[], object]:

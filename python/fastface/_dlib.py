@@ -10,6 +10,7 @@ around that face, which is what the shape predictor was trained on.
 from __future__ import annotations
 
 import json
+import math
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -44,10 +45,15 @@ def dlib_box(box: Sequence[float], detector: str = "mtcnn") -> tuple[int, int, i
     w, h = x2 - x1, y2 - y1
     cx = (x1 + x2) / 2 + fit["dx"] * w
     cy = (y1 + y2) / 2 + fit["dy"] * h
-    side = max(1, round(fit["scale"] * float(np.sqrt(max(w * h, 0.0)))))
-    left = round(cx - side / 2)
-    top = round(cy - side / 2)
+    side = max(1, _round(fit["scale"] * math.sqrt(max(w * h, 0.0))))
+    left = _round(cx - side / 2)
+    top = _round(cy - side / 2)
     return left, top, left + side - 1, top + side - 1
+
+
+def _round(value: float) -> int:
+    """Half up, as dlib (and the Rust core) round; Python's round() goes to even."""
+    return math.floor(value + 0.5)
 
 
 class DlibAligner:
