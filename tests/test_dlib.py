@@ -254,3 +254,23 @@ def test_compat_api_shapes_and_errors(compat) -> None:  # type: ignore[no-untype
         compat.face_landmarks(image)
     with pytest.raises(ValueError, match="num_jitters"):
         compat.face_encodings(image, num_jitters=10)
+
+
+def test_pipeline_model_dlib_matches_the_compat_path(compat) -> None:  # type: ignore[no-untyped-def]
+    """``FaceRecognizer(model="dlib")`` (box mapping, landmarks, chip and network in
+    one Rust call) gives what the compat module computes step by step."""
+    import fastface
+    from fastface._dlib import dlib_box
+
+    recognizer = fastface.FaceRecognizer(model="dlib")
+    assert recognizer.threshold == pytest.approx(0.6)
+    assert recognizer.alignment == "dlib_face_chip"
+    for path in sample_paths("val")[:5]:
+        image = compat.load_image_file(str(path))
+        face = recognizer.embed(image)[0]
+        assert face.embedding is not None
+        left, top, right, bottom = dlib_box(face.box)
+        (expected,) = compat.face_encodings(
+            image, known_face_locations=[(top, right, bottom, left)]
+        )
+        np.testing.assert_allclose(face.embedding, expected, atol=1e-4)

@@ -8,7 +8,7 @@ use numpy::{IntoPyArray, PyArray3, PyArray4, PyReadonlyArray2, PyReadonlyArray3}
 use pyo3::prelude::*;
 use rayon::prelude::*;
 
-use crate::bindings::detached;
+use super::detached;
 use crate::error::Error;
 use crate::face_chip::face_chip;
 use crate::shape_predictor::{DlibRect, ShapePredictor};
