@@ -31,10 +31,17 @@ impl BoxMap {
         let (w, h) = (x2 - x1, y2 - y1);
         let cx = (x1 + x2) / 2.0 + self.dx * w;
         let cy = (y1 + y2) / 2.0 + self.dy * h;
-        let side = (self.scale * (w * h).max(0.0).sqrt() + 0.5).floor().max(1.0);
+        let side = (self.scale * (w * h).max(0.0).sqrt() + 0.5)
+            .floor()
+            .max(1.0);
         let left = (cx - side / 2.0 + 0.5).floor();
         let top = (cy - side / 2.0 + 0.5).floor();
-        DlibRect { left, top, right: left + side - 1.0, bottom: top + side - 1.0 }
+        DlibRect {
+            left,
+            top,
+            right: left + side - 1.0,
+            bottom: top + side - 1.0,
+        }
     }
 }
 
@@ -69,7 +76,12 @@ impl DlibChip {
                 predictor.num_parts()
             )));
         }
-        Ok(Self { predictor, padding, from_detector, box_map: None })
+        Ok(Self {
+            predictor,
+            padding,
+            from_detector,
+            box_map: None,
+        })
     }
 
     /// This alignment for boxes of detector `name`.
@@ -81,7 +93,10 @@ impl DlibChip {
                 "the dlib alignment has no box mapping for detector {name:?} (it has {known:?})"
             ))
         })?;
-        Ok(Self { box_map: Some(*map), ..self.clone() })
+        Ok(Self {
+            box_map: Some(*map),
+            ..self.clone()
+        })
     }
 
     /// The chips `(n, size, size, 3)` of the faces in `boxes` (`[x1, y1, x2, y2]`
@@ -92,11 +107,13 @@ impl DlibChip {
         boxes: &[[f32; 4]],
         size: (usize, usize),
     ) -> Result<Array4<u8>> {
-        let map = self
-            .box_map
-            .ok_or_else(|| Error::Internal("dlib alignment used before choosing a detector".into()))?;
+        let map = self.box_map.ok_or_else(|| {
+            Error::Internal("dlib alignment used before choosing a detector".into())
+        })?;
         if size.0 != size.1 {
-            return Err(Error::invalid(format!("dlib's face chips are square, got {size:?}")));
+            return Err(Error::invalid(format!(
+                "dlib's face chips are square, got {size:?}"
+            )));
         }
         let chips = boxes
             .par_iter()
@@ -120,14 +137,25 @@ mod tests {
 
     #[test]
     fn box_map_identity_gives_the_square_on_the_box() {
-        let map = BoxMap { dx: 0.0, dy: 0.0, scale: 1.0 };
+        let map = BoxMap {
+            dx: 0.0,
+            dy: 0.0,
+            scale: 1.0,
+        };
         let r = map.dlib_rect([10.0, 20.0, 110.0, 120.0]);
-        assert_eq!((r.left, r.top, r.right, r.bottom), (10.0, 20.0, 109.0, 119.0));
+        assert_eq!(
+            (r.left, r.top, r.right, r.bottom),
+            (10.0, 20.0, 109.0, 119.0)
+        );
     }
 
     #[test]
     fn box_map_shifts_and_scales() {
-        let map = BoxMap { dx: 0.1, dy: -0.1, scale: 0.5 };
+        let map = BoxMap {
+            dx: 0.1,
+            dy: -0.1,
+            scale: 0.5,
+        };
         let r = map.dlib_rect([0.0, 0.0, 100.0, 100.0]);
         // centre (60, 40), side 50
         assert_eq!((r.left, r.top, r.right, r.bottom), (35.0, 15.0, 84.0, 64.0));

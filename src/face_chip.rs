@@ -123,7 +123,7 @@ pub fn face_chip_details(
         r: centre[0] + extent,
         b: centre[1] + extent,
     };
-    if !(scale > 0.0) || !rect.l.is_finite() || !rect.t.is_finite() {
+    if scale.is_nan() || scale <= 0.0 || !rect.l.is_finite() || !rect.t.is_finite() {
         return Err(Error::invalid(
             "landmarks do not define a face (all at one point?)",
         ));

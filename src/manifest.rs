@@ -235,7 +235,9 @@ impl Manifest {
             let predictor = ShapePredictor::load(&self.dir.join(&file.file))?;
             let chip = DlibChip::new(
                 Arc::new(predictor),
-                alignment.padding.ok_or_else(|| invalid("no chip padding"))?,
+                alignment
+                    .padding
+                    .ok_or_else(|| invalid("no chip padding"))?,
                 alignment.from_detector.clone().unwrap_or_default(),
             )?;
             alignments.push(("dlib_face_chip".to_string(), Alignment::DlibChip(chip)));

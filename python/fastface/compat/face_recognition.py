@@ -35,7 +35,6 @@ import numpy as np
 import numpy.typing as npt
 
 from .._dlib import EMBEDDER, DlibAligner, dlib_box
-from .._embedder import Embedder
 from .._image import ImageSource, load_image
 from .._pipeline import FaceRecognizer
 
@@ -58,12 +57,12 @@ Rect = tuple[int, int, int, int]  # (left, top, right, bottom), as dlib
 
 
 class _Models:
-    """The detector, dlib aligner and dlib embedder, loaded once per process."""
+    """fastface's ``dlib`` pipeline (detector, dlib alignment, dlib's ResNet) and,
+    for faces at given locations, the dlib aligner; loaded once per process."""
 
     def __init__(self) -> None:
-        self.recognizer = FaceRecognizer()
+        self.recognizer = FaceRecognizer(model=EMBEDDER)
         self.aligner = DlibAligner()
-        self.embedder = Embedder(EMBEDDER)
 
 
 _lock = threading.Lock()
@@ -110,8 +109,8 @@ def _trim_css_to_bounds(css: Css, shape: tuple[int, ...]) -> Css:
 
 
 def _raw_face_locations(image: npt.NDArray[np.uint8]) -> list[Rect]:
-    faces = _shared().recognizer.detect(image)
-    return [dlib_box(face.box) for face in faces]
+    recognizer = _shared().recognizer
+    return [dlib_box(face.box, recognizer.detector) for face in recognizer.detect(image)]
 
 
 def load_image_file(file: ImageSource, mode: str = "RGB") -> npt.NDArray[np.uint8]:
@@ -184,12 +183,16 @@ def face_encodings(
     if num_jitters != 1:
         raise ValueError("num_jitters must be 1: fastface does not reproduce dlib's jittering")
     image = _rgb(face_image)
+    models = _shared()
+    if known_face_locations is None:
+        # one Rust call: detect, map each box to dlib's, landmarks, chip, network
+        faces = models.recognizer.embed(image)
+        return [np.asarray(f.embedding, dtype=np.float64) for f in faces]
     points = _landmarks(image, known_face_locations)
     if len(points) == 0:
         return []
-    models = _shared()
     chips = models.aligner.chips(image, points)
-    rows = models.embedder.embed_faces(chips).astype(np.float64)
+    rows = models.recognizer.embedder.embed_faces(chips).astype(np.float64)
     return list(rows)
 
 
