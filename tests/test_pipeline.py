@@ -250,7 +250,9 @@ def test_pipeline_bench_runs_end_to_end() -> None:
     out = subprocess.run(
         [sys.executable, str(bench), "--quick"], capture_output=True, text=True, check=True
     ).stdout
-    assert "detection, ms per photo" in out and "photos per second" in out
+    for engine in ("tract", "onnxruntime"):
+        assert f"engine={engine}" in out
+    assert "detect" in out and "photos/s one at a time" in out
 
 
 def main_face_reference(faces: list[Face], shape: tuple[int, ...]) -> Face:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -15,6 +15,9 @@ import numpy.typing as npt
 from . import _core
 from ._models import default_model, default_threshold, model_entry
 from .errors import GalleryError
+
+if TYPE_CHECKING:
+    from ._pg_gallery import PgGallery
 
 
 @dataclass(frozen=True)
@@ -235,3 +238,10 @@ class Gallery:
                 f"but {model!r} makes {expected!r}: re-enrol the faces with this model"
             )
         return cls._wrap(core, model)
+
+    @staticmethod
+    def connect(url: str, model: str | None = None, **options: Any) -> PgGallery:
+        """The gallery kept in PostgreSQL with pgvector at ``url``: see :class:`PgGallery`."""
+        from ._pg_gallery import PgGallery
+
+        return PgGallery(url, model, **options)

@@ -7,6 +7,8 @@
     fastface eval lfw LFW/ [--pairs pairs.txt] [--plot roc.png]
     fastface calibrate --lfw LFW/ --target-accuracy   store a threshold for the API
     fastface bench                              the benchmarks in benches/, summarised
+    fastface serve --data DIR                   face recognition over HTTP (docs/serve.md)
+    fastface embed PHOTOS/ --out faces.parquet  every face as Parquet rows [--ray local|ADDRESS]
 
 Errors print one line, ``fastface: error: ...``, on stderr and exit with status 1
 (2 for wrong arguments). Progress goes to stderr; results to stdout.
@@ -27,7 +29,8 @@ from typing import Any, Protocol
 
 from .. import __version__
 from ..errors import FastfaceError
-from . import bench, calibrate, demo, enroll, identify, verify
+from ..serve import cli as serve
+from . import bench, calibrate, demo, embed, enroll, identify, verify
 from . import eval as eval_
 from ._output import CliError, one_line
 
@@ -56,6 +59,8 @@ COMMANDS = [
     Command("calibrate", calibrate, "choose the threshold on labelled pairs and store it for the API"),
     Command("demo", demo, "enrol the sample people and identify their other photos"),
     Command("bench", bench, "run the benchmarks in benches/ and summarise them"),
+    Command("serve", serve, "an HTTP face-recognition service (fastface[serve])"),
+    Command("embed", embed, "every face of many photos as Parquet rows (here or on Ray)"),
 ]  # fmt: skip
 
 
