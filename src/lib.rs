@@ -7,13 +7,16 @@
 
 pub mod align;
 pub mod detect;
+pub mod dlib_align;
 pub mod embedder;
 pub mod engine;
 pub mod error;
+pub mod face_chip;
 pub mod gallery;
 pub mod manifest;
 pub mod pipeline;
 pub mod search;
+pub mod shape_predictor;
 
 #[cfg(feature = "python")]
 mod python;

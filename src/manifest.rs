@@ -5,13 +5,16 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Deserialize;
 
 use crate::align::{Alignment, Template};
 use crate::detect::MtcnnOptions;
+use crate::dlib_align::{BoxMap, DlibChip};
 use crate::embedder::{ChannelOrder, EmbedderSpec, Normalization};
 use crate::error::{Error, Result};
+use crate::shape_predictor::ShapePredictor;
 
 /// The parsed manifest and the folder its ONNX files are in.
 #[derive(Debug, Clone)]
@@ -20,6 +23,7 @@ pub struct Manifest {
     defaults: Defaults,
     models: HashMap<String, ModelEntry>,
     detectors: HashMap<String, DetectorEntry>,
+    landmarks: HashMap<String, LandmarksEntry>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -27,6 +31,15 @@ struct File {
     defaults: Defaults,
     detectors: Vec<DetectorEntry>,
     models: Vec<ModelEntry>,
+    /// Landmark models that alignments use (dlib's shape predictor).
+    #[serde(default)]
+    landmarks: Vec<LandmarksEntry>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct LandmarksEntry {
+    name: String,
+    file: String,
 }
 
 /// The detector and embedder a recognizer uses when none is named.
@@ -77,6 +90,7 @@ struct PreprocessingEntry {
 #[derive(Debug, Clone, Deserialize)]
 struct OutputEntry {
     dim: Option<usize>,
+    l2_normalize: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -84,6 +98,10 @@ struct AlignmentEntry {
     default: String,
     template: Option<Template>,
     margin: Option<f32>,
+    /// dlib's face chip: its landmark model, chip padding and box mappings.
+    landmarks: Option<String>,
+    padding: Option<f64>,
+    from_detector: Option<HashMap<String, BoxMap>>,
 }
 
 /// Everything needed to load one embedder and cut faces out for it.
@@ -126,6 +144,11 @@ impl Manifest {
                 .detectors
                 .into_iter()
                 .map(|d| (d.name.clone(), d))
+                .collect(),
+            landmarks: file
+                .landmarks
+                .into_iter()
+                .map(|l| (l.name.clone(), l))
                 .collect(),
         })
     }
@@ -204,6 +227,21 @@ impl Manifest {
         if let Some(margin) = alignment.margin {
             alignments.push(("crop".to_string(), Alignment::Crop { margin }));
         }
+        if let Some(landmarks) = &alignment.landmarks {
+            let file = self
+                .landmarks
+                .get(landmarks)
+                .ok_or_else(|| invalid("an alignment with an unknown landmark model"))?;
+            let predictor = ShapePredictor::load(&self.dir.join(&file.file))?;
+            let chip = DlibChip::new(
+                Arc::new(predictor),
+                alignment
+                    .padding
+                    .ok_or_else(|| invalid("no chip padding"))?,
+                alignment.from_detector.clone().unwrap_or_default(),
+            )?;
+            alignments.push(("dlib_face_chip".to_string(), Alignment::DlibChip(chip)));
+        }
         if !alignments.iter().any(|(n, _)| *n == alignment.default) {
             return Err(invalid("a default alignment it does not define"));
         }
@@ -216,6 +254,11 @@ impl Manifest {
                 channel_order,
                 normalization,
                 dim,
+                l2_normalize: entry
+                    .output
+                    .as_ref()
+                    .and_then(|o| o.l2_normalize)
+                    .unwrap_or(true),
             },
             alignments,
             default_alignment: alignment.default.clone(),

@@ -99,7 +99,8 @@ impl Pipeline {
                 Error::invalid(format!(
                     "model {model_name:?} has no alignment {alignment_name:?}; it has {known:?}"
                 ))
-            })?;
+            })?
+            .for_detector(detector_name)?;
         let detector: Box<dyn FaceDetector> =
             Box::new(build_mtcnn(manifest, detector_name, config)?);
         let embedder = Arc::new(Embedder::new(

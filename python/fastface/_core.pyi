@@ -129,3 +129,19 @@ class CorePipeline:
     def alignment(self) -> str: ...
     @property
     def model_id(self) -> str: ...
+
+@final
+class CoreShapePredictor:
+    def __new__(cls, path: str) -> CoreShapePredictor: ...
+    def predict(
+        self, image: npt.NDArray[np.uint8], boxes: npt.NDArray[np.float64]
+    ) -> npt.NDArray[np.float64]: ...
+    @property
+    def num_parts(self) -> int: ...
+
+def dlib_face_chips(
+    image: npt.NDArray[np.uint8],
+    landmarks: npt.NDArray[np.float64],
+    size: int = 150,
+    padding: float = 0.25,
+) -> npt.NDArray[np.uint8]: ...

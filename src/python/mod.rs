@@ -5,6 +5,7 @@
 
 mod arrays;
 mod detector;
+mod dlib;
 mod embedder;
 mod engine;
 mod gallery;
@@ -93,6 +94,9 @@ mod _core {
         engine::onnxruntime_loaded, gallery::CoreGallery, pipeline::CorePipeline, FastfaceError,
         GalleryError, ImageError, ModelError,
     };
+
+    #[pymodule_export]
+    use super::dlib::{dlib_face_chips, CoreShapePredictor};
 
     #[pymodule_export]
     const IMAGES_PER_BATCH: usize = crate::pipeline::IMAGES_PER_BATCH;

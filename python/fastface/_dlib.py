@@ -1,0 +1,105 @@
+"""dlib's face alignment in fastface's core: the 5-point shape predictor and the
+150-pixel face chip its ResNet takes, both reimplemented in Rust (no dlib).
+
+Boxes here follow dlib's convention: ``(left, top, right, bottom)`` in whole pixels,
+``right`` and ``bottom`` inclusive. :func:`dlib_box` turns a detector's
+``(x1, y1, x2, y2)`` box into the box dlib's own face detector would have drawn
+around that face, which is what the shape predictor was trained on.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from . import _core
+from ._models import MODELS_DIR, manifest
+from .errors import ModelError
+
+__all__ = ["DlibAligner", "dlib_box", "shared_aligner"]
+
+SHAPE_PREDICTOR = "dlib_shape_predictor_5"
+EMBEDDER = "dlib"
+
+
+def _alignment_entry() -> dict[str, Any]:
+    entry: dict[str, Any] = manifest()[EMBEDDER]["alignment"]
+    return entry
+
+
+def dlib_box(box: Sequence[float], detector: str = "mtcnn") -> tuple[int, int, int, int]:
+    """The dlib-style ``(left, top, right, bottom)`` box for a ``detector`` box
+    ``(x1, y1, x2, y2)``: a square of side ``scale * sqrt(w * h)`` centred at the
+    box centre shifted by ``(dx * w, dy * h)``, with the constants fitted on the
+    sample photos (manifest ``dlib.alignment.from_detector``)."""
+    fit = _alignment_entry()["from_detector"].get(detector)
+    if fit is None:
+        raise ValueError(f"no dlib box mapping for detector {detector!r}")
+    x1, y1, x2, y2 = (float(v) for v in box)
+    w, h = x2 - x1, y2 - y1
+    cx = (x1 + x2) / 2 + fit["dx"] * w
+    cy = (y1 + y2) / 2 + fit["dy"] * h
+    side = max(1, _round(fit["scale"] * math.sqrt(max(w * h, 0.0))))
+    left = _round(cx - side / 2)
+    top = _round(cy - side / 2)
+    return left, top, left + side - 1, top + side - 1
+
+
+def _round(value: float) -> int:
+    """Half up, as dlib (and the Rust core) round; Python's round() goes to even."""
+    return math.floor(value + 0.5)
+
+
+class DlibAligner:
+    """dlib's 5-point landmarks and face chips for dlib's ResNet; thread-safe."""
+
+    def __init__(self) -> None:
+        path = MODELS_DIR / str(_landmarks_entry()["file"])
+        if not path.is_file():
+            raise ModelError(f"model file {path} is missing; reinstall fastface")
+        alignment = _alignment_entry()
+        self.size = int(alignment["size"])
+        self.padding = float(alignment["padding"])
+        self._core = _core.CoreShapePredictor(str(path))
+
+    def landmarks(
+        self, image: npt.NDArray[np.uint8], boxes: Sequence[Sequence[float]]
+    ) -> npt.NDArray[np.float64]:
+        """``float64 (n, 5, 2)`` landmarks (whole pixels, as dlib gives them) of the
+        faces in dlib-style ``boxes`` of an RGB ``uint8`` image."""
+        rects = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+        return self._core.predict(image, rects)
+
+    def chips(
+        self, image: npt.NDArray[np.uint8], landmarks: npt.NDArray[np.float64]
+    ) -> npt.NDArray[np.uint8]:
+        """``uint8 (n, 150, 150, 3)`` face chips, as dlib's ``get_face_chip``."""
+        points = np.ascontiguousarray(landmarks, dtype=np.float64).reshape(-1, 5, 2)
+        return _core.dlib_face_chips(image, points, size=self.size, padding=self.padding)
+
+
+def _landmarks_entry() -> dict[str, Any]:
+    data = json.loads((MODELS_DIR / "manifest.json").read_text())
+    for entry in data.get("landmarks", []):
+        if entry["name"] == SHAPE_PREDICTOR:
+            return dict(entry)
+    raise ModelError(f"the model manifest has no {SHAPE_PREDICTOR!r}; reinstall fastface")
+
+
+_lock = threading.Lock()
+_shared: DlibAligner | None = None
+
+
+def shared_aligner() -> DlibAligner:
+    """The process-wide :class:`DlibAligner`, loaded on first use."""
+    global _shared
+    with _lock:
+        if _shared is None:
+            _shared = DlibAligner()
+        return _shared

@@ -1,0 +1,1 @@
+"""Drop-in replacements for other face libraries' APIs, running on fastface."""

@@ -1,0 +1,396 @@
+//! dlib's face landmark model: an ensemble of regression trees (Kazemi and Sullivan
+//! 2014) as dlib's `shape_predictor` runs it, read from the flat binary that
+//! `models/convert_dlib.py` writes from `shape_predictor_5_face_landmarks.dat`.
+//!
+//! A prediction starts from the mean shape placed in the face box and refines it in
+//! cascades. Each cascade reads the grey level of a fixed set of pixels, each located
+//! relative to one landmark of the current shape (via the similarity transform from
+//! the mean shape to the current one), and every tree of the cascade compares pixel
+//! pairs down to a leaf whose shape delta is added.
+//!
+//! Parity with dlib matters more than style here, so the arithmetic follows dlib's
+//! types step by step: shapes and deltas in `f32`, transforms in `f64` with the
+//! 2x2 part cast to `f32`, pixel positions rounded with `floor(x + 0.5)`, grey level
+//! `(r + g + b) / 3` in integers, pixels outside the image read as 0, and the final
+//! landmarks rounded to whole pixels as dlib's `point` does.
+
+use std::path::Path;
+
+use ndarray::ArrayView3;
+
+use crate::error::{Error, Result};
+
+const MAGIC: &[u8; 8] = b"FFDLIBSP";
+const VERSION: u32 = 1;
+
+/// A face box in dlib's convention: inclusive pixel bounds `left, top, right, bottom`
+/// (`right = left + width - 1`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DlibRect {
+    pub left: f64,
+    pub top: f64,
+    pub right: f64,
+    pub bottom: f64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Split {
+    idx1: u32,
+    idx2: u32,
+    thresh: f32,
+}
+
+#[derive(Debug)]
+struct Cascade {
+    anchors: Vec<u32>,
+    deltas: Vec<[f32; 2]>,
+    /// `trees * splits_per_tree` splits, tree after tree, each in heap order.
+    splits: Vec<Split>,
+    /// `trees * (splits_per_tree + 1)` leaves of `2 * parts` values each.
+    leaves: Vec<f32>,
+}
+
+/// dlib's shape predictor, loaded once and shared (it is read-only).
+#[derive(Debug)]
+pub struct ShapePredictor {
+    parts: usize,
+    splits_per_tree: usize,
+    trees_per_cascade: usize,
+    initial: Vec<f32>,
+    cascades: Vec<Cascade>,
+}
+
+struct Cursor<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
+        let end = self.pos.checked_add(n).filter(|&e| e <= self.data.len());
+        let end = end.ok_or_else(|| Error::model("shape predictor file is truncated"))?;
+        let chunk = &self.data[self.pos..end];
+        self.pos = end;
+        Ok(chunk)
+    }
+    fn u32(&mut self) -> Result<u32> {
+        let b = self.take(4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    fn f32(&mut self) -> Result<f32> {
+        Ok(f32::from_bits(self.u32()?))
+    }
+    fn f32s(&mut self, n: usize) -> Result<Vec<f32>> {
+        (0..n).map(|_| self.f32()).collect()
+    }
+}
+
+impl ShapePredictor {
+    pub fn load(path: &Path) -> Result<Self> {
+        let data = std::fs::read(path).map_err(|e| Error::io(path.display(), e))?;
+        Self::from_bytes(&data)
+            .map_err(|e| Error::model(format!("{}: {e}; reinstall fastface", path.display())))
+    }
+
+    pub fn from_bytes(data: &[u8]) -> Result<Self> {
+        let mut c = Cursor { data, pos: 0 };
+        if c.take(MAGIC.len())? != MAGIC {
+            return Err(Error::model(
+                "not a fastface shape predictor file (bad magic)",
+            ));
+        }
+        if c.u32()? != VERSION {
+            return Err(Error::model("unsupported shape predictor file version"));
+        }
+        let mut dims = [0usize; 5];
+        for d in &mut dims {
+            *d = c.u32()? as usize;
+        }
+        let [parts, n_cascades, trees, splits_per_tree, pixels] = dims;
+        // Full binary trees, sizes as dlib's 5- and 68-point models have them.
+        let sane = (1..=200).contains(&parts)
+            && (1..=100).contains(&n_cascades)
+            && (1..=10_000).contains(&trees)
+            && (1..=1023).contains(&splits_per_tree)
+            && (splits_per_tree + 1).is_power_of_two()
+            && (1..=100_000).contains(&pixels);
+        if !sane {
+            return Err(Error::model(format!(
+                "implausible shape predictor sizes {dims:?}"
+            )));
+        }
+        let initial = c.f32s(2 * parts)?;
+        let mut features = Vec::with_capacity(n_cascades);
+        for _ in 0..n_cascades {
+            let anchors = (0..pixels).map(|_| c.u32()).collect::<Result<Vec<_>>>()?;
+            let flat = c.f32s(2 * pixels)?;
+            let deltas = flat.chunks_exact(2).map(|d| [d[0], d[1]]).collect();
+            if anchors.iter().any(|&a| a as usize >= parts) {
+                return Err(Error::model(
+                    "feature pixel anchored to a landmark that does not exist",
+                ));
+            }
+            features.push((anchors, deltas));
+        }
+        let mut cascades = Vec::with_capacity(n_cascades);
+        for (anchors, deltas) in features {
+            let mut splits = Vec::with_capacity(trees * splits_per_tree);
+            let mut leaves = Vec::with_capacity(trees * (splits_per_tree + 1) * 2 * parts);
+            for _ in 0..trees {
+                for _ in 0..splits_per_tree {
+                    let split = Split {
+                        idx1: c.u32()?,
+                        idx2: c.u32()?,
+                        thresh: c.f32()?,
+                    };
+                    if split.idx1 as usize >= pixels || split.idx2 as usize >= pixels {
+                        return Err(Error::model(
+                            "split refers to a feature pixel that does not exist",
+                        ));
+                    }
+                    splits.push(split);
+                }
+                leaves.extend(c.f32s((splits_per_tree + 1) * 2 * parts)?);
+            }
+            cascades.push(Cascade {
+                anchors,
+                deltas,
+                splits,
+                leaves,
+            });
+        }
+        if c.pos != data.len() {
+            return Err(Error::model("trailing bytes after the shape predictor"));
+        }
+        Ok(Self {
+            parts,
+            splits_per_tree,
+            trees_per_cascade: trees,
+            initial,
+            cascades,
+        })
+    }
+
+    pub fn num_parts(&self) -> usize {
+        self.parts
+    }
+
+    /// The landmarks of the face in `rect` of an RGB `(height, width, 3)` image, in
+    /// pixel coordinates rounded to whole pixels (dlib's output).
+    pub fn predict(&self, image: &ArrayView3<'_, u8>, rect: DlibRect) -> Result<Vec<[f64; 2]>> {
+        let (h, w, ch) = image.dim();
+        if ch != 3 || h == 0 || w == 0 {
+            return Err(Error::image(format!(
+                "expected a non-empty RGB image of shape (height, width, 3), got ({h}, {w}, {ch})"
+            )));
+        }
+        let finite = [rect.left, rect.top, rect.right, rect.bottom]
+            .iter()
+            .all(|v| v.is_finite());
+        if !finite || rect.right < rect.left || rect.bottom < rect.top {
+            return Err(Error::invalid(format!("invalid face box {rect:?}")));
+        }
+        let to_image = |x: f32, y: f32| -> (f64, f64) {
+            (
+                rect.left + f64::from(x) * (rect.right - rect.left),
+                rect.top + f64::from(y) * (rect.bottom - rect.top),
+            )
+        };
+        let grey = |x: f64, y: f64| -> f32 {
+            let (xi, yi) = ((x + 0.5).floor(), (y + 0.5).floor());
+            if xi < 0.0 || yi < 0.0 || xi >= w as f64 || yi >= h as f64 {
+                return 0.0;
+            }
+            let (xi, yi) = (xi as usize, yi as usize);
+            let sum: u32 = (0..3).map(|k| u32::from(image[[yi, xi, k]])).sum();
+            (sum / 3) as f32
+        };
+
+        let mut shape = self.initial.clone();
+        let mut values = Vec::new();
+        let leaf_len = 2 * self.parts;
+        let leaves_per_tree = self.splits_per_tree + 1;
+        for cascade in &self.cascades {
+            let m = similarity_matrix(&self.initial, &shape);
+            values.clear();
+            values.extend(cascade.anchors.iter().zip(&cascade.deltas).map(|(&a, d)| {
+                let a = a as usize;
+                let x = m[0][0] * d[0] + m[0][1] * d[1] + shape[2 * a];
+                let y = m[1][0] * d[0] + m[1][1] * d[1] + shape[2 * a + 1];
+                let (px, py) = to_image(x, y);
+                grey(px, py)
+            }));
+            for t in 0..self.trees_per_cascade {
+                let splits = &cascade.splits[t * self.splits_per_tree..][..self.splits_per_tree];
+                let mut node = 0;
+                while node < splits.len() {
+                    let s = splits[node];
+                    let diff = values[s.idx1 as usize] - values[s.idx2 as usize];
+                    node = if diff > s.thresh {
+                        2 * node + 1
+                    } else {
+                        2 * node + 2
+                    };
+                }
+                let leaf = t * leaves_per_tree + node - splits.len();
+                let delta = &cascade.leaves[leaf * leaf_len..][..leaf_len];
+                for (s, d) in shape.iter_mut().zip(delta) {
+                    *s += d;
+                }
+            }
+        }
+        Ok(shape
+            .chunks_exact(2)
+            .map(|p| {
+                let (x, y) = to_image(p[0], p[1]);
+                [(x + 0.5).floor(), (y + 0.5).floor()]
+            })
+            .collect())
+    }
+}
+
+/// The 2x2 part of the least-squares similarity transform taking shape `from` to
+/// shape `to` (flat `x0 y0 x1 y1 ...`), computed in `f64` and cast to `f32` as dlib does.
+fn similarity_matrix(from: &[f32], to: &[f32]) -> [[f32; 2]; 2] {
+    let points = |s: &[f32]| -> Vec<[f64; 2]> {
+        s.chunks_exact(2)
+            .map(|p| [f64::from(p[0]), f64::from(p[1])])
+            .collect()
+    };
+    let [a, b, _, _] = similarity(&points(from), &points(to));
+    [[a as f32, -b as f32], [b as f32, a as f32]]
+}
+
+/// Least-squares similarity `to ~ [[a, -b], [b, a]] * from + (tx, ty)`; returns
+/// `[a, b, tx, ty]`. In 2-D, Umeyama's solution (dlib's `find_similarity_transform`)
+/// has this closed form whenever no reflection is involved.
+pub(crate) fn similarity(from: &[[f64; 2]], to: &[[f64; 2]]) -> [f64; 4] {
+    let n = from.len() as f64;
+    let mean = |pts: &[[f64; 2]]| {
+        let (sx, sy) = pts
+            .iter()
+            .fold((0.0, 0.0), |(sx, sy), p| (sx + p[0], sy + p[1]));
+        (sx / n, sy / n)
+    };
+    let ((fx, fy), (tx, ty)) = (mean(from), mean(to));
+    let (mut var, mut dot, mut cross) = (0.0, 0.0, 0.0);
+    for (f, t) in from.iter().zip(to) {
+        let (ax, ay, bx, by) = (f[0] - fx, f[1] - fy, t[0] - tx, t[1] - ty);
+        var += ax * ax + ay * ay;
+        dot += ax * bx + ay * by;
+        cross += ax * by - ay * bx;
+    }
+    if var == 0.0 {
+        return [1.0, 0.0, tx - fx, ty - fy];
+    }
+    let (a, b) = (dot / var, cross / var);
+    [a, b, tx - (a * fx - b * fy), ty - (b * fx + a * fy)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::Array3;
+
+    /// A one-cascade, one-tree predictor with 1 part: the split compares two pixels
+    /// placed at offsets (-0.25, 0) and (+0.25, 0) of the box-normalised point (0.5, 0.5).
+    fn tiny_model(thresh: f32) -> Vec<u8> {
+        let mut b = MAGIC.to_vec();
+        for v in [VERSION, 1, 1, 1, 1, 2] {
+            b.extend(v.to_le_bytes());
+        }
+        for v in [0.5f32, 0.5] {
+            b.extend(v.to_le_bytes());
+        }
+        for a in [0u32, 0] {
+            b.extend(a.to_le_bytes());
+        }
+        for v in [-0.25f32, 0.0, 0.25, 0.0] {
+            b.extend(v.to_le_bytes());
+        }
+        b.extend(0u32.to_le_bytes());
+        b.extend(1u32.to_le_bytes());
+        b.extend(thresh.to_le_bytes());
+        // left leaf moves the point to the left edge, right leaf to the right edge
+        for v in [-0.5f32, 0.0, 0.5, 0.0] {
+            b.extend(v.to_le_bytes());
+        }
+        b
+    }
+
+    #[test]
+    fn tree_walk_and_box_mapping() {
+        // bright on the left half: pixel 0 minus pixel 1 is positive, so the left child
+        let mut img = Array3::<u8>::zeros((11, 11, 3));
+        img.slice_mut(ndarray::s![.., ..5, ..]).fill(200);
+        let rect = DlibRect {
+            left: 0.0,
+            top: 0.0,
+            right: 10.0,
+            bottom: 10.0,
+        };
+        let sp = ShapePredictor::from_bytes(&tiny_model(10.0)).unwrap();
+        assert_eq!(sp.predict(&img.view(), rect).unwrap(), vec![[0.0, 5.0]]);
+        // with a threshold above the contrast it takes the right child
+        let sp = ShapePredictor::from_bytes(&tiny_model(250.0)).unwrap();
+        assert_eq!(sp.predict(&img.view(), rect).unwrap(), vec![[10.0, 5.0]]);
+    }
+
+    #[test]
+    fn rejects_corrupt_files() {
+        let good = tiny_model(1.0);
+        assert!(ShapePredictor::from_bytes(&good[..good.len() - 1]).is_err());
+        let mut extra = good.clone();
+        extra.push(0);
+        assert!(ShapePredictor::from_bytes(&extra).is_err());
+        let mut bad_magic = good.clone();
+        bad_magic[0] = b'X';
+        assert!(ShapePredictor::from_bytes(&bad_magic).is_err());
+        let mut bad_index = good;
+        let split_at = 8 + 4 * 6 + 8 + 8 + 16;
+        bad_index[split_at..split_at + 4].copy_from_slice(&7u32.to_le_bytes());
+        assert!(ShapePredictor::from_bytes(&bad_index).is_err());
+    }
+
+    #[test]
+    fn rejects_bad_boxes_and_images() {
+        let sp = ShapePredictor::from_bytes(&tiny_model(1.0)).unwrap();
+        let img = Array3::<u8>::zeros((4, 4, 3));
+        let flipped = DlibRect {
+            left: 3.0,
+            top: 0.0,
+            right: 1.0,
+            bottom: 3.0,
+        };
+        assert!(sp.predict(&img.view(), flipped).is_err());
+        let nan = DlibRect {
+            left: f64::NAN,
+            top: 0.0,
+            right: 1.0,
+            bottom: 3.0,
+        };
+        assert!(sp.predict(&img.view(), nan).is_err());
+        let grey = Array3::<u8>::zeros((4, 4, 1));
+        let rect = DlibRect {
+            left: 0.0,
+            top: 0.0,
+            right: 3.0,
+            bottom: 3.0,
+        };
+        assert!(sp.predict(&grey.view(), rect).is_err());
+    }
+
+    #[test]
+    fn similarity_recovers_a_known_transform() {
+        let from = [[0.0, 0.0], [1.0, 0.0], [0.0, 2.0], [3.0, 1.0]];
+        let (a, b, tx, ty) = (0.8, 0.6, 5.0, -2.0);
+        let to: Vec<[f64; 2]> = from
+            .iter()
+            .map(|p| [a * p[0] - b * p[1] + tx, b * p[0] + a * p[1] + ty])
+            .collect();
+        let got = similarity(&from, &to);
+        for (g, w) in got.iter().zip([a, b, tx, ty]) {
+            assert!((g - w).abs() < 1e-12, "{got:?}");
+        }
+    }
+}
