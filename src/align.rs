@@ -8,8 +8,9 @@
 //!   such crops (margin 32 at 160 pixels for evaluation).
 //! * [`align_similarity`]: a 5-point similarity warp. The least-squares rotation,
 //!   uniform scale and translation (Umeyama 1991; in 2-D it has the closed form
-//!   used here) that maps the five MTCNN landmarks onto [`SIMILARITY_TEMPLATE`],
-//!   then bilinear sampling with black outside the image.
+//!   used here) that maps the five detected landmarks onto a template
+//!   ([`SIMILARITY_TEMPLATE`] for FaceNet, [`ARCFACE_TEMPLATE`] for SFace), then
+//!   bilinear sampling with black outside the image.
 //!
 //! Coordinates are pixel indices (pixel `(0, 0)`'s centre at `(0, 0)`), as MTCNN
 //! reports them. Sizes come from the embedder's spec, never from a constant here.
@@ -39,6 +40,35 @@ pub const SIMILARITY_TEMPLATE: [[f32; 2]; 5] = [
     [0.3245, 0.7408],
     [0.6755, 0.7408],
 ];
+
+/// The ArcFace 5-point template (insightface's 112x112 reference landmarks, the
+/// one `cv::FaceRecognizerSF::alignCrop` warps onto), in the fractions of
+/// [`SIMILARITY_TEMPLATE`]: the published pixel positions, whose pixel centres
+/// are at integers as here, shifted by half a pixel and divided by 112. SFace
+/// was trained on crops aligned this way.
+pub const ARCFACE_TEMPLATE: [[f32; 2]; 5] = [
+    [(38.2946 + 0.5) / 112.0, (51.6963 + 0.5) / 112.0],
+    [(73.5318 + 0.5) / 112.0, (51.5014 + 0.5) / 112.0],
+    [(56.0252 + 0.5) / 112.0, (71.7366 + 0.5) / 112.0],
+    [(41.5493 + 0.5) / 112.0, (92.3655 + 0.5) / 112.0],
+    [(70.7299 + 0.5) / 112.0, (92.2041 + 0.5) / 112.0],
+];
+
+/// Five landmark positions as fractions of the output's width and height, in
+/// the landmark order of the detectors (see [`SIMILARITY_TEMPLATE`]).
+pub type Template = [[f32; 2]; 5];
+
+/// The template a manifest names in its `alignment.template` field:
+/// `"facenet"` ([`SIMILARITY_TEMPLATE`]) or `"arcface"` ([`ARCFACE_TEMPLATE`]).
+pub fn template_named(name: &str) -> Result<&'static Template> {
+    match name {
+        "facenet" => Ok(&SIMILARITY_TEMPLATE),
+        "arcface" => Ok(&ARCFACE_TEMPLATE),
+        other => Err(Error::invalid(format!(
+            "unknown alignment template {other:?}: use \"facenet\" or \"arcface\""
+        ))),
+    }
+}
 
 /// The default margin of the FaceNet crop, in pixels of the source image, for a
 /// 160-pixel output (davidsandberg/facenet's evaluation setting).
@@ -249,19 +279,20 @@ pub fn warp_similarity(
     Ok(out)
 }
 
-/// The template of [`SIMILARITY_TEMPLATE`] in pixels of an output of `size`.
-pub fn template_pixels(size: (usize, usize)) -> [[f32; 2]; 5] {
-    SIMILARITY_TEMPLATE.map(|[x, y]| [x * size.1 as f32 - 0.5, y * size.0 as f32 - 0.5])
+/// `template` in pixels of an output of `size`.
+pub fn template_pixels(template: &Template, size: (usize, usize)) -> [[f32; 2]; 5] {
+    template.map(|[x, y]| [x * size.1 as f32 - 0.5, y * size.0 as f32 - 0.5])
 }
 
-/// One face warped so its five landmarks best match the template.
+/// One face warped so its five landmarks best match `template`.
 pub fn align_similarity(
     image: ArrayView3<'_, u8>,
     landmarks: &[[f32; 2]; 5],
+    template: &Template,
     size: (usize, usize),
 ) -> Result<Array3<u8>> {
     check_size(size)?;
-    let m = estimate_similarity(landmarks, &template_pixels(size))?;
+    let m = estimate_similarity(landmarks, &template_pixels(template, size))?;
     warp_similarity(image, &m, size)
 }
 
@@ -269,13 +300,14 @@ pub fn align_similarity(
 pub fn align_similarity_many(
     image: ArrayView3<'_, u8>,
     landmarks: &[[[f32; 2]; 5]],
+    template: &Template,
     size: (usize, usize),
 ) -> Result<Array4<u8>> {
     check_image(&image)?;
     check_size(size)?;
     let faces = landmarks
         .par_iter()
-        .map(|lm| align_similarity(image, lm, size))
+        .map(|lm| align_similarity(image, lm, template, size))
         .collect::<Result<Vec<_>>>()?;
     stack_faces(size, faces)
 }
@@ -385,10 +417,10 @@ mod tests {
         for p in &lm {
             img[[p[1] as usize, p[0] as usize, 0]] = 255;
         }
-        let size = (160, 160);
-        let out = align_similarity(img.view(), &lm, size).unwrap();
-        let m = estimate_similarity(&lm, &template_pixels(size)).unwrap();
-        for p in &lm {
+        for (template, size) in [(SIMILARITY_TEMPLATE, (160, 160)), (ARCFACE_TEMPLATE, (112, 112))] {
+            let out = align_similarity(img.view(), &lm, &template, size).unwrap();
+            let m = estimate_similarity(&lm, &template_pixels(&template, size)).unwrap();
+            for p in &lm {
             let (x, y) = (f64::from(p[0]), f64::from(p[1]));
             let u = (m[0][0] * x + m[0][1] * y + m[0][2]).round() as usize;
             let v = (m[1][0] * x + m[1][1] * y + m[1][2]).round() as usize;
@@ -398,8 +430,27 @@ mod tests {
                 .max()
                 .unwrap();
             assert!(peak > 100, "dot lost at ({u}, {v})");
+            }
+            let many = align_similarity_many(img.view(), &[lm, lm], &template, size).unwrap();
+            assert_eq!(many.dim(), (2, size.0, size.1, 3));
         }
-        let many = align_similarity_many(img.view(), &[lm, lm], size).unwrap();
-        assert_eq!(many.dim(), (2, 160, 160, 3));
+    }
+
+    #[test]
+    fn arcface_template_is_insightfaces_in_pixels() {
+        let px = template_pixels(&ARCFACE_TEMPLATE, (112, 112));
+        let published = [
+            [38.2946, 51.6963],
+            [73.5318, 51.5014],
+            [56.0252, 71.7366],
+            [41.5493, 92.3655],
+            [70.7299, 92.2041],
+        ];
+        for (p, q) in px.iter().zip(published) {
+            assert!((p[0] - q[0]).abs() < 1e-4 && (p[1] - q[1]).abs() < 1e-4, "{px:?}");
+        }
+        assert_eq!(template_named("arcface").unwrap(), &ARCFACE_TEMPLATE);
+        assert_eq!(template_named("facenet").unwrap(), &SIMILARITY_TEMPLATE);
+        assert!(template_named("dlib").is_err());
     }
 }

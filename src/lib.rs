@@ -13,6 +13,7 @@ pub mod engine;
 pub mod error;
 pub mod gallery;
 pub mod search;
+pub mod yunet;
 
 #[cfg(feature = "python")]
 mod bindings {
@@ -618,11 +619,11 @@ mod bindings {
 
         /// Aligned face crops `uint8 (n, height, width, 3)` from one RGB image.
         /// `method="similarity"`: `points` are landmarks `float32 (n, 5, 2)` warped
-        /// onto the 5-point template; `method="crop"`: `points` are boxes
+        /// onto the 5-point `template` (`"facenet"` or `"arcface"`); `method="crop"`: `points` are boxes
         /// `float32 (n, 4)` (`x1, y1, x2, y2`) grown by `margin` pixels in total
         /// (the FaceNet protocol). `size` is `(height, width)`.
         #[pyfunction]
-        #[pyo3(name = "align", signature = (image, points, *, method = "similarity", size = (160, 160), margin = align::DEFAULT_MARGIN))]
+        #[pyo3(name = "align", signature = (image, points, *, method = "similarity", size = (160, 160), margin = align::DEFAULT_MARGIN, template = "facenet"))]
         pub fn align_faces<'py>(
             py: Python<'py>,
             image: PyReadonlyArray3<'py, u8>,
@@ -630,7 +631,9 @@ mod bindings {
             method: &str,
             size: (usize, usize),
             margin: f32,
+            template: &str,
         ) -> PyResult<Bound<'py, PyArray4<u8>>> {
+            let template = align::template_named(template)?;
             let image = owned_image(&image)?;
             let pts = points.as_array();
             let crops = match method {
@@ -649,7 +652,7 @@ mod bindings {
                         .map(|f| std::array::from_fn(|k| [f[[k, 0]], f[[k, 1]]]))
                         .collect();
                     detached(py, || {
-                        align::align_similarity_many(image.view(), &lms, size)
+                        align::align_similarity_many(image.view(), &lms, template, size)
                     })?
                 }
                 "crop" => {
@@ -676,16 +679,17 @@ mod bindings {
             Ok(crops.into_pyarray(py))
         }
 
-        /// The 5-point template of `method="similarity"` in pixels of an output of
+        /// The 5-point `template` of `method="similarity"` in pixels of an output of
         /// `size` `(height, width)`: `float32 (5, 2)`.
         #[pyfunction]
-        #[pyo3(signature = (size = (160, 160)))]
-        pub fn alignment_template(
-            py: Python<'_>,
+        #[pyo3(signature = (size = (160, 160), template = "facenet"))]
+        pub fn alignment_template<'py>(
+            py: Python<'py>,
             size: (usize, usize),
-        ) -> Bound<'_, PyArray2<f32>> {
-            let t = align::template_pixels(size);
-            Array2::from_shape_fn((5, 2), |(i, j)| t[i][j]).into_pyarray(py)
+            template: &str,
+        ) -> PyResult<Bound<'py, PyArray2<f32>>> {
+            let t = align::template_pixels(align::template_named(template)?, size);
+            Ok(Array2::from_shape_fn((5, 2), |(i, j)| t[i][j]).into_pyarray(py))
         }
     }
 
