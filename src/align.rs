@@ -417,19 +417,22 @@ mod tests {
         for p in &lm {
             img[[p[1] as usize, p[0] as usize, 0]] = 255;
         }
-        for (template, size) in [(SIMILARITY_TEMPLATE, (160, 160)), (ARCFACE_TEMPLATE, (112, 112))] {
+        for (template, size) in [
+            (SIMILARITY_TEMPLATE, (160, 160)),
+            (ARCFACE_TEMPLATE, (112, 112)),
+        ] {
             let out = align_similarity(img.view(), &lm, &template, size).unwrap();
             let m = estimate_similarity(&lm, &template_pixels(&template, size)).unwrap();
             for p in &lm {
-            let (x, y) = (f64::from(p[0]), f64::from(p[1]));
-            let u = (m[0][0] * x + m[0][1] * y + m[0][2]).round() as usize;
-            let v = (m[1][0] * x + m[1][1] * y + m[1][2]).round() as usize;
-            let peak = (v.saturating_sub(2)..=v + 2)
-                .flat_map(|vv| (u.saturating_sub(2)..=u + 2).map(move |uu| (vv, uu)))
-                .map(|(vv, uu)| out[[vv, uu, 0]])
-                .max()
-                .unwrap();
-            assert!(peak > 100, "dot lost at ({u}, {v})");
+                let (x, y) = (f64::from(p[0]), f64::from(p[1]));
+                let u = (m[0][0] * x + m[0][1] * y + m[0][2]).round() as usize;
+                let v = (m[1][0] * x + m[1][1] * y + m[1][2]).round() as usize;
+                let peak = (v.saturating_sub(2)..=v + 2)
+                    .flat_map(|vv| (u.saturating_sub(2)..=u + 2).map(move |uu| (vv, uu)))
+                    .map(|(vv, uu)| out[[vv, uu, 0]])
+                    .max()
+                    .unwrap();
+                assert!(peak > 100, "dot lost at ({u}, {v})");
             }
             let many = align_similarity_many(img.view(), &[lm, lm], &template, size).unwrap();
             assert_eq!(many.dim(), (2, size.0, size.1, 3));
@@ -447,7 +450,10 @@ mod tests {
             [70.7299, 92.2041],
         ];
         for (p, q) in px.iter().zip(published) {
-            assert!((p[0] - q[0]).abs() < 1e-4 && (p[1] - q[1]).abs() < 1e-4, "{px:?}");
+            assert!(
+                (p[0] - q[0]).abs() < 1e-4 && (p[1] - q[1]).abs() < 1e-4,
+                "{px:?}"
+            );
         }
         assert_eq!(template_named("arcface").unwrap(), &ARCFACE_TEMPLATE);
         assert_eq!(template_named("facenet").unwrap(), &SIMILARITY_TEMPLATE);

@@ -442,6 +442,7 @@ mod bindings {
         use crate::detect::{Detector, DetectorOptions, Face, Stage};
         use crate::engine::ModelSource;
         use crate::error::Error;
+        use crate::yunet;
 
         enum OwnedSource {
             Path(PathBuf),
@@ -679,6 +680,33 @@ mod bindings {
             Ok(crops.into_pyarray(py))
         }
 
+        /// Test hook until YuNet runs inside the pipeline (tests/test_yunet_sface.py
+        /// only; not public API): YuNet decoding and NMS of the network's twelve
+        /// outputs, in graph order, for a padded input of `size` `(height, width)`.
+        #[pyfunction]
+        #[pyo3(signature = (outputs, size, *, score_threshold = 0.9, nms_threshold = 0.3, top_k = 5000))]
+        pub fn _yunet_decode_for_tests<'py>(
+            py: Python<'py>,
+            outputs: Vec<PyReadonlyArrayDyn<'py, f32>>,
+            size: (usize, usize),
+            score_threshold: f32,
+            nms_threshold: f32,
+            top_k: usize,
+        ) -> PyResult<Vec<PyFace<'py>>> {
+            let owned: Vec<Vec<f32>> = outputs
+                .iter()
+                .map(|o| o.as_array().iter().copied().collect())
+                .collect();
+            let slices: Vec<&[f32]> = owned.iter().map(Vec::as_slice).collect();
+            let options = yunet::YunetOptions {
+                score_threshold,
+                nms_threshold,
+                top_k,
+            };
+            let faces = yunet::detect(&yunet::levels(&slices)?, size, &options)?;
+            Ok(py_faces(py, faces))
+        }
+
         /// The 5-point `template` of `method="similarity"` in pixels of an output of
         /// `size` `(height, width)`: `float32 (5, 2)`.
         #[pyfunction]
@@ -697,9 +725,10 @@ mod bindings {
     mod _core {
         #[pymodule_export]
         use super::{
-            _panic_for_tests, detection::align_faces, detection::alignment_template,
-            detection::CoreDetector, load_onnxruntime, onnxruntime_loaded, CoreEmbedder,
-            CoreGallery, FastfaceError, GalleryError, ImageError, ModelError,
+            _panic_for_tests, detection::_yunet_decode_for_tests, detection::align_faces,
+            detection::alignment_template, detection::CoreDetector, load_onnxruntime,
+            onnxruntime_loaded, CoreEmbedder, CoreGallery, FastfaceError, GalleryError, ImageError,
+            ModelError,
         };
     }
 }

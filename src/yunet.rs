@@ -190,7 +190,12 @@ pub fn decode(
                 score,
                 landmarks,
             };
-            if face.bbox.iter().chain(landmarks.iter().flatten()).all(|v| v.is_finite()) {
+            if face
+                .bbox
+                .iter()
+                .chain(landmarks.iter().flatten())
+                .all(|v| v.is_finite())
+            {
                 faces.push(face);
             }
         }
@@ -269,7 +274,15 @@ mod tests {
             Self { data, size }
         }
 
-        fn set(&mut self, level: usize, row: usize, col: usize, cls: f32, obj: f32, bbox: [f32; 4]) {
+        fn set(
+            &mut self,
+            level: usize,
+            row: usize,
+            col: usize,
+            cls: f32,
+            obj: f32,
+            bbox: [f32; 4],
+        ) {
             let cols = self.size.1 / STRIDES[level];
             let idx = row * cols + col;
             let d = &mut self.data[level];
@@ -378,7 +391,10 @@ mod tests {
         assert_eq!(faces.len(), 2);
         assert!(close(faces[0].score, 0.95) && close(faces[1].score, 0.8));
         // top_k applies before suppression: only the best candidate survives.
-        let one = YunetOptions { top_k: 1, ..options };
+        let one = YunetOptions {
+            top_k: 1,
+            ..options
+        };
         assert_eq!(detect(&levels, fake.size, &one).unwrap().len(), 1);
         // With NMS off (threshold 1) all three stay, best first.
         let all = YunetOptions {
@@ -396,7 +412,10 @@ mod tests {
 
     #[test]
     fn iou_of_known_boxes() {
-        assert!(close(iou(&[0.0, 0.0, 2.0, 2.0], &[1.0, 0.0, 3.0, 2.0]), 1.0 / 3.0));
+        assert!(close(
+            iou(&[0.0, 0.0, 2.0, 2.0], &[1.0, 0.0, 3.0, 2.0]),
+            1.0 / 3.0
+        ));
         assert_eq!(iou(&[0.0, 0.0, 1.0, 1.0], &[2.0, 2.0, 3.0, 3.0]), 0.0);
         assert_eq!(iou(&[0.0, 0.0, 0.0, 0.0], &[0.0, 0.0, 0.0, 0.0]), 0.0);
     }
@@ -413,7 +432,11 @@ mod tests {
             decode(&fake.levels(), (60, 64), 0.5),
             Err(Error::InvalidArgument(_))
         ));
-        let slices: Vec<&[f32]> = fake.data.iter().flat_map(|d| d.iter().map(|v| v.as_slice())).collect();
+        let slices: Vec<&[f32]> = fake
+            .data
+            .iter()
+            .flat_map(|d| d.iter().map(|v| v.as_slice()))
+            .collect();
         assert!(levels(&slices[..11]).is_err());
         let bad = YunetOptions {
             score_threshold: 1.5,

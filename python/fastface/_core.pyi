@@ -96,5 +96,16 @@ def align(
     method: str = "similarity",
     size: tuple[int, int] = ...,  # (160, 160)
     margin: float = ...,  # 32.0
+    template: str = "facenet",
 ) -> npt.NDArray[np.uint8]: ...
-def alignment_template(size: tuple[int, int] = ...) -> npt.NDArray[np.float32]: ...
+def alignment_template(
+    size: tuple[int, int] = ..., template: str = "facenet"
+) -> npt.NDArray[np.float32]: ...
+def _yunet_decode_for_tests(  # test hook: tests/test_yunet_sface.py
+    outputs: list[npt.NDArray[np.float32]],
+    size: tuple[int, int],
+    *,
+    score_threshold: float = ...,
+    nms_threshold: float = ...,
+    top_k: int = ...,
+) -> list[_Detection]: ...
