@@ -33,7 +33,7 @@ def _set_dims(value: onnx.ValueInfoProto, dims: list[int | str]) -> None:
     shape = value.type.tensor_type.shape
     if len(shape.dim) != len(dims):
         raise ValueError(f"{value.name} has rank {len(shape.dim)}, expected {len(dims)}")
-    for dim, new in zip(shape.dim, dims):
+    for dim, new in zip(shape.dim, dims, strict=True):
         if isinstance(new, int):
             dim.dim_value = new
         else:

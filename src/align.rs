@@ -8,9 +8,8 @@
 //!   such crops (margin 32 at 160 pixels for evaluation).
 //! * [`align_similarity`]: a 5-point similarity warp. The least-squares rotation,
 //!   uniform scale and translation (Umeyama 1991; in 2-D it has the closed form
-//!   used here) that maps the five detected landmarks onto a template
-//!   ([`SIMILARITY_TEMPLATE`] for FaceNet, [`ARCFACE_TEMPLATE`] for SFace), then
-//!   bilinear sampling with black outside the image.
+//!   used here) that maps the five detected landmarks onto the embedder's
+//!   [`Template`], then bilinear sampling with black outside the image.
 //!
 //! Coordinates are pixel indices (pixel `(0, 0)`'s centre at `(0, 0)`), as MTCNN
 //! reports them. Sizes come from the embedder's spec, never from a constant here.
@@ -18,61 +17,46 @@
 use ndarray::{stack, Array3, Array4, ArrayView3, Axis};
 use rayon::prelude::*;
 
+use crate::detect::Face;
 use crate::error::{Error, Result};
 
-/// Where the five landmarks (left eye, right eye, nose, left and right mouth
-/// corner, as seen in the image) land in the output, as fractions of its width
-/// (`x`) and height (`y`), pixel `i`'s centre at `(i + 0.5) / size`.
-///
-/// Choice: the mean position of the MTCNN landmarks of the sample photos inside
-/// their FaceNet crops (box + 32 px margin, 160 px; the 109 of 118 photos whose
-/// margin box lies inside the image), symmetrised left/right, then zoomed 1.25x
-/// about the centre. The zoom was chosen on LFW View 1 DevTrain (zooms 1.0 to 1.4
-/// tried; 1.25 best, AUC 0.99971), and lifts DevTest from 98.6% (no zoom) to
-/// 99.1% (`benches/lfw_pipeline.py --zooms`). The warp frames the face like the
-/// crop FaceNet was trained on, a little tighter, with the eyes levelled and the
-/// scale set by all five points instead of the box. (For comparison, ArcFace's
-/// 112x112 template: eyes at x = 0.342 / 0.657, y = 0.462.)
-pub const SIMILARITY_TEMPLATE: [[f32; 2]; 5] = [
-    [0.3073, 0.4084],
-    [0.6928, 0.4084],
-    [0.5000, 0.5980],
-    [0.3245, 0.7408],
-    [0.6755, 0.7408],
-];
-
-/// The ArcFace 5-point template (insightface's 112x112 reference landmarks, the
-/// one `cv::FaceRecognizerSF::alignCrop` warps onto), in the fractions of
-/// [`SIMILARITY_TEMPLATE`]: the published pixel positions, whose pixel centres
-/// are at integers as here, shifted by half a pixel and divided by 112. SFace
-/// was trained on crops aligned this way.
-pub const ARCFACE_TEMPLATE: [[f32; 2]; 5] = [
-    [(38.2946 + 0.5) / 112.0, (51.6963 + 0.5) / 112.0],
-    [(73.5318 + 0.5) / 112.0, (51.5014 + 0.5) / 112.0],
-    [(56.0252 + 0.5) / 112.0, (71.7366 + 0.5) / 112.0],
-    [(41.5493 + 0.5) / 112.0, (92.3655 + 0.5) / 112.0],
-    [(70.7299 + 0.5) / 112.0, (92.2041 + 0.5) / 112.0],
-];
-
-/// Five landmark positions as fractions of the output's width and height, in
-/// the landmark order of the detectors (see [`SIMILARITY_TEMPLATE`]).
+/// Five `(x, y)` landmark positions (left eye, right eye, nose, left and right
+/// mouth corner, as seen in the image) as fractions of the output's width (`x`)
+/// and height (`y`), pixel `i`'s centre at `(i + 0.5) / size`. Each embedder's
+/// template is in its manifest entry (`alignment.template`), with how it was chosen.
 pub type Template = [[f32; 2]; 5];
 
-/// The template a manifest names in its `alignment.template` field:
-/// `"facenet"` ([`SIMILARITY_TEMPLATE`]) or `"arcface"` ([`ARCFACE_TEMPLATE`]).
-pub fn template_named(name: &str) -> Result<&'static Template> {
-    match name {
-        "facenet" => Ok(&SIMILARITY_TEMPLATE),
-        "arcface" => Ok(&ARCFACE_TEMPLATE),
-        other => Err(Error::invalid(format!(
-            "unknown alignment template {other:?}: use \"facenet\" or \"arcface\""
-        ))),
-    }
+/// How an embedder wants its faces cut out of the photo; from its manifest entry.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Alignment {
+    /// The five landmarks warped onto `template` (eyes levelled, scale set by
+    /// all five points).
+    Similarity { template: Template },
+    /// The detector's box grown by `margin` pixels of the source in total (the
+    /// FaceNet training protocol).
+    Crop { margin: f32 },
 }
 
-/// The default margin of the FaceNet crop, in pixels of the source image, for a
-/// 160-pixel output (davidsandberg/facenet's evaluation setting).
-pub const DEFAULT_MARGIN: f32 = 32.0;
+impl Alignment {
+    /// The crops `(n, height, width, 3)` of `faces` of `image`, in parallel.
+    pub fn align_many(
+        &self,
+        image: ArrayView3<'_, u8>,
+        faces: &[Face],
+        size: (usize, usize),
+    ) -> Result<Array4<u8>> {
+        match self {
+            Alignment::Similarity { template } => {
+                let landmarks: Vec<_> = faces.iter().map(|f| f.landmarks).collect();
+                align_similarity_many(image, &landmarks, template, size)
+            }
+            Alignment::Crop { margin } => {
+                let boxes: Vec<_> = faces.iter().map(|f| f.bbox).collect();
+                crop_with_margin_many(image, &boxes, *margin, size)
+            }
+        }
+    }
+}
 
 fn check_image(image: &ArrayView3<'_, u8>) -> Result<()> {
     let (h, w, c) = image.dim();
@@ -402,6 +386,14 @@ mod tests {
         );
     }
 
+    const TEMPLATE: Template = [
+        [0.31, 0.41],
+        [0.69, 0.41],
+        [0.5, 0.6],
+        [0.32, 0.74],
+        [0.68, 0.74],
+    ];
+
     #[test]
     fn similarity_alignment_puts_landmarks_on_template() {
         // Five bright dots at the landmark positions of a face; after alignment
@@ -417,46 +409,21 @@ mod tests {
         for p in &lm {
             img[[p[1] as usize, p[0] as usize, 0]] = 255;
         }
-        for (template, size) in [
-            (SIMILARITY_TEMPLATE, (160, 160)),
-            (ARCFACE_TEMPLATE, (112, 112)),
-        ] {
-            let out = align_similarity(img.view(), &lm, &template, size).unwrap();
-            let m = estimate_similarity(&lm, &template_pixels(&template, size)).unwrap();
-            for p in &lm {
-                let (x, y) = (f64::from(p[0]), f64::from(p[1]));
-                let u = (m[0][0] * x + m[0][1] * y + m[0][2]).round() as usize;
-                let v = (m[1][0] * x + m[1][1] * y + m[1][2]).round() as usize;
-                let peak = (v.saturating_sub(2)..=v + 2)
-                    .flat_map(|vv| (u.saturating_sub(2)..=u + 2).map(move |uu| (vv, uu)))
-                    .map(|(vv, uu)| out[[vv, uu, 0]])
-                    .max()
-                    .unwrap();
-                assert!(peak > 100, "dot lost at ({u}, {v})");
-            }
-            let many = align_similarity_many(img.view(), &[lm, lm], &template, size).unwrap();
-            assert_eq!(many.dim(), (2, size.0, size.1, 3));
+        let size = (160, 160);
+        let out = align_similarity(img.view(), &lm, &TEMPLATE, size).unwrap();
+        let m = estimate_similarity(&lm, &template_pixels(&TEMPLATE, size)).unwrap();
+        for p in &lm {
+            let (x, y) = (f64::from(p[0]), f64::from(p[1]));
+            let u = (m[0][0] * x + m[0][1] * y + m[0][2]).round() as usize;
+            let v = (m[1][0] * x + m[1][1] * y + m[1][2]).round() as usize;
+            let peak = (v.saturating_sub(2)..=v + 2)
+                .flat_map(|vv| (u.saturating_sub(2)..=u + 2).map(move |uu| (vv, uu)))
+                .map(|(vv, uu)| out[[vv, uu, 0]])
+                .max()
+                .unwrap();
+            assert!(peak > 100, "dot lost at ({u}, {v})");
         }
-    }
-
-    #[test]
-    fn arcface_template_is_insightfaces_in_pixels() {
-        let px = template_pixels(&ARCFACE_TEMPLATE, (112, 112));
-        let published = [
-            [38.2946, 51.6963],
-            [73.5318, 51.5014],
-            [56.0252, 71.7366],
-            [41.5493, 92.3655],
-            [70.7299, 92.2041],
-        ];
-        for (p, q) in px.iter().zip(published) {
-            assert!(
-                (p[0] - q[0]).abs() < 1e-4 && (p[1] - q[1]).abs() < 1e-4,
-                "{px:?}"
-            );
-        }
-        assert_eq!(template_named("arcface").unwrap(), &ARCFACE_TEMPLATE);
-        assert_eq!(template_named("facenet").unwrap(), &SIMILARITY_TEMPLATE);
-        assert!(template_named("dlib").is_err());
+        let many = align_similarity_many(img.view(), &[lm, lm], &TEMPLATE, size).unwrap();
+        assert_eq!(many.dim(), (2, 160, 160, 3));
     }
 }

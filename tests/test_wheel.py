@@ -149,6 +149,21 @@ def test_wheel_installs_and_embeds_offline(tmp_path: Path) -> None:
     # no onnxruntime in the fresh environment: the built-in engine runs
     assert result["engine"] == "tract"
 
+    # `fastface bench` from the wheel: no benches/ shipped, and it says where they are
+    fastface_script = str(venv / "bin" / "fastface")
+    bench = subprocess.run(
+        [*offline, fastface_script, "bench"], cwd=work, env=env, capture_output=True, text=True
+    )
+    assert bench.returncode == 1, bench.stderr
+    assert "source checkout" in bench.stderr and "Traceback" not in bench.stderr
+    (work / "benches").mkdir()
+    (work / "benches" / "bench_search.py").write_text("print('search ran')\n")
+    bench = subprocess.run(
+        [*offline, fastface_script, "bench"], cwd=work, env=env, capture_output=True, text=True
+    )
+    assert bench.returncode == 0, bench.stderr
+    assert "search ran" in bench.stdout
+
     # the same crop embedded by the development install
     crop = cv2.resize(
         cv2.cvtColor(cv2.imread(str(photo)), cv2.COLOR_BGR2RGB),

@@ -2,24 +2,26 @@
 
 * SFace embeddings from both engines equal onnxruntime called from Python on
   the same ONNX file (within 1e-4), with OpenCV's input convention (RGB 0..255).
-* Our ArcFace alignment equals ``cv2.FaceRecognizerSF.alignCrop`` on the same
-  landmarks (OpenCV's warp rounds its coordinates to 1/32 pixel, hence a small
-  tolerance rather than equality).
-* YuNet's raw outputs from tract equal onnxruntime's (within 1e-4), and our
-  Rust decoding of them finds the faces ``cv2.FaceDetectorYN`` finds, with the
-  same boxes, landmarks and scores.
+* SFace's ArcFace alignment equals ``cv2.FaceRecognizerSF.alignCrop`` on the
+  same landmarks (OpenCV's warp rounds its coordinates to 1/32 pixel, hence a
+  small tolerance rather than equality).
+* ``FaceRecognizer(detector="yunet")`` finds the faces ``cv2.FaceDetectorYN``
+  finds on every sample photo (OpenCV runs the network and decodes it itself),
+  with the same boxes, landmarks and scores, on both engines; tract and
+  onnxruntime give the same scores within 1e-4.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-from fastface import _core
+from fastface import Face, FaceRecognizer
 from fastface._embedder import Embedder
-from fastface._models import SAMPLES_DIR, model_entry, model_path
+from fastface._models import SAMPLES_DIR, manifest, model_path
 
 ort = pytest.importorskip("onnxruntime")
 
@@ -35,20 +37,26 @@ def sample_paths(n: int | None = None) -> list[Path]:
     return paths if n is None else paths[:: len(paths) // n][:n]
 
 
+def yunet_options() -> dict[str, float]:
+    data = json.loads((model_path("yunet").parent / "manifest.json").read_text())
+    (entry,) = [d for d in data["detectors"] if d["name"] == "yunet"]
+    return dict(entry["options"])
+
+
 def opencv_detector() -> cv2.FaceDetectorYN:
-    options = model_entry("yunet")["detector"]
+    options = yunet_options()
     return cv2.FaceDetectorYN.create(
         str(model_path("yunet")),
         "",
         (320, 320),
         options["score_threshold"],
         options["nms_threshold"],
-        options["top_k"],
+        int(options["top_k"]),
     )
 
 
 def opencv_faces(detector: cv2.FaceDetectorYN, bgr: np.ndarray) -> np.ndarray:
-    """``(n, 15)``: x, y, w, h, five landmarks, score (OpenCV's layout)."""
+    """``(n, 15)``: x, y, w, h, five landmarks, score (OpenCV's layout), best first."""
     detector.setInputSize((bgr.shape[1], bgr.shape[0]))
     _, faces = detector.detect(bgr)
     return np.zeros((0, 15), np.float32) if faces is None else faces
@@ -65,9 +73,10 @@ def ort_session(path: Path) -> ort.InferenceSession:
 
 @pytest.fixture(scope="module")
 def aligned_faces() -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
-    """ArcFace crops (RGB, ours) of the best face of 12 sample photos, and for
-    each photo the BGR image with OpenCV's detection row."""
+    """SFace crops (RGB, ours) of OpenCV's best face on 12 sample photos, and
+    for each photo the BGR image with OpenCV's detection row."""
     detector = opencv_detector()
+    recognizer = FaceRecognizer(detector="yunet", model="sface", engine="tract")
     crops, sources = [], []
     for path in sample_paths(12):
         bgr = cv2.imread(str(path))
@@ -75,11 +84,9 @@ def aligned_faces() -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
         if len(faces) == 0:
             continue
         row = faces[0]
-        landmarks = row[4:14].reshape(1, 5, 2).astype(np.float32)
-        rgb = np.ascontiguousarray(bgr[:, :, ::-1])
-        crops.append(
-            _core.align(rgb, landmarks, method="similarity", size=(112, 112), template="arcface")[0]
-        )
+        x, y, w, h = (float(v) for v in row[:4])
+        face = Face((x, y, x + w, y + h), float(row[14]), row[4:14].reshape(5, 2).copy())
+        crops.append(recognizer.align(np.ascontiguousarray(bgr[:, :, ::-1]), [face])[0])
         sources.append((bgr, row))
     assert len(crops) >= 10
     return np.stack(crops), sources
@@ -89,8 +96,9 @@ def test_arcface_alignment_matches_opencv_align_crop(
     aligned_faces: tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]],
 ) -> None:
     crops, sources = aligned_faces
+    assert crops.shape[1:] == (112, 112, 3)
     recognizer = cv2.FaceRecognizerSF.create(str(model_path("sface")), "")
-    for crop, (bgr, row) in zip(crops, sources):
+    for crop, (bgr, row) in zip(crops, sources, strict=True):
         reference = recognizer.alignCrop(bgr, row)[:, :, ::-1].astype(np.int16)
         diff = np.abs(crop.astype(np.int16) - reference)
         # OpenCV quantises sample positions to 1/32 pixel and weights to
@@ -119,11 +127,10 @@ def test_sface_distance_matches_opencv_match(
 ) -> None:
     """OpenCV's own feature() and match() (L2 of normalised features) give our
     distance between two faces."""
-    crops, sources = aligned_faces
+    crops, _ = aligned_faces
     ours = Embedder("sface", engine="tract").embed_faces(crops)
     recognizer = cv2.FaceRecognizerSF.create(str(model_path("sface")), "")
-    bgr_crops = [np.ascontiguousarray(c[:, :, ::-1]) for c in crops[:2]]
-    a, b = (recognizer.feature(c) for c in bgr_crops)
+    a, b = (recognizer.feature(np.ascontiguousarray(c[:, :, ::-1])) for c in crops[:2])
     opencv_distance = recognizer.match(a, b, cv2.FaceRecognizerSF_FR_NORM_L2)
     assert abs(float(np.linalg.norm(ours[0] - ours[1])) - opencv_distance) < 1e-3
 
@@ -131,41 +138,64 @@ def test_sface_distance_matches_opencv_match(
 # --------------------------------------------------------------------- YuNet
 
 
-def yunet_input(bgr: np.ndarray) -> np.ndarray:
-    """OpenCV's FaceDetectorYN input: BGR float 0..255, NCHW, zero-padded at the
-    bottom and right to multiples of 32."""
-    h, w = bgr.shape[:2]
-    padded = np.zeros((-(-h // 32) * 32, -(-w // 32) * 32, 3), np.float32)
-    padded[:h, :w] = bgr
-    return np.ascontiguousarray(padded.transpose(2, 0, 1)[None])
+def by_score(faces: list[Face]) -> list[Face]:
+    return sorted(faces, key=lambda f: -f.score)
 
 
-def test_yunet_decoding_matches_opencv() -> None:
-    """Our decoding of onnxruntime's outputs against cv2.FaceDetectorYN (its own
-    network run and decoding) on every sample photo."""
-    session = ort_session(model_path("yunet"))
-    options = model_entry("yunet")["detector"]
+@pytest.fixture(scope="module")
+def yunet_detections() -> dict[str, list[list[Face]]]:
+    photos = [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in sample_paths()]
+    return {
+        engine: [
+            by_score(f) for f in FaceRecognizer(detector="yunet", engine=engine).detect_many(photos)
+        ]
+        for engine in ENGINES
+    }
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_yunet_matches_opencv(engine: str, yunet_detections: dict[str, list[list[Face]]]) -> None:
     detector = opencv_detector()
     photos_with_faces = 0
-    for path in sample_paths():
+    for path, ours in zip(sample_paths(), yunet_detections[engine], strict=True):
         bgr = cv2.imread(str(path))
-        blob = yunet_input(bgr)
-        outputs = session.run(None, {"input": blob})
-        ours = _core._yunet_decode_for_tests(
-            outputs,
-            blob.shape[2:],
-            score_threshold=options["score_threshold"],
-            nms_threshold=options["nms_threshold"],
-            top_k=options["top_k"],
-        )
         reference = opencv_faces(detector, bgr)
         assert len(ours) == len(reference), path.name
         photos_with_faces += len(ours) > 0
-        for (box, score, landmarks), row in zip(ours, reference):
-            x, y, w, h = row[:4]
-            np.testing.assert_allclose(box, (x, y, x + w, y + h), atol=0.05, err_msg=path.name)
-            np.testing.assert_allclose(landmarks.ravel(), row[4:14], atol=0.05, err_msg=path.name)
-            assert abs(score - row[14]) < 1e-3, path.name
+        h, w = bgr.shape[:2]
+        for face, row in zip(ours, reference, strict=True):
+            x, y, bw, bh = row[:4]
+            # Our boxes are clipped to the image, as MTCNN's.
+            box = np.clip([x, y, x + bw, y + bh], 0, [w, h, w, h])
+            np.testing.assert_allclose(face.box, box, atol=0.05, err_msg=path.name)
+            np.testing.assert_allclose(
+                face.landmarks.ravel(), row[4:14], atol=0.05, err_msg=path.name
+            )
+            assert abs(face.score - row[14]) < 1e-3, path.name
             # MTCNN's order: left eye, right eye as seen in the image.
-            assert landmarks[0, 0] < landmarks[1, 0] and landmarks[3, 0] < landmarks[4, 0]
+            lm = face.landmarks
+            assert lm[0, 0] < lm[1, 0] and lm[3, 0] < lm[4, 0], path.name
     assert photos_with_faces >= 100
+
+
+def test_yunet_engines_agree(yunet_detections: dict[str, list[list[Face]]]) -> None:
+    """Scores (the geometric mean of two network outputs) and boxes from tract
+    and onnxruntime, face by face."""
+    for a, b in zip(yunet_detections["tract"], yunet_detections["onnxruntime"], strict=True):
+        assert len(a) == len(b)
+        for fa, fb in zip(a, b, strict=True):
+            assert abs(fa.score - fb.score) < TOLERANCE
+            np.testing.assert_allclose(fa.box, fb.box, atol=1e-2)
+            np.testing.assert_allclose(fa.landmarks, fb.landmarks, atol=1e-2)
+
+
+def test_both_detectors_and_embedders_combine() -> None:
+    photo = sample_paths(1)[0]
+    for detector in ("mtcnn", "yunet"):
+        for model in ("facenet", "sface"):
+            recognizer = FaceRecognizer(detector=detector, model=model, engine="tract")
+            faces = recognizer.embed(photo)
+            assert faces and faces[0].embedding is not None
+            dim = manifest()[model]["output"]["dim"]
+            assert faces[0].embedding.shape == (dim,)
+            assert recognizer.detector == detector

@@ -28,7 +28,8 @@
 
 use ndarray::{Array4, ArrayView3};
 
-use crate::detect::Face;
+use super::{Face, FaceDetector};
+use crate::engine::{build_engine, Engine, EngineChoice, ModelSource, Workload};
 use crate::error::{Error, Result};
 
 /// Feature-map strides of the three output levels, in output order.
@@ -244,6 +245,75 @@ pub fn detect(
     options.validate()?;
     let faces = decode(levels, padded, options.score_threshold)?;
     Ok(suppress(faces, options.nms_threshold, options.top_k))
+}
+
+/// YuNet behind [`FaceDetector`]: the network on the chosen engine at the
+/// image's own size (padded to multiples of 32), decoded by [`detect`], boxes
+/// clipped to the image as MTCNN's are.
+pub struct Yunet {
+    engine: Box<dyn Engine>,
+    options: YunetOptions,
+}
+
+impl Yunet {
+    pub fn new(
+        source: ModelSource<'_>,
+        options: YunetOptions,
+        engine: EngineChoice,
+    ) -> Result<Self> {
+        options.validate()?;
+        // One image per call on the caller's thread: images run in parallel.
+        let engine = build_engine(engine, source, Workload::Light)?;
+        Ok(Self { engine, options })
+    }
+
+    pub fn options(&self) -> &YunetOptions {
+        &self.options
+    }
+
+    /// The network's twelve raw outputs for `image`, in graph order, and the
+    /// padded input size they describe.
+    pub fn run_network(
+        &self,
+        image: ArrayView3<'_, u8>,
+    ) -> Result<(Vec<Vec<f32>>, (usize, usize))> {
+        let input = prepare_input(image)?;
+        let padded = (input.dim().2, input.dim().3);
+        let outputs = self.engine.run(input.view())?;
+        let flat = outputs
+            .iter()
+            .map(|o| o.iter().copied().collect())
+            .collect();
+        Ok((flat, padded))
+    }
+}
+
+impl FaceDetector for Yunet {
+    fn name(&self) -> &'static str {
+        "yunet"
+    }
+
+    fn engine_name(&self) -> &'static str {
+        self.engine.name()
+    }
+
+    fn detect(&self, image: ArrayView3<'_, u8>) -> Result<Vec<Face>> {
+        let (h, w, _) = image.dim();
+        let (outputs, padded) = self.run_network(image)?;
+        let slices: Vec<&[f32]> = outputs.iter().map(Vec::as_slice).collect();
+        let mut faces = detect(&levels(&slices)?, padded, &self.options)?;
+        let (w, h) = (w as f32, h as f32);
+        for face in &mut faces {
+            let b = &mut face.bbox;
+            *b = [
+                b[0].clamp(0.0, w),
+                b[1].clamp(0.0, h),
+                b[2].clamp(0.0, w),
+                b[3].clamp(0.0, h),
+            ];
+        }
+        Ok(faces)
+    }
 }
 
 #[cfg(test)]
