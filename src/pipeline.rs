@@ -13,7 +13,7 @@ use ndarray::{s, Array2, Array4, ArrayView3, Axis};
 use rayon::prelude::*;
 
 use crate::align::Alignment;
-use crate::detect::{detect_ordered, Face, FaceDetector, Mtcnn, MtcnnOptions};
+use crate::detect::{detect_ordered, Face, FaceDetector, Mtcnn, MtcnnOptions, Yunet};
 use crate::embedder::Embedder;
 use crate::engine::{EngineChoice, ModelSource};
 use crate::error::{Error, Result};
@@ -70,6 +70,21 @@ pub fn build_mtcnn(manifest: &Manifest, name: &str, config: &PipelineConfig) -> 
     )
 }
 
+/// The YuNet detector `name` of `manifest`; the MTCNN overrides of `config`
+/// do not apply to it.
+pub fn build_yunet(manifest: &Manifest, name: &str, config: &PipelineConfig) -> Result<Yunet> {
+    if config.min_face_size.is_some()
+        || config.scale_factor.is_some()
+        || config.thresholds.is_some()
+    {
+        return Err(Error::invalid(
+            "min_face_size, scale_factor and thresholds are MTCNN settings; YuNet has none of them",
+        ));
+    }
+    let (file, options) = manifest.yunet(name)?;
+    Yunet::new(ModelSource::Path(&file), options, config.engine)
+}
+
 impl Pipeline {
     pub fn new(manifest: &Manifest, config: &PipelineConfig) -> Result<Self> {
         if config.margin.is_some_and(|m| !(m.is_finite() && m >= 0.0)) {
@@ -101,8 +116,10 @@ impl Pipeline {
                 ))
             })?
             .for_detector(detector_name)?;
-        let detector: Box<dyn FaceDetector> =
-            Box::new(build_mtcnn(manifest, detector_name, config)?);
+        let detector: Box<dyn FaceDetector> = match detector_name {
+            "yunet" => Box::new(build_yunet(manifest, detector_name, config)?),
+            _ => Box::new(build_mtcnn(manifest, detector_name, config)?),
+        };
         let embedder = Arc::new(Embedder::new(
             ModelSource::Path(&entry.onnx),
             entry.spec,

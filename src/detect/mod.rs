@@ -3,6 +3,7 @@
 //! them in the one order fastface reports faces in.
 
 pub mod mtcnn;
+pub mod yunet;
 
 use ndarray::ArrayView3;
 use rayon::prelude::*;
@@ -10,6 +11,7 @@ use rayon::prelude::*;
 use crate::error::{Error, Result};
 
 pub use mtcnn::{Mtcnn, MtcnnOptions};
+pub use yunet::{Yunet, YunetOptions};
 
 /// One detected face. Coordinates are pixels of the input image, `x` to the right
 /// and `y` down, with pixel `(0, 0)`'s centre at `(0, 0)`.
@@ -36,7 +38,7 @@ impl Face {
 
 /// A face detector, loaded once and safe to share between threads.
 pub trait FaceDetector: Send + Sync {
-    /// The detector's name as users pass it (`"mtcnn"`).
+    /// The detector's name as users pass it (`"mtcnn"` or `"yunet"`).
     fn name(&self) -> &'static str;
 
     /// The engine running its networks: `"tract"` or `"onnxruntime"`.
