@@ -76,6 +76,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--lfw", type=Path, default=DEFAULT_LFW)
     ap.add_argument("--engine", default="onnxruntime")
+    ap.add_argument("--model", default=None, help="embedder (default: the manifest's)")
+    ap.add_argument("--detector", default=None, help="detector (default: the manifest's)")
     ap.add_argument("--margins", default="", help="box-crop margins to measure, e.g. 32,44")
     ap.add_argument("--zooms", default="", help="template zooms to measure, e.g. 1.0,1.25")
     ap.add_argument("--baseline", action="store_true", help="also 125 px centre crops")
@@ -90,7 +92,7 @@ def main() -> None:
     paths = list(dict.fromkeys(train.images() + test.images()))
     print(f"LFW View 1: {len(train)} DevTrain + {len(test)} DevTest pairs, {len(paths)} images")
 
-    rec = FaceRecognizer(engine=args.engine)
+    rec = FaceRecognizer(args.model, detector=args.detector, engine=args.engine)
     print(f"fastface {fastface.__version__}, engine {rec.engine}, model {rec.model_id}")
     t0 = time.perf_counter()
     default = evaluation.embed_images(paths, rec)
@@ -140,7 +142,9 @@ def main() -> None:
 
         report(f"similarity zoom {zoom:g} (cv2)", embed_crops(crops_with(warp)), train, test)
     for margin in [float(x) for x in args.margins.split(",") if x]:
-        cropper = FaceRecognizer(engine=args.engine, alignment="crop", margin=margin)
+        cropper = FaceRecognizer(
+            args.model, detector=args.detector, engine=args.engine, alignment="crop", margin=margin
+        )
 
         def crop(
             im: np.ndarray, face: fastface.Face, cropper: FaceRecognizer = cropper

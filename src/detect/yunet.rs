@@ -39,6 +39,10 @@ pub const STRIDES: [usize; 3] = [8, 16, 32];
 /// stride).
 pub const DIVISOR: usize = 32;
 
+/// Raw network outputs, each flattened, and the padded `(height, width)` of
+/// the input they came from.
+pub type RawOutputs = (Vec<Vec<f32>>, (usize, usize));
+
 /// Decoding settings. The defaults are `cv::FaceDetectorYN::create`'s.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct YunetOptions {
@@ -147,7 +151,7 @@ pub fn decode(
     let mut faces = Vec::new();
     for level in levels {
         let s = level.stride;
-        if s == 0 || padded.0 % s != 0 || padded.1 % s != 0 {
+        if s == 0 || !padded.0.is_multiple_of(s) || !padded.1.is_multiple_of(s) {
             return Err(Error::invalid(format!(
                 "input size {padded:?} is not a multiple of stride {s}"
             )));
@@ -175,7 +179,7 @@ pub fn decode(
         for idx in 0..cells {
             let score = (level.cls[idx].clamp(0.0, 1.0) * level.obj[idx].clamp(0.0, 1.0)).sqrt();
             // NaN scores fail this test too, so a broken network yields no faces.
-            if !(score >= score_threshold) {
+            if score.is_nan() || score < score_threshold {
                 continue;
             }
             let (row, col) = ((idx / cols) as f32, (idx % cols) as f32);
@@ -273,10 +277,7 @@ impl Yunet {
 
     /// The network's twelve raw outputs for `image`, in graph order, and the
     /// padded input size they describe.
-    pub fn run_network(
-        &self,
-        image: ArrayView3<'_, u8>,
-    ) -> Result<(Vec<Vec<f32>>, (usize, usize))> {
+    pub fn run_network(&self, image: ArrayView3<'_, u8>) -> Result<RawOutputs> {
         let input = prepare_input(image)?;
         let padded = (input.dim().2, input.dim().3);
         let outputs = self.engine.run(input.view())?;
