@@ -105,6 +105,27 @@ mod bindings {
         engine::onnxruntime_loaded()
     }
 
+    /// For `fastface info`: tract's instruction set, the worker threads, and the
+    /// matrix-product kernels tract chooses for the model at `path` on this CPU.
+    #[pyfunction]
+    fn tract_info(
+        py: Python<'_>,
+        path: PathBuf,
+        channels: usize,
+        height: usize,
+        width: usize,
+    ) -> PyResult<(String, usize, Vec<(String, usize)>)> {
+        detached(py, || {
+            let engine =
+                engine::TractEngine::new(ModelSource::Path(&path), [channels, height, width])?;
+            Ok::<_, Error>((
+                engine::tract_isa(),
+                rayon::current_num_threads(),
+                engine.matmul_kernels(),
+            ))
+        })
+    }
+
     /// Test hook (tests/test_panic.py only; not public API): panics with `message`
     /// inside [`detached`], to prove a Rust panic reaches Python as `FastfaceError`
     /// instead of aborting the interpreter.
@@ -694,8 +715,8 @@ mod bindings {
         #[pymodule_export]
         use super::{
             _panic_for_tests, detection::align_faces, detection::alignment_template,
-            detection::CoreDetector, load_onnxruntime, onnxruntime_loaded, CoreEmbedder,
-            CoreGallery, FastfaceError, GalleryError, ImageError, ModelError,
+            detection::CoreDetector, load_onnxruntime, onnxruntime_loaded, tract_info,
+            CoreEmbedder, CoreGallery, FastfaceError, GalleryError, ImageError, ModelError,
         };
     }
 }

@@ -7,6 +7,7 @@
     fastface eval lfw LFW/ [--pairs pairs.txt] [--plot roc.png]
     fastface calibrate --lfw LFW/ --target-accuracy   store a threshold for the API
     fastface bench                              the benchmarks in benches/, summarised
+    fastface info                               engine in use and why, instruction sets, models
 
 Errors print one line, ``fastface: error: ...``, on stderr and exit with status 1
 (2 for wrong arguments). Progress goes to stderr; results to stdout.
@@ -32,7 +33,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from . import __version__, config, evaluation
+from . import __version__, config, evaluation, info
 from ._embedder import ENGINES
 from ._gallery import Gallery, Match
 from ._image import load_image
@@ -843,7 +844,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="fastface",
         description="Face recognition: enrol people, identify and verify faces, measure accuracy.",
     )
-    parser.add_argument("--version", action="version", version=f"fastface {__version__}")
+    parser.add_argument("--version", action=info.VersionAction)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser(
@@ -945,6 +946,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dir", help="the benches folder (default: ./benches or the source tree's)")
     p.add_argument("--timeout", type=float, default=900, help="seconds per benchmark")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("info", help="engine in use and why, instruction sets, threads, models")
+    info.add_arguments(p)
+    p.set_defaults(func=info.run)
     return parser
 
 

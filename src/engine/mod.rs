@@ -10,7 +10,7 @@ use std::path::Path;
 use ndarray::{Array2, ArrayView4};
 
 pub use ort_engine::{load_onnxruntime, onnxruntime_loaded, OrtEngine};
-pub use tract_engine::TractEngine;
+pub use tract_engine::{tract_isa, TractEngine};
 
 use crate::error::{Error, Result};
 

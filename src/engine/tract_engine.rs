@@ -46,6 +46,7 @@ use ndarray::{s, Array2, ArrayView4, Axis};
 use rayon::prelude::*;
 use tract_linalg::multithread::{multithread_tract_scope, Executor};
 use tract_onnx::prelude::*;
+use tract_onnx::tract_core::ops::matmul::optimized::OptMatMul;
 
 use super::{Engine, ModelSource};
 use crate::error::{Error, Result};
@@ -204,6 +205,31 @@ impl TractEngine {
             .to_plain_array_view::<f32>()
             .map_err(model_error)?;
         Ok(view.iter().copied().collect())
+    }
+}
+
+/// tract's view of this CPU's instruction set, e.g.
+/// `x86_64,avx,avx2,fma,f16c,avx512f,avx512vnni (avx512)`: what its kernel
+/// dispatch chooses from.
+pub fn tract_isa() -> String {
+    let isa = tract_linalg::isa::native();
+    format!("{isa:?} ({})", isa.nickname())
+}
+
+impl TractEngine {
+    /// The matrix-product kernels tract chose for this plan on this CPU, with how
+    /// many of the plan's products run on each (most used first).
+    pub fn matmul_kernels(&self) -> Vec<(String, usize)> {
+        let mut counts = std::collections::BTreeMap::<String, usize>::new();
+        for node in self.plan.model().nodes() {
+            if let Some(op) = node.op_as::<OptMatMul>() {
+                let names: Vec<&str> = op.mmm.iter().map(|k| k.name()).collect();
+                *counts.entry(names.join("|")).or_default() += 1;
+            }
+        }
+        let mut kernels: Vec<(String, usize)> = counts.into_iter().collect();
+        kernels.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        kernels
     }
 }
 
