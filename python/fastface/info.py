@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -82,6 +83,23 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+# The /proc/cpuinfo flags that decide which SIMD kernels tract, onnxruntime and
+# the search pick (x86 "flags", aarch64 "Features").
+_SIMD_FLAG = re.compile(r"(avx|amx|fma|f16c|sse4|asimd|sve|sme\d*$|fphp|bf16|i8mm)")
+
+
+def cpu_flags() -> list[str]:
+    """The CPU's SIMD feature flags as the OS lists them (empty where it does not)."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if not cpuinfo.is_file():
+        return []
+    for line in cpuinfo.read_text(errors="replace").splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            return [f for f in value.split() if _SIMD_FLAG.match(f)]
+    return []
+
+
 def search_isa() -> str:
     """The instruction set the gallery search kernels chose on this machine."""
     return _core.CoreGallery(1, "").isa
@@ -99,7 +117,12 @@ def collect() -> dict[str, Any]:
         "version": __version__,
         "engine": name,
         "engine_reason": why,
-        "cpu": {"model": cpu_model(), "machine": platform.machine(), "cpus": os.cpu_count()},
+        "cpu": {
+            "model": cpu_model(),
+            "machine": platform.machine(),
+            "cpus": os.cpu_count(),
+            "flags": cpu_flags(),
+        },
         "threads": threads,
         "search_isa": search_isa(),
         "tract": {
@@ -128,6 +151,7 @@ def render(report: dict[str, Any]) -> str:
         f"fastface {report['version']}",
         f"engine      {report['engine']}: {report['engine_reason']}",
         f"cpu         {cpu['model']} ({cpu['machine']}, {cpu['cpus']} logical CPUs)",
+        f"cpu flags   {' '.join(cpu['flags']) or '-'}",
         f"threads     {report['threads']} (Rust worker pool: tract, detection, search)",
         f"search ISA  {report['search_isa']}",
         f"tract ISA   {tract['isa']}",
