@@ -190,6 +190,14 @@ def _import_converter(module: str):
         raise
 
 
+def store_weights(entry: dict[str, Any], path: pathlib.Path) -> None:
+    """Rewrites ``path`` with its large weights as float16 when the manifest says
+    ``"weights": "float16"`` (see models/fp16_storage.py: it keeps the wheel
+    under the package index's size limit)."""
+    if entry.get("weights", "float32") == "float16":
+        _import_converter("fp16_storage").convert_file(path, path)
+
+
 def _verify_output(entry: dict[str, Any], path: pathlib.Path) -> str:
     got = sha256_file(path)
     want = entry.get("onnx_sha256")
@@ -234,6 +242,7 @@ def build_facenet(entry: dict[str, Any], out: pathlib.Path, cache: pathlib.Path)
     t0 = time.perf_counter()
     try:
         conv.convert(h5, tmp)
+        store_weights(entry, tmp)
         _verify_output(entry, tmp)
         os.replace(tmp, out / entry["onnx"])
     finally:
