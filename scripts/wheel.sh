@@ -14,6 +14,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-dist}"
 python="${PYTHON:-.venv/bin/python}"
+# maturin runs zig as `python3 -m ziglang`: that must be this environment's python
+export PATH="$(cd "$(dirname "$python")" && pwd):$PATH"
 "$python" -c "import ziglang" 2>/dev/null || "$python" -m pip install --quiet 'ziglang>=0.13'
 "$python" models/build.py --out python/fastface/models --samples python/fastface/samples
 CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target/wheel}" "$python" -m maturin build --release \

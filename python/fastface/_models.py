@@ -68,16 +68,19 @@ def _onnxruntime_library() -> Path | None:
     return None
 
 
-def onnxruntime_is_a_dependency() -> bool:
-    """Whether ``pip install fastface`` brings onnxruntime on this platform: the
-    environment markers of the onnxruntime requirement in pyproject.toml."""
-    machine = platform.machine()
-    python = sys.version_info[:2]
-    if sys.platform == "linux":
+def onnxruntime_is_a_dependency(
+    system: str = sys.platform,
+    machine: str = platform.machine(),
+    python: tuple[int, int] = (sys.version_info[0], sys.version_info[1]),
+) -> bool:
+    """Whether ``pip install fastface`` brings onnxruntime on this platform (by
+    default, this one): the environment markers of the onnxruntime requirement
+    in pyproject.toml."""
+    if system == "linux":
         return machine in ("x86_64", "aarch64")
-    if sys.platform == "darwin":
+    if system == "darwin":
         return machine == "arm64" or (machine == "x86_64" and python < (3, 14))
-    if sys.platform == "win32":
+    if system == "win32":
         return machine == "AMD64" or (machine == "ARM64" and python >= (3, 11))
     return False
 

@@ -37,6 +37,30 @@
 //!   while the shared host was slower). The rest of the latency is the layers
 //!   that stay on one thread (pooling, padding, the small products) and a wait
 //!   at every layer.
+//!
+//! Why tract's ratio to onnxruntime depends on the CPU (tract-linalg 0.23.9,
+//! the newest on crates.io in December 2026; `fastface info` prints what it
+//! chose on the machine at hand, `examples/tract_kernels.rs` times it):
+//!
+//! - Every FaceNet product is a convolution lowered to a matrix product with
+//!   m = output channels (32-1792), k = input channels x kernel area (27-2080)
+//!   and n = output positions (6241 at the stem down to 9). tract chooses one
+//!   kernel per product from a linear cost model fitted per CPU vendor
+//!   (`x86_64/{amd,intel}_avx512_linear.rs`, chosen by the CPUID vendor string;
+//!   `TRACT_X86_KIND=intel|amd|other` overrides it). The AMD model was fitted on
+//!   a Ryzen 9 9950X3D (Zen 5, full-width AVX-512); the Intel one's header
+//!   names no Intel CPU ("cpu: (forced)": gathered with the vendor forced).
+//! - Replaying both models on FaceNet's 132 convolutions (2.83 GFLOP): the AMD
+//!   model runs 62% of the FLOPs on `avx512_mmm_f32_32x6`, 31% on `16x12` and
+//!   7% on `32x5`; the Intel model 49% on `16x12`, 43% on `16x8`, 7% on `32x5`.
+//!   So an AMD EPYC (Zen 4: AVX-512 on 256-bit units) and an Intel Xeon run
+//!   different kernels, each chosen by a model fitted on another CPU. On the
+//!   Zen 4 box tract's products average 68 GFLOPS while onnxruntime's MLAS
+//!   reaches about 100 GFLOPS on the same network (28 ms of CPU per face).
+//!   Why the 2-vCPU Xeon of issue 15 gave 0.38-0.39 was not measured (no Intel
+//!   machine in this session); the likely suspects are the Intel model's
+//!   untested picks and two vCPUs that are one core's hyperthreads (one face
+//!   per vCPU then halves each face's share of the FMA units).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
