@@ -27,7 +27,9 @@ struct Tally {
 fn main() -> TractResult<()> {
     let mut args = std::env::args().skip(1);
     let path = args.next().expect("usage: tract_kernels MODEL.onnx [RUNS]");
-    let runs: usize = args.next().map_or(20, |r| r.parse().expect("RUNS is a number"));
+    let runs: usize = args
+        .next()
+        .map_or(20, |r| r.parse().expect("RUNS is a number"));
     let plan = tract_onnx::onnx()
         .model_for_path(&path)?
         .with_input_fact(0, f32::fact([1, 3, 160, 160]).into())?
@@ -39,7 +41,10 @@ fn main() -> TractResult<()> {
             let dim = |d: &TDim| d.to_usize().unwrap_or(1) as f64;
             let k = op.guess_k().map_or(0.0, |k| dim(&k));
             let names: Vec<&str> = op.mmm.iter().map(|m| m.name()).collect();
-            flops_of.insert(node.id, (names.join("|"), 2.0 * dim(op.m()) * k * dim(op.n())));
+            flops_of.insert(
+                node.id,
+                (names.join("|"), 2.0 * dim(op.m()) * k * dim(op.n())),
+            );
         }
     }
     let input: TValue = Tensor::zero::<f32>(&[1, 3, 160, 160])?.into();
@@ -64,7 +69,10 @@ fn main() -> TractResult<()> {
     }
     let per_run = |s: f64| s / runs as f64 * 1e3;
     println!("tract ISA: {}", fastface::engine::tract_isa());
-    println!("{:<24} {:>8} {:>9} {:>7} {:>7}", "kernel", "products", "ms/face", "share", "GFLOPS");
+    println!(
+        "{:<24} {:>8} {:>9} {:>7} {:>7}",
+        "kernel", "products", "ms/face", "share", "GFLOPS"
+    );
     let (mut mm_seconds, mut mm_flops) = (0.0, 0.0);
     let mut rows: Vec<_> = tallies.into_iter().collect();
     rows.sort_by(|a, b| b.1.seconds.total_cmp(&a.1.seconds));

@@ -61,6 +61,19 @@
 //!   machine in this session); the likely suspects are the Intel model's
 //!   untested picks and two vCPUs that are one core's hyperthreads (one face
 //!   per vCPU then halves each face's share of the FMA units).
+//! - Measured here (AMD EPYC, flags avx512f/dq/bw/vl/ifma/vbmi/vbmi2/vnni/bf16/
+//!   bitalg/vpopcntdq, no avx512_fp16, 2 vCPUs; tract-linalg's ISA
+//!   `x86_64,avx,avx2,fma,f16c,avx512f,avx512vnni`): the plan runs 72 products
+//!   on `avx512_mmm_f32_32x6`, 54 on `16x12`, 27 on `32x5`, 15 on `16x8`, 1 on
+//!   `128x1`. Swapping the cost model gives CPU ms per face (process CPU time,
+//!   8 faces one per core, medians; the box was loaded at 15 on 2 cores, which
+//!   inflates both): AMD model 66.4, Intel model 65.3, generic picker 63.7,
+//!   against 30 for onnxruntime with one thread; the spread is within this
+//!   box's noise. So kernel choice is not what holds tract back on this CPU:
+//!   its kernels themselves reach about two thirds of MLAS's throughput, and no
+//!   newer tract-linalg exists to try. The wall-clock ratio (0.5-0.6 on a quiet
+//!   box, `benches/bench_embed.py`) is above this CPU-time ratio because
+//!   onnxruntime's threads lose time spinning on a shared machine.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
@@ -233,11 +246,11 @@ impl TractEngine {
 }
 
 /// tract's view of this CPU's instruction set, e.g.
-/// `x86_64,avx,avx2,fma,f16c,avx512f,avx512vnni (avx512)`: what its kernel
+/// `x86_64,avx,avx2,fma,f16c,avx512f,avx512vnni`: what its kernel
 /// dispatch chooses from.
 pub fn tract_isa() -> String {
     let isa = tract_linalg::isa::native();
-    format!("{isa:?} ({})", isa.nickname())
+    format!("{isa:?}")
 }
 
 impl TractEngine {
