@@ -33,7 +33,7 @@ import fastface
 import numpy as np
 import onnxruntime as ort
 from fastface._models import SAMPLES_DIR, model_path
-from fastface.info import cpu_flags, cpu_model
+from fastface.cli.info import cpu_flags, cpu_model
 
 HERE = Path(__file__).resolve().parent
 LFW = HERE.parents[1] / "shared" / "faces" / "lfw-view1"

@@ -33,8 +33,9 @@ from pathlib import Path
 import cv2
 import fastface
 import numpy as np
-from fastface import _core, evaluation
-from fastface._pipeline import DEFAULT_ALIGNMENT, FaceRecognizer
+from fastface import evaluation
+from fastface._models import model_entry
+from fastface._pipeline import FaceRecognizer
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_LFW = HERE.parents[1] / "shared" / "faces" / "lfw-view1"
@@ -95,10 +96,10 @@ def main() -> None:
     default = evaluation.embed_images(paths, rec)
     elapsed = time.perf_counter() - t0
     print(
-        f"default pipeline ({DEFAULT_ALIGNMENT}), end to end: {1000 * elapsed / len(paths):.1f} "
+        f"default pipeline ({rec.alignment}), end to end: {1000 * elapsed / len(paths):.1f} "
         f"ms/photo; no face in {default.fallbacks} of {len(paths)} (centre crop used)"
     )
-    report(f"{DEFAULT_ALIGNMENT} (default)", default, train, test)
+    report(f"{rec.alignment} (default)", default, train, test)
     if not (args.margins or args.zooms or args.baseline):
         return
 
@@ -127,7 +128,8 @@ def main() -> None:
             for im, face in zip(images, default.faces, strict=True)
         ]
 
-    template = _core.alignment_template(size).astype(np.float64)
+    fractions = np.asarray(model_entry(rec.model)["alignment"]["template"], np.float64)
+    template = fractions * [size[1], size[0]] - 0.5
     centre = np.array([size[1] / 2 - 0.5, size[0] / 2 - 0.5])
     for zoom in [float(x) for x in args.zooms.split(",") if x]:
         target = centre + (template - centre) * zoom
@@ -138,10 +140,12 @@ def main() -> None:
 
         report(f"similarity zoom {zoom:g} (cv2)", embed_crops(crops_with(warp)), train, test)
     for margin in [float(x) for x in args.margins.split(",") if x]:
+        cropper = FaceRecognizer(engine=args.engine, alignment="crop", margin=margin)
 
-        def crop(im: np.ndarray, face: fastface.Face, margin: float = margin) -> np.ndarray:
-            box = np.asarray(face.box, np.float32)[None]
-            return _core.align(im, box, method="crop", size=size, margin=margin)[0]
+        def crop(
+            im: np.ndarray, face: fastface.Face, cropper: FaceRecognizer = cropper
+        ) -> np.ndarray:
+            return cropper.align(im, [face])[0]
 
         report(f"crop margin {margin:g}", embed_crops(crops_with(crop)), train, test)
 

@@ -8,8 +8,8 @@
 //!   such crops (margin 32 at 160 pixels for evaluation).
 //! * [`align_similarity`]: a 5-point similarity warp. The least-squares rotation,
 //!   uniform scale and translation (Umeyama 1991; in 2-D it has the closed form
-//!   used here) that maps the five MTCNN landmarks onto [`SIMILARITY_TEMPLATE`],
-//!   then bilinear sampling with black outside the image.
+//!   used here) that maps the five detected landmarks onto the embedder's
+//!   [`Template`], then bilinear sampling with black outside the image.
 //!
 //! Coordinates are pixel indices (pixel `(0, 0)`'s centre at `(0, 0)`), as MTCNN
 //! reports them. Sizes come from the embedder's spec, never from a constant here.
@@ -17,32 +17,46 @@
 use ndarray::{stack, Array3, Array4, ArrayView3, Axis};
 use rayon::prelude::*;
 
+use crate::detect::Face;
 use crate::error::{Error, Result};
 
-/// Where the five landmarks (left eye, right eye, nose, left and right mouth
-/// corner, as seen in the image) land in the output, as fractions of its width
-/// (`x`) and height (`y`), pixel `i`'s centre at `(i + 0.5) / size`.
-///
-/// Choice: the mean position of the MTCNN landmarks of the sample photos inside
-/// their FaceNet crops (box + 32 px margin, 160 px; the 109 of 118 photos whose
-/// margin box lies inside the image), symmetrised left/right, then zoomed 1.25x
-/// about the centre. The zoom was chosen on LFW View 1 DevTrain (zooms 1.0 to 1.4
-/// tried; 1.25 best, AUC 0.99971), and lifts DevTest from 98.6% (no zoom) to
-/// 99.1% (`benches/lfw_pipeline.py --zooms`). The warp frames the face like the
-/// crop FaceNet was trained on, a little tighter, with the eyes levelled and the
-/// scale set by all five points instead of the box. (For comparison, ArcFace's
-/// 112x112 template: eyes at x = 0.342 / 0.657, y = 0.462.)
-pub const SIMILARITY_TEMPLATE: [[f32; 2]; 5] = [
-    [0.3073, 0.4084],
-    [0.6928, 0.4084],
-    [0.5000, 0.5980],
-    [0.3245, 0.7408],
-    [0.6755, 0.7408],
-];
+/// Five `(x, y)` landmark positions (left eye, right eye, nose, left and right
+/// mouth corner, as seen in the image) as fractions of the output's width (`x`)
+/// and height (`y`), pixel `i`'s centre at `(i + 0.5) / size`. Each embedder's
+/// template is in its manifest entry (`alignment.template`), with how it was chosen.
+pub type Template = [[f32; 2]; 5];
 
-/// The default margin of the FaceNet crop, in pixels of the source image, for a
-/// 160-pixel output (davidsandberg/facenet's evaluation setting).
-pub const DEFAULT_MARGIN: f32 = 32.0;
+/// How an embedder wants its faces cut out of the photo; from its manifest entry.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Alignment {
+    /// The five landmarks warped onto `template` (eyes levelled, scale set by
+    /// all five points).
+    Similarity { template: Template },
+    /// The detector's box grown by `margin` pixels of the source in total (the
+    /// FaceNet training protocol).
+    Crop { margin: f32 },
+}
+
+impl Alignment {
+    /// The crops `(n, height, width, 3)` of `faces` of `image`, in parallel.
+    pub fn align_many(
+        &self,
+        image: ArrayView3<'_, u8>,
+        faces: &[Face],
+        size: (usize, usize),
+    ) -> Result<Array4<u8>> {
+        match self {
+            Alignment::Similarity { template } => {
+                let landmarks: Vec<_> = faces.iter().map(|f| f.landmarks).collect();
+                align_similarity_many(image, &landmarks, template, size)
+            }
+            Alignment::Crop { margin } => {
+                let boxes: Vec<_> = faces.iter().map(|f| f.bbox).collect();
+                crop_with_margin_many(image, &boxes, *margin, size)
+            }
+        }
+    }
+}
 
 fn check_image(image: &ArrayView3<'_, u8>) -> Result<()> {
     let (h, w, c) = image.dim();
@@ -249,19 +263,20 @@ pub fn warp_similarity(
     Ok(out)
 }
 
-/// The template of [`SIMILARITY_TEMPLATE`] in pixels of an output of `size`.
-pub fn template_pixels(size: (usize, usize)) -> [[f32; 2]; 5] {
-    SIMILARITY_TEMPLATE.map(|[x, y]| [x * size.1 as f32 - 0.5, y * size.0 as f32 - 0.5])
+/// `template` in pixels of an output of `size`.
+pub fn template_pixels(template: &Template, size: (usize, usize)) -> [[f32; 2]; 5] {
+    template.map(|[x, y]| [x * size.1 as f32 - 0.5, y * size.0 as f32 - 0.5])
 }
 
-/// One face warped so its five landmarks best match the template.
+/// One face warped so its five landmarks best match `template`.
 pub fn align_similarity(
     image: ArrayView3<'_, u8>,
     landmarks: &[[f32; 2]; 5],
+    template: &Template,
     size: (usize, usize),
 ) -> Result<Array3<u8>> {
     check_size(size)?;
-    let m = estimate_similarity(landmarks, &template_pixels(size))?;
+    let m = estimate_similarity(landmarks, &template_pixels(template, size))?;
     warp_similarity(image, &m, size)
 }
 
@@ -269,13 +284,14 @@ pub fn align_similarity(
 pub fn align_similarity_many(
     image: ArrayView3<'_, u8>,
     landmarks: &[[[f32; 2]; 5]],
+    template: &Template,
     size: (usize, usize),
 ) -> Result<Array4<u8>> {
     check_image(&image)?;
     check_size(size)?;
     let faces = landmarks
         .par_iter()
-        .map(|lm| align_similarity(image, lm, size))
+        .map(|lm| align_similarity(image, lm, template, size))
         .collect::<Result<Vec<_>>>()?;
     stack_faces(size, faces)
 }
@@ -370,6 +386,14 @@ mod tests {
         );
     }
 
+    const TEMPLATE: Template = [
+        [0.31, 0.41],
+        [0.69, 0.41],
+        [0.5, 0.6],
+        [0.32, 0.74],
+        [0.68, 0.74],
+    ];
+
     #[test]
     fn similarity_alignment_puts_landmarks_on_template() {
         // Five bright dots at the landmark positions of a face; after alignment
@@ -386,8 +410,8 @@ mod tests {
             img[[p[1] as usize, p[0] as usize, 0]] = 255;
         }
         let size = (160, 160);
-        let out = align_similarity(img.view(), &lm, size).unwrap();
-        let m = estimate_similarity(&lm, &template_pixels(size)).unwrap();
+        let out = align_similarity(img.view(), &lm, &TEMPLATE, size).unwrap();
+        let m = estimate_similarity(&lm, &template_pixels(&TEMPLATE, size)).unwrap();
         for p in &lm {
             let (x, y) = (f64::from(p[0]), f64::from(p[1]));
             let u = (m[0][0] * x + m[0][1] * y + m[0][2]).round() as usize;
@@ -399,7 +423,7 @@ mod tests {
                 .unwrap();
             assert!(peak > 100, "dot lost at ({u}, {v})");
         }
-        let many = align_similarity_many(img.view(), &[lm, lm], size).unwrap();
+        let many = align_similarity_many(img.view(), &[lm, lm], &TEMPLATE, size).unwrap();
         assert_eq!(many.dim(), (2, 160, 160, 3));
     }
 }

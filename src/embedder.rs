@@ -6,7 +6,7 @@
 use ndarray::{Array2, Array4, ArrayView4, Axis};
 use rayon::prelude::*;
 
-use crate::engine::{build_engine, Engine, EngineChoice, ModelSource};
+use crate::engine::{build_engine, Engine, EngineChoice, ModelSource, Workload};
 use crate::error::{Error, Result};
 
 /// How pixel values are turned into network input.
@@ -41,7 +41,7 @@ pub struct Embedder {
 
 /// Items handed to the engine per call: large enough to keep onnxruntime's
 /// threads busy, small enough to bound the float copy of the batch.
-const ENGINE_BATCH: usize = 32;
+pub const ENGINE_BATCH: usize = 32;
 
 impl Embedder {
     /// Loads and optimises the network once, then checks on one blank crop that
@@ -53,12 +53,10 @@ impl Embedder {
                 "model input size and output dim must be positive",
             ));
         }
-        let engine = build_engine(engine, source, [3, spec.height, spec.width])?;
+        let engine = build_engine(engine, source, Workload::Heavy)?;
         let embedder = Self { engine, spec };
         let probe = Array4::<u8>::zeros((1, embedder.spec.height, embedder.spec.width, 3));
-        let raw = embedder
-            .engine
-            .run(embedder.preprocess(probe.view()).view())?;
+        let raw = embedder.run(probe.view())?;
         if raw.ncols() != embedder.spec.dim {
             return Err(Error::model(format!(
                 "the model outputs {} values per face but its manifest says {}",
@@ -91,7 +89,7 @@ impl Embedder {
             .step_by(ENGINE_BATCH)
             .zip(crops.axis_chunks_iter(Axis(0), ENGINE_BATCH))
         {
-            let raw = self.engine.run(self.preprocess(chunk).view())?;
+            let raw = self.run(chunk)?;
             if raw.dim() != (chunk.len_of(Axis(0)), self.spec.dim) {
                 return Err(Error::model(format!(
                     "the model returned shape {:?} for {} faces",
@@ -104,6 +102,21 @@ impl Embedder {
         }
         l2_normalize_rows(&mut out)?;
         Ok(out)
+    }
+
+    /// The network's first output for `crops`, one row per crop.
+    fn run(&self, crops: ArrayView4<'_, u8>) -> Result<Array2<f32>> {
+        let n = crops.len_of(Axis(0));
+        let first = self
+            .engine
+            .run(self.preprocess(crops).view())?
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::model("the embedding network has no output"))?;
+        let features = first.len().checked_div(n).unwrap_or(0);
+        first
+            .into_shape_with_order((n, features))
+            .map_err(|e| Error::model(format!("embedding output shape: {e}")))
     }
 
     /// NHWC uint8 to NCHW float in the network's channel order and scale, one

@@ -310,7 +310,7 @@ def test_enroll_reports_several_faces(tmp_path: Path, capsys: pytest.CaptureFixt
     cv2.imwrite(str(tmp_path / "people" / "group" / "two.jpg"), np.hstack([a, b]))
     code, out, _ = run(capsys, "enroll", tmp_path / "people", "-o", tmp_path / "g", "-q")
     assert code == 0
-    assert "several faces in 1 photo(s) (the largest was enrolled)" in out
+    assert "several faces in 1 photo(s) (the main face was enrolled)" in out
     assert "two.jpg (2 faces)" in out
 
 
@@ -588,6 +588,18 @@ def test_errors_are_one_line(tmp_path: Path, gallery: tuple[Path, str], blank: P
     assert_one_line_error(run_process("eval", "lfw", missing), "not found")
     (tmp_path / "bad.csv").write_text("a.jpg,b.jpg,perhaps\nc.jpg,d.jpg,perhaps\n")
     assert_one_line_error(run_process("eval", "csv", tmp_path / "bad.csv"), "bad.csv:2")
+
+
+def test_names_of_the_old_module_warn() -> None:
+    import fastface.cli
+    from fastface.cli import enroll, identify
+
+    with pytest.warns(DeprecationWarning, match="fastface.cli.identify.annotate"):
+        assert fastface.cli.annotate is identify.annotate
+    with pytest.warns(DeprecationWarning, match="fastface.cli.enroll.run"):
+        assert fastface.cli.cmd_enroll is enroll.run
+    with pytest.raises(AttributeError):
+        _ = fastface.cli.no_such_name
 
 
 def test_console_script_and_usage() -> None:

@@ -20,8 +20,6 @@ import pytest
 
 cv2 = pytest.importorskip("cv2")
 _core = pytest.importorskip("fastface._core")
-if not hasattr(_core, "CoreDetector"):
-    pytest.skip("this build of fastface._core has no detector", allow_module_level=True)
 
 PKG = pathlib.Path(__file__).resolve().parents[1] / "python" / "fastface"
 MODELS = PKG / "models"
@@ -49,7 +47,13 @@ def read_rgb(path: pathlib.Path) -> np.ndarray:
 def detector():
     if not all(p.exists() for p in NETS.values()):
         pytest.skip("MTCNN ONNX files not built")
-    return _core.CoreDetector(str(NETS["pnet"]), str(NETS["rnet"]), str(NETS["onet"]))
+    return _core.CoreDetector(str(MODELS), engine="tract")
+
+
+def detect_one(detector, image: np.ndarray) -> list[tuple]:
+    """The faces of one image as (box, score, landmarks) tuples."""
+    boxes, scores, landmarks = detector.detect([image])[0]
+    return [(tuple(b), float(s), lm) for b, s, lm in zip(boxes, scores, landmarks, strict=True)]
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +95,7 @@ def test_pnet_tract_equals_onnxruntime(detector, photo, scale):
 
 
 def face_crops(detector, photo, size: int) -> np.ndarray:
-    faces = detector.detect(photo)
+    faces = detect_one(detector, photo)
     assert faces, "no face in the first sample photo"
     crops = []
     for (x1, y1, x2, y2), _, _ in faces[:4]:
@@ -122,18 +126,18 @@ def test_sample_photos_yield_faces_with_ordered_landmarks(detector):
     if not paths:
         pytest.skip("no sample photos")
     images = [read_rgb(p) for p in paths]
-    results = detector.detect_many(images)
+    results = detector.detect(images)
     assert len(results) == len(images)
     found = 0
-    for path, img, faces in zip(paths, images, results, strict=True):
-        if not faces:
+    for path, img, (boxes, scores, landmarks) in zip(paths, images, results, strict=True):
+        if not len(boxes):
             continue
         found += 1
-        scores = [s for _, s, _ in faces]
-        assert scores == sorted(scores, reverse=True)
-        (x1, y1, x2, y2), score, lm = faces[0]
+        # The main face first, then by score.
+        assert list(scores[1:]) == sorted(scores[1:], reverse=True)
+        (x1, y1, x2, y2), score, lm = boxes[0], scores[0], landmarks[0]
         h, w = img.shape[:2]
-        assert 0 <= x1 < x2 <= w and 0 <= y1 < y2 <= h, (path, faces[0])
+        assert 0 <= x1 < x2 <= w and 0 <= y1 < y2 <= h, (path, boxes[0])
         assert 0.7 < score <= 1.0
         assert lm.shape == (5, 2) and lm.dtype == np.float32
         # O-Net places landmarks relative to the box before its last regression,
@@ -143,7 +147,7 @@ def test_sample_photos_yield_faces_with_ordered_landmarks(detector):
         slack = 0.05 * (x2 - x1)
         inside = (lm[:, 0] >= x1 - slack) & (lm[:, 0] <= x2 + slack)
         inside &= (lm[:, 1] >= y1 - slack) & (lm[:, 1] <= y2 + slack)
-        assert np.all(inside), (path, faces[0])
+        assert np.all(inside), (path, boxes[0])
         left_eye, right_eye, nose, mouth_left, mouth_right = lm
         assert left_eye[0] < right_eye[0] and mouth_left[0] < mouth_right[0], path
         assert max(left_eye[1], right_eye[1]) < nose[1] < max(mouth_left[1], mouth_right[1]), path
@@ -152,54 +156,74 @@ def test_sample_photos_yield_faces_with_ordered_landmarks(detector):
 
 
 @needs_models
-def test_detect_many_equals_detect(detector, photo):
+def test_a_batch_equals_one_image_at_a_time(detector, photo):
     small = cv2.resize(photo, (photo.shape[1] // 2, photo.shape[0] // 2))
-    many = detector.detect_many([photo, small])
-    for img, faces in zip([photo, small], many, strict=True):
-        one = detector.detect(img)
-        assert [f[0] for f in one] == [f[0] for f in faces]
+    many = detector.detect([photo, small])
+    for img, (boxes, scores, landmarks) in zip([photo, small], many, strict=True):
+        one_boxes, one_scores, one_landmarks = detector.detect([img])[0]
+        assert np.array_equal(one_boxes, boxes) and np.array_equal(one_scores, scores)
+        assert np.array_equal(one_landmarks, landmarks)
+
+
+@needs_models
+@needs_samples
+def test_onnxruntime_engine_detects_the_same_faces(detector):
+    """MTCNN's networks run on either engine: the same faces within float noise."""
+    fastface = pytest.importorskip("fastface")
+    if not fastface._models.ensure_onnxruntime():
+        pytest.skip("onnxruntime not installed")
+    on_ort = _core.CoreDetector(str(MODELS), engine="onnxruntime")
+    assert on_ort.engine == "onnxruntime" and detector.engine == "tract"
+    images = [read_rgb(p) for p in sample_paths()[::6]]
+    for (b1, s1, l1), (b2, s2, l2) in zip(
+        detector.detect(images), on_ort.detect(images), strict=True
+    ):
+        assert b1.shape == b2.shape
+        assert np.abs(b1 - b2).max(initial=0) < 0.05 and np.abs(s1 - s2).max(initial=0) < 1e-4
+        assert np.abs(l1 - l2).max(initial=0) < 0.05
 
 
 @needs_models
 def test_degenerate_images_give_no_faces_or_clear_errors(detector):
-    for shape in [(0, 0, 3), (1, 1, 3), (11, 500, 3), (5, 5, 3)]:
-        assert detector.detect(np.zeros(shape, np.uint8)) == []
-    assert detector.detect(np.zeros((64, 64, 3), np.uint8)) == []
+    for shape in [(1, 1, 3), (11, 500, 3), (5, 5, 3), (64, 64, 3)]:
+        assert len(detect_one(detector, np.zeros(shape, np.uint8))) == 0
     with pytest.raises((ValueError, _core.ImageError)):
-        detector.detect(np.zeros((64, 64, 4), np.uint8))
+        detector.detect([np.zeros((0, 0, 3), np.uint8)])
+    with pytest.raises((ValueError, _core.ImageError)):
+        detector.detect([np.zeros((64, 64, 4), np.uint8)])
     with pytest.raises(TypeError):
-        detector.detect(np.zeros((64, 64, 3), np.float32))
+        detector.detect([np.zeros((64, 64, 3), np.float32)])
     with pytest.raises(ValueError):
-        _core.CoreDetector(
-            str(NETS["pnet"]), str(NETS["rnet"]), str(NETS["onet"]), scale_factor=1.5
-        )
+        _core.CoreDetector(str(MODELS), scale_factor=1.5)
+    with pytest.raises(ValueError):
+        _core.CoreDetector(str(MODELS), "no-such-detector")
 
 
 @needs_models
-def test_alignment_shapes_and_template(detector, photo):
-    faces = detector.detect(photo)
+def test_alignment_shapes_and_template(photo):
+    fastface = pytest.importorskip("fastface")
+    similarity = fastface.FaceRecognizer(engine="tract")
+    crop = fastface.FaceRecognizer(engine="tract", alignment="crop")
+    assert (similarity.alignment, crop.alignment) == ("similarity", "crop")
+    faces = similarity.detect(photo)
     assert faces
-    boxes = np.array([f[0] for f in faces], np.float32)
-    lms = np.stack([f[2] for f in faces]).astype(np.float32)
-    crops = _core.align(photo, boxes, method="crop", size=(160, 160), margin=32.0)
+    crops = crop.align(photo, faces)
     assert crops.shape == (len(faces), 160, 160, 3) and crops.dtype == np.uint8
-    warped = _core.align(photo, lms, method="similarity", size=(160, 160))
+    warped = similarity.align(photo, faces)
     assert warped.shape == (len(faces), 160, 160, 3) and warped.dtype == np.uint8
-    other = _core.align(photo, lms, method="similarity", size=(112, 96))
-    assert other.shape == (len(faces), 112, 96, 3)
+    assert not np.array_equal(crops, warped)
     # Landmarks already on the template of a same-size image: the warp is the
     # identity and returns the image unchanged.
+    template = np.asarray(
+        fastface._models.model_entry("facenet")["alignment"]["template"], np.float32
+    )
+    pixels = template * 160 - 0.5
+    assert template[0, 0] < template[1, 0] and template[1, 1] < template[2, 1] < template[3, 1]
     rng = np.random.default_rng(3)
     canvas = rng.integers(0, 256, size=(160, 160, 3), dtype=np.uint8)
-    tmpl = np.asarray(_core.alignment_template((160, 160)), np.float32)
-    assert tmpl.shape == (5, 2) and tmpl[0, 0] < tmpl[1, 0] and tmpl[1, 1] < tmpl[2, 1] < tmpl[3, 1]
-    same = _core.align(canvas, tmpl[None], method="similarity", size=(160, 160))
+    on_template = fastface.Face((0.0, 0.0, 160.0, 160.0), 1.0, pixels)
+    same = similarity.align(canvas, [on_template])
     assert np.array_equal(same[0], canvas)
+    assert similarity.align(photo, []).shape == (0, 160, 160, 3)
     with pytest.raises(ValueError):
-        _core.align(photo, boxes, method="similarity")
-    with pytest.raises(ValueError):
-        _core.align(photo, lms, method="crop")
-    with pytest.raises(ValueError):
-        _core.align(photo, lms, method="nope")
-    empty = _core.align(photo, np.zeros((0, 5, 2), np.float32))
-    assert empty.shape == (0, 160, 160, 3)
+        fastface.FaceRecognizer(alignment="nope")

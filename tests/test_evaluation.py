@@ -165,6 +165,18 @@ def test_roc_and_auc() -> None:
     assert evaluation.roc_auc(d, s) == pytest.approx(expected)
 
 
+def test_rates_at_counts_pairs() -> None:
+    d, s = synthetic(200, 4)
+    for t in (0.0, 0.9, 1.05, 3.0):
+        rates = evaluation.rates_at(d, s, t)
+        same_accepted = sum(1 for x, y in zip(d, s, strict=True) if y and x <= t)
+        diff_accepted = sum(1 for x, y in zip(d, s, strict=True) if not y and x <= t)
+        assert rates.tar == same_accepted / 200 and rates.far == diff_accepted / 200
+        assert rates.accuracy == (same_accepted + 200 - diff_accepted) / 400
+    only_same = evaluation.rates_at([0.5, 1.5], [True, True], 1.0)
+    assert only_same == (0.5, 0.0, 0.5)  # accuracy, FAR over no different pairs, TAR
+
+
 def test_calibrate() -> None:
     d, s = synthetic(500, 1)
     assert evaluation.calibrate(d, s, target_accuracy="max") == evaluation.best_threshold(d, s)[0]

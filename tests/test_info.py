@@ -14,7 +14,7 @@ import pytest
 from fastface import __version__
 from fastface._models import manifest, onnxruntime_is_a_dependency
 from fastface.cli import main
-from fastface.info import cpu_flags
+from fastface.cli.info import cpu_flags
 from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parents[1]

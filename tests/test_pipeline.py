@@ -10,7 +10,6 @@ import fastface
 import numpy as np
 import pytest
 from fastface import Face, FaceRecognizer, ImageError, NoFaceError, Verification, load_image
-from fastface._pipeline import DEFAULT_ALIGNMENT
 from threaded import run_in_threads
 
 SAMPLES = Path(fastface.__file__).parent / "samples"
@@ -35,7 +34,8 @@ def all_faces(rec: FaceRecognizer) -> list[list[Face]]:
 
 
 def largest(faces: list[Face]) -> Face:
-    return max(faces, key=lambda f: f.area)
+    """The face the photo is about: fastface puts it first."""
+    return faces[0]
 
 
 def test_samples_present() -> None:
@@ -48,8 +48,8 @@ def test_detect_finds_faces_with_landmarks_in_box(rec: FaceRecognizer) -> None:
     found = sum(bool(f) for f in per_image)
     assert found / len(ALL) >= 0.97, f"faces in {found} of {len(ALL)} photos"
     for path, faces in zip(ALL, per_image, strict=True):
-        scores = [f.score for f in faces]
-        assert scores == sorted(scores, reverse=True)
+        others = [f.score for f in faces[1:]]  # after the main face, by score
+        assert others == sorted(others, reverse=True)
         for face in faces:
             x1, y1, x2, y2 = face.box
             assert x2 > x1 and y2 > y1 and 0.0 < face.score <= 1.0
@@ -176,7 +176,7 @@ def test_alignments(rec: FaceRecognizer) -> None:
     crop_rec = FaceRecognizer(alignment="crop", margin=44)
     assert crop_rec.align(ALL[0], faces).shape == crops.shape
     assert crop_rec.alignment == "crop"
-    assert rec.alignment == DEFAULT_ALIGNMENT
+    assert rec.alignment == fastface._models.model_entry(rec.model)["alignment"]["default"]
     assert crop_rec.verify(ALL[0], ALL[0]).distance < 1e-4
     with pytest.raises(ValueError):
         FaceRecognizer(alignment="affine")
@@ -250,4 +250,106 @@ def test_pipeline_bench_runs_end_to_end() -> None:
     out = subprocess.run(
         [sys.executable, str(bench), "--quick"], capture_output=True, text=True, check=True
     ).stdout
-    assert "detection, ms per photo" in out and "photos per second" in out
+    for engine in ("tract", "onnxruntime"):
+        assert f"engine={engine}" in out
+    assert "detect" in out and "photos/s one at a time" in out
+
+
+def main_face_reference(faces: list[Face], shape: tuple[int, ...]) -> Face:
+    """The face-choice rule written independently: the largest face whose box
+    holds the image centre, else the largest face."""
+    cy, cx = shape[0] / 2, shape[1] / 2
+    central = [f for f in faces if f.box[0] <= cx <= f.box[2] and f.box[1] <= cy <= f.box[3]]
+    return max(central or faces, key=lambda f: f.area)
+
+
+def test_main_face_comes_first(all_faces: list[list[Face]]) -> None:
+    several = 0
+    for path, faces in zip(ALL, all_faces, strict=True):
+        assert faces, path
+        shape = load_image(path).shape
+        assert faces[0] is main_face_reference(faces, shape), path
+        assert fastface.choose_face(faces) is faces[0]
+        rest = [f.score for f in faces[1:]]
+        assert rest == sorted(rest, reverse=True)
+        several += len(faces) > 1
+    assert several > 0, "no sample photo has several faces: the order went untested"
+    # A photo whose most confident face is not its main face: two copies of a
+    # sample face, a small sharp one in a corner and a large one in the middle.
+    face_photo = load_image(VAL[0])
+    canvas = np.zeros((600, 600, 3), np.uint8)
+    small = face_photo[::2, ::2]
+    canvas[: small.shape[0], : small.shape[1]] = small
+    y0, x0 = (600 - face_photo.shape[0]) // 2, (600 - face_photo.shape[1]) // 2
+    canvas[y0 : y0 + face_photo.shape[0], x0 : x0 + face_photo.shape[1]] = face_photo
+    faces = fastface.FaceRecognizer(engine="tract").detect(canvas)
+    assert len(faces) >= 2
+    assert faces[0].box[0] <= 300 <= faces[0].box[2] and faces[0].box[1] <= 300 <= faces[0].box[3]
+
+
+@pytest.mark.parametrize("engine", ["tract", "onnxruntime"])
+def test_a_batch_equals_one_photo_at_a_time(engine: str) -> None:
+    if engine == "onnxruntime" and not fastface._models.ensure_onnxruntime():
+        pytest.skip("onnxruntime not installed")
+    recognizer = FaceRecognizer(engine=engine)
+    photos = ALL[::4]
+    batched = recognizer.embed_many(photos)
+    for path, faces in zip(photos, batched, strict=True):
+        alone = recognizer.embed(path)
+        assert len(alone) == len(faces), path
+        for a, b in zip(alone, faces, strict=True):
+            assert a.box == b.box and a.score == b.score, path
+            assert np.array_equal(a.landmarks, b.landmarks), path
+            assert a.embedding is not None and b.embedding is not None
+            assert np.array_equal(a.embedding, b.embedding), (
+                path,
+                np.abs(a.embedding - b.embedding).max(),
+            )
+
+
+def test_embed_iter_streams_in_order_and_keeps_errors(rec: FaceRecognizer) -> None:
+    photos = ALL[:5]
+    bad = b"not a photo"
+    got = list(rec.embed_iter([photos[0], bad, *photos[1:]], errors="return"))
+    assert isinstance(got[1], ImageError)
+    want = rec.embed_many(photos)
+    for faces, expected in zip([got[0], *got[2:]], want, strict=True):
+        assert isinstance(faces, list)
+        assert [f.box for f in faces] == [f.box for f in expected]
+    with pytest.raises(ImageError):
+        list(rec.embed_iter([photos[0], bad]))
+    with pytest.raises(ValueError):
+        list(rec.embed_iter(photos, errors="ignore"))  # type: ignore[call-overload]
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096
+
+
+@pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="needs /proc")
+def test_embed_iter_over_2000_photos_stays_in_flat_memory() -> None:
+    """2,000 images (the sample photos repeated) stream through embed_iter from a
+    generator: memory after the last batch is within a fixed bound of memory
+    after the first few, whatever the number of photos."""
+    fastface._models.ensure_onnxruntime()
+    recognizer = FaceRecognizer()
+    count = 2000
+
+    def photos():
+        for i in range(count):
+            yield ALL[i % len(ALL)]
+
+    seen = faces = 0
+    early = 0
+    for result in recognizer.embed_iter(photos()):
+        seen += 1
+        faces += len(result)
+        if seen == 200:
+            early = rss_bytes()
+    grown = rss_bytes() - early
+    print(
+        f"\nembed_iter: {seen} photos, {faces} faces, RSS grew {grown / 2**20:.1f} MiB after photo 200"
+    )
+    assert seen == count and faces >= count
+    assert grown < 64 * 2**20

@@ -200,6 +200,21 @@ def test_wheel_embeds_on_onnxruntime_then_falls_back_to_tract(
     assert got.shape == (128,)
     assert np.abs(got - development_embedding("onnxruntime")).max() <= 1e-5
 
+    # `fastface bench` from the wheel: no benches/ shipped, and it says where they are
+    fastface_script = str(venv / "bin" / "fastface")
+    bench = subprocess.run(
+        [*offline, fastface_script, "bench"], cwd=work, env=env, capture_output=True, text=True
+    )
+    assert bench.returncode == 1, bench.stderr
+    assert "source checkout" in bench.stderr and "Traceback" not in bench.stderr
+    (work / "benches").mkdir()
+    (work / "benches" / "bench_search.py").write_text("print('search ran')\n")
+    bench = subprocess.run(
+        [*offline, fastface_script, "bench"], cwd=work, env=env, capture_output=True, text=True
+    )
+    assert bench.returncode == 0, bench.stderr
+    assert "search ran" in bench.stdout
+
     subprocess.run(
         [*offline, python, "-m", "pip", "uninstall", "-q", "-y", "onnxruntime"],
         check=True,

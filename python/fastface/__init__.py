@@ -6,16 +6,19 @@ model's threshold.
 """
 
 from ._embedder import Embedder, embed_faces
-from ._gallery import Candidate, Gallery, Match, match
+from ._gallery import Candidate, Gallery, Match
 from ._image import load_image, max_image_pixels, set_max_image_pixels
+from ._match import match
 from ._pipeline import (
     Face,
     FaceRecognizer,
     NoFaceError,
     Verification,
+    choose_face,
     detect,
     detect_many,
     embed,
+    embed_iter,
     embed_many,
     verify,
 )
@@ -39,9 +42,11 @@ __all__ = [
     "FaceRecognizer",
     "NoFaceError",
     "Verification",
+    "choose_face",
     "detect",
     "detect_many",
     "embed",
+    "embed_iter",
     "embed_many",
     "verify",
 ]

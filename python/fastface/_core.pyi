@@ -17,20 +17,12 @@ def tract_info(
 ) -> tuple[str, int, list[tuple[str, int]]]: ...
 def _panic_for_tests(message: str) -> None: ...  # test hook: tests/test_panic.py
 
+IMAGES_PER_BATCH: int
+
 @final
 class CoreEmbedder:
     def __new__(
-        cls,
-        model: str | bytes,
-        *,
-        height: int,
-        width: int,
-        dim: int,
-        channel_order: str = "RGB",
-        normalization: str = "per_image_standardization",
-        mean: float = 0.0,
-        scale: float = 1.0,
-        engine: str = "auto",
+        cls, models_dir: str, model: str | None = None, *, engine: str = "auto"
     ) -> CoreEmbedder: ...
     def embed(self, crops: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]: ...
     @property
@@ -66,25 +58,34 @@ class CoreGallery:
     @staticmethod
     def load(path: str) -> CoreGallery: ...
 
-_Detection = tuple[tuple[float, float, float, float], float, npt.NDArray[np.float32]]
+# Per image: boxes (n, 4), scores (n,), landmarks (n, 5, 2).
+_Faces = tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.float32]]
+# The same and embeddings (n, dim).
+_EmbeddedFaces = tuple[
+    npt.NDArray[np.float32],
+    npt.NDArray[np.float32],
+    npt.NDArray[np.float32],
+    npt.NDArray[np.float32],
+]
 
 @final
 class CoreDetector:
     def __new__(
         cls,
-        pnet: str | bytes,
-        rnet: str | bytes,
-        onet: str | bytes,
+        models_dir: str,
+        name: str | None = None,
         *,
-        min_face_size: float = 20.0,
-        scale_factor: float = 0.709,
-        thresholds: tuple[float, float, float] = ...,  # (0.6, 0.7, 0.7)
+        engine: str = "auto",
+        min_face_size: float | None = None,
+        scale_factor: float | None = None,
+        thresholds: tuple[float, float, float] | None = None,
     ) -> CoreDetector: ...
-    def detect(self, image: npt.NDArray[np.uint8]) -> list[_Detection]: ...
-    def detect_many(self, images: list[npt.NDArray[np.uint8]]) -> list[list[_Detection]]: ...
+    def detect(self, images: list[npt.NDArray[np.uint8]]) -> list[_Faces]: ...
     def run_network(
         self, stage: str, input: npt.NDArray[np.float32]
     ) -> list[tuple[str, npt.NDArray[np.float32]]]: ...
+    @property
+    def engine(self) -> str: ...
     @property
     def min_face_size(self) -> float: ...
     @property
@@ -92,12 +93,42 @@ class CoreDetector:
     @property
     def thresholds(self) -> tuple[float, float, float]: ...
 
-def align(
-    image: npt.NDArray[np.uint8],
-    points: npt.NDArray[np.float32],
-    *,
-    method: str = "similarity",
-    size: tuple[int, int] = ...,  # (160, 160)
-    margin: float = ...,  # 32.0
-) -> npt.NDArray[np.uint8]: ...
-def alignment_template(size: tuple[int, int] = ...) -> npt.NDArray[np.float32]: ...
+@final
+class CorePipeline:
+    def __new__(
+        cls,
+        models_dir: str,
+        *,
+        detector: str | None = None,
+        model: str | None = None,
+        alignment: str | None = None,
+        margin: float | None = None,
+        engine: str = "auto",
+        min_face_size: float | None = None,
+        scale_factor: float | None = None,
+        thresholds: tuple[float, float, float] | None = None,
+    ) -> CorePipeline: ...
+    def detect(self, images: list[npt.NDArray[np.uint8]]) -> list[_Faces]: ...
+    def embed(self, images: list[npt.NDArray[np.uint8]]) -> list[_EmbeddedFaces]: ...
+    def embed_faces(
+        self,
+        image: npt.NDArray[np.uint8],
+        boxes: npt.NDArray[np.float32],
+        landmarks: npt.NDArray[np.float32],
+    ) -> npt.NDArray[np.float32]: ...
+    def align(
+        self,
+        image: npt.NDArray[np.uint8],
+        boxes: npt.NDArray[np.float32],
+        landmarks: npt.NDArray[np.float32],
+    ) -> npt.NDArray[np.uint8]: ...
+    @property
+    def embedder(self) -> CoreEmbedder: ...
+    @property
+    def detector(self) -> str: ...
+    @property
+    def detector_engine(self) -> str: ...
+    @property
+    def alignment(self) -> str: ...
+    @property
+    def model_id(self) -> str: ...

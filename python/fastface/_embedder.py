@@ -10,45 +10,40 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _core
-from ._models import ensure_onnxruntime, model_entry, model_path
-from .config import threshold_for
+from ._models import MODELS_DIR, default_model, default_threshold, ensure_onnxruntime, model_entry
 
 ENGINES = ("auto", "tract", "onnxruntime")
 
 
 class Embedder:
-    """An embedding network, loaded and optimised once.
+    """An embedding network, loaded and optimised once, for face crops that are
+    already aligned (:class:`~fastface.FaceRecognizer` does detection and
+    alignment too).
 
     One instance is safe to share between threads; each call releases the GIL
-    and uses every core. ``engine`` is ``"auto"`` (onnxruntime when the
-    ``onnxruntime`` package is installed on x86-64, else tract), ``"tract"`` or
-    ``"onnxruntime"``.
+    and uses every core. ``model`` names a manifest entry (default: the
+    manifest's); ``engine`` is ``"auto"`` (onnxruntime when the ``onnxruntime``
+    package is installed on x86-64, else tract), ``"tract"`` or ``"onnxruntime"``.
     """
 
-    def __init__(self, model: str = "facenet", *, engine: str = "auto") -> None:
+    def __init__(self, model: str | None = None, *, engine: str = "auto") -> None:
         if engine not in ENGINES:
             raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
         if engine != "tract":
             ensure_onnxruntime()
-        entry = model_entry(model)
-        self.model = model
-        self.entry: dict[str, Any] = entry
-        spec_in = entry["input"]
-        height, width = spec_in["size"]
-        pre = entry.get("preprocessing", "per_image_standardization")
-        pre_name = pre if isinstance(pre, str) else pre["method"]
-        pre_args = pre if isinstance(pre, dict) else {}
-        self._core = _core.CoreEmbedder(
-            str(model_path(model)),
-            height=int(height),
-            width=int(width),
-            dim=int(entry["output"]["dim"]),
-            channel_order=str(spec_in.get("channels", "RGB")),
-            normalization=pre_name,
-            mean=float(pre_args.get("mean", 0.0)),
-            scale=float(pre_args.get("scale", 1.0)),
-            engine=engine,
-        )
+        self._setup(_core.CoreEmbedder(str(MODELS_DIR), model, engine=engine), model)
+
+    @classmethod
+    def _wrap(cls, core: _core.CoreEmbedder, model: str | None) -> Embedder:
+        """An Embedder over a network already loaded (a pipeline's)."""
+        embedder = cls.__new__(cls)
+        embedder._setup(core, model)
+        return embedder
+
+    def _setup(self, core: _core.CoreEmbedder, model: str | None) -> None:
+        self.model = default_model() if model is None else model
+        self.entry: dict[str, Any] = model_entry(self.model)
+        self._core = core
 
     @property
     def engine(self) -> str:
@@ -67,13 +62,13 @@ class Embedder:
     @property
     def model_id(self) -> str:
         """Identifies the network that made an embedding; galleries record it."""
-        return str(self.entry.get("model_id", self.model))
+        return str(self.entry["model_id"])
 
     @property
     def threshold(self) -> float:
         """Same-person distance threshold: the one stored by ``fastface calibrate``
         (see :mod:`fastface.config`), else the manifest's (LFW View 1 DevTrain)."""
-        return threshold_for(self.model) or float(self.entry["threshold"])
+        return default_threshold(self.model)
 
     def embed_faces(self, crops: npt.ArrayLike) -> npt.NDArray[np.float32]:
         """Embeds aligned RGB face crops.

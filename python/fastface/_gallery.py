@@ -1,21 +1,23 @@
-"""`Gallery` (labelled embeddings with exact 1:N search) and `match`."""
+"""`Gallery`: labelled embeddings with exact 1:N search. It knows nothing of
+images or detection; :func:`fastface.match` and
+:meth:`FaceRecognizer.enroll` bring the two together."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
 from . import _core
-from ._models import model_entry
-from .config import threshold_for
+from ._models import default_model, default_threshold, model_entry
 from .errors import GalleryError
 
-DEFAULT_MODEL = "facenet"
+if TYPE_CHECKING:
+    from ._pg_gallery import PgGallery
 
 
 @dataclass(frozen=True)
@@ -84,20 +86,21 @@ class Gallery:
     the embeddings; :meth:`load` checks it.
     """
 
-    def __init__(self, model: str = DEFAULT_MODEL, *, dim: int | None = None) -> None:
+    def __init__(self, model: str | None = None, *, dim: int | None = None) -> None:
+        model = default_model() if model is None else model
         entry = model_entry(model)
         size = int(entry["output"]["dim"]) if dim is None else dim
         if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= 1 << 20:
             raise ValueError(f"dim must be an integer from 1 to 2**20, got {dim!r}")
         self.model = model
-        self.threshold = threshold_for(model) or float(entry["threshold"])
+        self.threshold = default_threshold(model)
         self._core = _core.CoreGallery(size, str(entry["model_id"]))
 
     @classmethod
     def _wrap(cls, core: _core.CoreGallery, model: str) -> Gallery:
         gallery = cls.__new__(cls)
         gallery.model = model
-        gallery.threshold = threshold_for(model) or float(model_entry(model)["threshold"])
+        gallery.threshold = default_threshold(model)
         gallery._core = core
         return gallery
 
@@ -146,25 +149,13 @@ class Gallery:
         self._core.add(names, rows)
 
     def add(self, label: str, images: Any) -> int:
-        """Detects and embeds the largest face of each image and adds it under
-        ``label``; returns how many faces were added. ``images`` is one image or a
-        list of them (paths, bytes, arrays, PIL images)."""
+        """Adds the main face of each image under ``label`` (see
+        :meth:`FaceRecognizer.enroll`, here with this model's default
+        recognizer); returns how many faces were added. ``images`` is one image
+        or a list of them (paths, bytes, arrays, PIL images)."""
         from ._pipeline import default_recognizer
 
-        sources = list(images) if isinstance(images, (list, tuple)) else [images]
-        per_image = default_recognizer().embed_many(sources)
-        rows = [
-            face.embedding
-            for face in (
-                max(faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
-                for faces in per_image
-                if faces
-            )
-            if face.embedding is not None
-        ]
-        if rows:
-            self.add_embeddings(label, np.stack(rows))
-        return len(rows)
+        return default_recognizer(self.model).enroll(self, label, images)
 
     def remove(self, label: str) -> int:
         """Removes every row of ``label``; returns how many there were."""
@@ -235,9 +226,10 @@ class Gallery:
         self._core.save(os.fspath(path))
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], model: str = DEFAULT_MODEL) -> Gallery:
+    def load(cls, path: str | os.PathLike[str], model: str | None = None) -> Gallery:
         """Reads a gallery file; raises :class:`GalleryError` when it is corrupt,
         truncated, from a newer format, or made by a different model."""
+        model = default_model() if model is None else model
         core = _core.CoreGallery.load(os.fspath(path))
         expected = str(model_entry(model)["model_id"])
         if core.model_id != expected:
@@ -247,61 +239,9 @@ class Gallery:
             )
         return cls._wrap(core, model)
 
+    @staticmethod
+    def connect(url: str, model: str | None = None, **options: Any) -> PgGallery:
+        """The gallery kept in PostgreSQL with pgvector at ``url``: see :class:`PgGallery`."""
+        from ._pg_gallery import PgGallery
 
-GalleryLike = Union[Gallery, Mapping[str, Any], str, "os.PathLike[str]"]
-
-
-def _as_gallery(gallery: GalleryLike) -> Gallery:
-    if isinstance(gallery, Gallery):
-        return gallery
-    if isinstance(gallery, (str, os.PathLike)):
-        return Gallery.load(gallery)
-    if isinstance(gallery, Mapping):
-        built = Gallery()
-        for label, value in gallery.items():
-            array = value if isinstance(value, np.ndarray) else None
-            if array is not None and array.dtype.kind == "f" and array.ndim in (1, 2):
-                built.add_embeddings(str(label), array)
-            else:
-                built.add(str(label), value)
-        return built
-    raise TypeError(
-        "gallery must be a Gallery, a mapping of label to images or embeddings, "
-        f"or a gallery file path; got {type(gallery).__name__}"
-    )
-
-
-def _is_embeddings(probe: Any) -> bool:
-    return isinstance(probe, np.ndarray) and probe.dtype.kind == "f" and probe.ndim in (1, 2)
-
-
-def match(
-    gallery: GalleryLike,
-    probe: Any,
-    threshold: float | None = None,
-    top_k: int = 1,
-) -> list[Match]:
-    """Identifies faces against a gallery.
-
-    ``gallery`` is a :class:`Gallery`, a mapping of label to images (or float
-    embeddings), or the path of a saved gallery. ``probe`` is an image (every
-    face in it is matched), a list of images (results for all their faces, in
-    order), or float embeddings ``(n, dim)``. Returns one :class:`Match` per
-    probe face; ``threshold`` defaults to the model's calibrated threshold.
-    """
-    target = _as_gallery(gallery)
-    if _is_embeddings(probe):
-        return target.search(probe, top_k=top_k, threshold=threshold)
-    from ._pipeline import default_recognizer
-
-    sources: Iterable[Any] = probe if isinstance(probe, (list, tuple)) else [probe]
-    faces = [
-        f
-        for per_image in default_recognizer().embed_many(list(sources))
-        for f in per_image
-        if f.embedding is not None
-    ]
-    if not faces:
-        return []
-    embeddings = np.stack([f.embedding for f in faces if f.embedding is not None])
-    return target.search(embeddings, top_k=top_k, threshold=threshold, boxes=[f.box for f in faces])
+        return PgGallery(url, model, **options)

@@ -43,6 +43,7 @@ __all__ = [
     "DEFAULT_MAX_IMAGE_PIXELS",
     "ImageFileNotFoundError",
     "ImageSource",
+    "ImageTooLargeError",
     "load_image",
     "max_image_pixels",
     "set_max_image_pixels",
@@ -54,6 +55,10 @@ ImageSource = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, npt.N
 DEFAULT_MAX_IMAGE_PIXELS = 100_000_000
 _max_pixels = DEFAULT_MAX_IMAGE_PIXELS
 _settings_lock = threading.Lock()
+
+
+class ImageTooLargeError(ImageError):
+    """An image of more pixels than the limit (:func:`set_max_image_pixels`)."""
 
 
 class ImageFileNotFoundError(ImageError, FileNotFoundError):
@@ -173,7 +178,7 @@ def _decode(data: bytes, name: str, limit: int) -> npt.NDArray[np.uint8]:
 def _check_pixels(size: tuple[int, int], name: str, limit: int) -> None:
     width, height = size
     if width * height > limit:
-        raise ImageError(
+        raise ImageTooLargeError(
             f"image {name} is {width}x{height} = {width * height:,} pixels, more than the "
             f"limit of {limit:,}; raise it with fastface.set_max_image_pixels() if you "
             "trust this file"

@@ -22,18 +22,42 @@ SAMPLES_DIR = Path(__file__).resolve().parent / "samples"
 
 
 @lru_cache(maxsize=1)
-def manifest() -> dict[str, Any]:
-    """The manifest shipped next to the ONNX files, keyed by model name."""
+def _manifest_file() -> dict[str, Any]:
     path = MODELS_DIR / "manifest.json"
     try:
-        entries: dict[str, Any] = json.loads(path.read_text())
+        data: dict[str, Any] = json.loads(path.read_text())
     except FileNotFoundError:
         raise ModelError(
             f"{path} is missing: this fastface install has no models; "
             "reinstall it from a wheel or with `pip install .`"
         ) from None
-    models: list[dict[str, Any]] = entries["models"]
+    return data
+
+
+def manifest() -> dict[str, Any]:
+    """The manifest shipped next to the ONNX files, keyed by model name."""
+    models: list[dict[str, Any]] = _manifest_file()["models"]
     return {str(m["name"]): dict(m) for m in models}
+
+
+def default_model() -> str:
+    """The embedder used when none is named (the manifest's ``defaults.model``)."""
+    return str(_manifest_file()["defaults"]["model"])
+
+
+def default_detector() -> str:
+    """The detector used when none is named (the manifest's ``defaults.detector``)."""
+    return str(_manifest_file()["defaults"]["detector"])
+
+
+def default_threshold(model: str) -> float:
+    """Same-person distance threshold of ``model``: the one stored by ``fastface
+    calibrate`` (see :mod:`fastface.config`), else the manifest's, calibrated on
+    LFW View 1 DevTrain."""
+    from .config import threshold_for  # config reads the manifest through this module
+
+    stored = threshold_for(model)
+    return stored if stored is not None else float(model_entry(model)["threshold"])
 
 
 def model_entry(name: str) -> dict[str, Any]:

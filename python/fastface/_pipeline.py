@@ -1,62 +1,63 @@
-"""Photo in, faces out: `FaceRecognizer` (MTCNN detection, alignment, FaceNet
-embedding) and the module-level `detect`, `embed`, `verify` on a shared default.
+"""Photo in, faces out: `FaceRecognizer` (detection, alignment, embedding in one
+Rust call per batch of images) and the module-level `detect`, `embed`, `verify`
+on a shared default.
 
 Distances and the threshold
     An embedding is a unit vector (128 floats for FaceNet). Two faces are judged to
-    be the same person when the Euclidean distance between their embeddings is below
-    the threshold; distances run from 0 (identical) to 2 (opposite), and
+    be the same person when the Euclidean distance between their embeddings is at
+    or below the threshold; distances run from 0 (identical) to 2 (opposite), and
     ``distance**2 == 2 - 2 * cosine_similarity``. The default threshold comes from
     the model's manifest, where it was calibrated on LFW View 1 (chosen on
     DevTrain to maximise accuracy, reported on DevTest). Lower it for fewer false
     matches at the cost of more missed ones.
+
+Which face
+    Every list of faces fastface returns for an image starts with the face the
+    image is about (the largest face covering the image centre, else the
+    largest face; the rule lives in the Rust core), then the others by
+    detector score. ``embed(photo)[0]`` is therefore the face to enrol or verify.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from itertools import islice
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 import numpy.typing as npt
 
 from . import _core
-from ._embedder import Embedder
+from ._embedder import ENGINES, Embedder
 from ._image import ImageSource, describe_source, load_image
-from ._models import model_path
-from .errors import ImageError
+from ._models import MODELS_DIR, ensure_onnxruntime
+from ._threads import pool_size
+from .errors import GalleryError, ImageError
+
+if TYPE_CHECKING:
+    from ._gallery import Gallery, Match
 
 __all__ = [
-    "ALIGNMENTS",
-    "DEFAULT_ALIGNMENT",
-    "DEFAULT_MARGIN",
     "Face",
     "FaceRecognizer",
     "NoFaceError",
     "Verification",
+    "choose_face",
     "default_recognizer",
     "detect",
     "detect_many",
     "embed",
+    "embed_iter",
     "embed_many",
     "verify",
 ]
 
-ALIGNMENTS = ("similarity", "crop")
-#: The alignment measured best on LFW View 1 with the full pipeline (see
-#: benches/lfw_pipeline.py).
-DEFAULT_ALIGNMENT = "similarity"
-#: Pixels (of the source image) added around the detector's box, in total, by
-#: ``alignment="crop"`` (davidsandberg/facenet's setting for 160-pixel crops).
-DEFAULT_MARGIN = 32.0
-
-# Images per Rust call in the batched forms: bounds the memory held at once.
-_CHUNK = 64
-# Face crops per embedding call.
-_EMBED_BATCH = 64
+#: Decoded images handed to the Rust core per call (the core's batch policy).
+IMAGES_PER_BATCH: int = _core.IMAGES_PER_BATCH
 
 
 class NoFaceError(ImageError):
@@ -101,7 +102,7 @@ class Face:
 @dataclass(frozen=True)
 class Verification:
     """The answer of :func:`verify`: ``same`` is ``distance <= threshold``; the faces
-    compared are the largest of each image."""
+    compared are the main face of each image (see :func:`choose_face`)."""
 
     same: bool
     distance: float
@@ -109,210 +110,279 @@ class Verification:
     faces: tuple[Face, Face] | None = field(default=None, repr=False, compare=False)
 
 
+def choose_face(faces: Sequence[Face]) -> Face | None:
+    """The face an image is about, out of the faces fastface returned for it:
+    the first one (fastface orders every image's faces that way), or ``None``
+    when there is none."""
+    return faces[0] if faces else None
+
+
 def _frozen(array: npt.NDArray[Any]) -> npt.NDArray[Any]:
     array.setflags(write=False)
     return array
 
 
+def _faces(
+    boxes: npt.NDArray[np.float32],
+    scores: npt.NDArray[np.float32],
+    landmarks: npt.NDArray[np.float32],
+    embeddings: npt.NDArray[np.float32] | None = None,
+) -> list[Face]:
+    return [
+        Face(
+            (float(b[0]), float(b[1]), float(b[2]), float(b[3])),
+            float(s),
+            _frozen(lm),
+            None if embeddings is None else _frozen(embeddings[i]),
+        )
+        for i, (b, s, lm) in enumerate(zip(boxes, scores, landmarks, strict=True))
+    ]
+
+
 class FaceRecognizer:
-    """Detector (MTCNN), aligner and embedder (FaceNet) loaded once.
+    """Detector, aligner and embedder loaded once, from the model manifest.
 
-    ``model``: the embedding model (``"facenet"``). ``engine``: ``"auto"``,
-    ``"tract"`` or ``"onnxruntime"`` for the embedder (the detector runs on tract).
-    ``alignment``: ``"similarity"`` warps the five landmarks onto a fixed template
-    (eyes levelled), ``"crop"`` takes the detector's box grown by ``margin`` pixels
-    (the FaceNet protocol); both give crops of the model's input size.
-    ``min_face_size`` (pixels), ``scale_factor`` and ``detection_thresholds``
-    (P-Net, R-Net, O-Net) tune MTCNN. ``threshold`` overrides the model's
-    same-person distance threshold.
+    ``model``: the embedding model (``"facenet"``; default: the manifest's).
+    ``detector``: the face detector (``"mtcnn"``). ``engine``: ``"auto"``,
+    ``"tract"`` or ``"onnxruntime"``, for every network (detector and embedder).
+    ``alignment``: ``"similarity"`` warps the five landmarks onto the model's
+    template (eyes levelled), ``"crop"`` takes the detector's box grown by
+    ``margin`` pixels (the FaceNet protocol); the model's manifest entry names
+    its default. ``min_face_size`` (pixels), ``scale_factor`` and
+    ``detection_thresholds`` (P-Net, R-Net, O-Net) override MTCNN's manifest
+    settings. ``threshold`` overrides the model's same-person distance threshold.
 
-    One instance is safe to share between threads: the networks run in Rust with
-    the GIL released, and the batched methods spread images over all cores.
+    One instance is safe to share between threads: all work runs in Rust with
+    the GIL released, and a batch of images uses every core.
     """
 
     def __init__(
         self,
-        model: str = "facenet",
+        model: str | None = None,
         *,
+        detector: str | None = None,
         engine: str = "auto",
-        alignment: str = DEFAULT_ALIGNMENT,
-        margin: float = DEFAULT_MARGIN,
-        min_face_size: float = 20.0,
-        scale_factor: float = 0.709,
-        detection_thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7),
+        alignment: str | None = None,
+        margin: float | None = None,
+        min_face_size: float | None = None,
+        scale_factor: float | None = None,
+        detection_thresholds: tuple[float, float, float] | None = None,
         threshold: float | None = None,
     ) -> None:
-        if alignment not in ALIGNMENTS:
-            raise ValueError(f"alignment must be one of {ALIGNMENTS}, got {alignment!r}")
-        if not (margin >= 0 and np.isfinite(margin)):
-            raise ValueError(f"margin must be a finite number >= 0, got {margin!r}")
+        if engine not in ENGINES:
+            raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
         if threshold is not None and not (threshold > 0 and np.isfinite(threshold)):
             raise ValueError(f"threshold must be a positive number, got {threshold!r}")
-        self.embedder = Embedder(model, engine=engine)
-        self.alignment = alignment
-        self.margin = float(margin)
-        self._threshold = None if threshold is None else float(threshold)
-        self._detector = _core.CoreDetector(
-            str(model_path("mtcnn_pnet")),
-            str(model_path("mtcnn_rnet")),
-            str(model_path("mtcnn_onet")),
-            min_face_size=float(min_face_size),
-            scale_factor=float(scale_factor),
-            thresholds=tuple(float(t) for t in detection_thresholds),  # type: ignore[arg-type]
+        if engine != "tract":
+            ensure_onnxruntime()
+        self._core = _core.CorePipeline(
+            str(MODELS_DIR),
+            detector=detector,
+            model=model,
+            alignment=alignment,
+            margin=None if margin is None else float(margin),
+            engine=engine,
+            min_face_size=None if min_face_size is None else float(min_face_size),
+            scale_factor=None if scale_factor is None else float(scale_factor),
+            thresholds=None
+            if detection_thresholds is None
+            else tuple(float(t) for t in detection_thresholds),  # type: ignore[arg-type]
         )
-        self._pool: ThreadPoolExecutor | None = None
-        self._pool_lock = threading.Lock()
+        self.embedder = Embedder._wrap(self._core.embedder, model)
+        self._threshold = None if threshold is None else float(threshold)
 
     def __repr__(self) -> str:
         return (
-            f"FaceRecognizer(model={self.embedder.model!r}, engine={self.engine!r}, "
-            f"alignment={self.alignment!r}, threshold={self.threshold:.4f})"
+            f"FaceRecognizer(model={self.model!r}, detector={self.detector!r}, "
+            f"engine={self.engine!r}, alignment={self.alignment!r}, "
+            f"threshold={self.threshold:.4f})"
         )
 
     @property
+    def model(self) -> str:
+        """The embedding model's name in the manifest."""
+        return self.embedder.model
+
+    @property
+    def detector(self) -> str:
+        return self._core.detector
+
+    @property
+    def alignment(self) -> str:
+        return self._core.alignment
+
+    @property
     def engine(self) -> str:
-        """The embedder's engine: ``"tract"`` or ``"onnxruntime"``."""
+        """The engine running the networks: ``"tract"`` or ``"onnxruntime"``."""
         return self.embedder.engine
 
     @property
     def threshold(self) -> float:
         """Same-person threshold on the Euclidean distance between unit embeddings
-        (the model's LFW-calibrated default unless overridden)."""
+        (the model's calibrated default unless overridden)."""
         return self.embedder.threshold if self._threshold is None else self._threshold
 
     @property
     def model_id(self) -> str:
-        return self.embedder.model_id
+        return self._core.model_id
 
     # ----------------------------------------------------------------- detection
 
     def detect(self, image: ImageSource) -> list[Face]:
-        """Faces in one image, best score first (no embeddings)."""
-        return _faces(self._detector.detect(load_image(image)))
+        """Faces in one image, the main face first (no embeddings)."""
+        return _faces(*self._core.detect([load_image(image)])[0])
 
     def detect_many(self, images: Sequence[ImageSource]) -> list[list[Face]]:
-        """:meth:`detect` for many images: decoded in parallel, detected in one
-        call spread over the cores. One list per image, in order."""
+        """:meth:`detect` for many images, spread over the cores. One list per
+        image, in order."""
         out: list[list[Face]] = []
-        for chunk in _chunks(_as_list(images), _CHUNK):
-            arrays = self._load_many(chunk)
-            out.extend(_faces(d) for d in self._detector.detect_many(arrays))
+        for decoded in _decoded_batches(_as_list(images)):
+            arrays = [d for d in decoded if not isinstance(d, ImageError)]
+            out.extend(_faces(*found) for found in self._core.detect(arrays))
         return out
 
     # ----------------------------------------------------------------- alignment
 
     def align(self, image: ImageSource, faces: Sequence[Face]) -> npt.NDArray[np.uint8]:
         """The aligned crops ``uint8 (n, height, width, 3)`` the embedder sees for
-        ``faces`` of ``image`` (using this recognizer's alignment and margin)."""
-        return self._align(load_image(image), faces)
-
-    def _align(self, rgb: npt.NDArray[np.uint8], faces: Sequence[Face]) -> npt.NDArray[np.uint8]:
-        size = self.embedder.input_size
-        if not faces:
-            return np.zeros((0, *size, 3), np.uint8)
-        if self.alignment == "similarity":
-            points = np.stack([f.landmarks for f in faces]).astype(np.float32)
-        else:
-            points = np.array([f.box for f in faces], np.float32)
-        return _core.align(rgb, points, method=self.alignment, size=size, margin=self.margin)
+        ``faces`` of ``image``."""
+        return self._core.align(load_image(image), *_face_arrays(faces))
 
     # ----------------------------------------------------------------- embedding
 
     def embed(self, image: ImageSource) -> list[Face]:
-        """Every face of one image with its unit embedding, best score first."""
+        """Every face of one image with its unit embedding, the main face first."""
         return self.embed_many([image])[0]
 
     def embed_many(self, images: Sequence[ImageSource]) -> list[list[Face]]:
-        """:meth:`embed` for many images, batched: decoding and alignment in
-        parallel, detection in one call per chunk of images, embedding in batches.
-        One list per image, in order; an unreadable image raises
+        """:meth:`embed` for many images, a batch per Rust call. One list per
+        image, in order; an unreadable image raises
         :class:`~fastface.ImageError` naming it."""
-        out: list[list[Face]] = []
-        for chunk in _chunks(_as_list(images), _CHUNK):
-            arrays = self._load_many(chunk)
-            detections = [_faces(d) for d in self._detector.detect_many(arrays)]
-            jobs = [(a, f) for a, f in zip(arrays, detections, strict=True) if f]
-            crops: list[npt.NDArray[np.uint8]] = self._map(lambda job: self._align(*job), jobs)
-            embeddings = self._embed_crops(np.concatenate(crops) if crops else None)
-            row = 0
-            for faces in detections:
-                with_embeddings = []
-                for face in faces:
-                    with_embeddings.append(
-                        Face(face.box, face.score, face.landmarks, _frozen(embeddings[row]))
-                    )
-                    row += 1
-                out.append(with_embeddings)
-        return out
+        return list(self.embed_iter(_as_list(images)))
+
+    @overload
+    def embed_iter(
+        self,
+        images: Iterable[ImageSource],
+        *,
+        errors: Literal["raise"] = "raise",
+    ) -> Iterator[list[Face]]: ...
+
+    @overload
+    def embed_iter(
+        self,
+        images: Iterable[ImageSource],
+        *,
+        errors: Literal["return"],
+    ) -> Iterator[list[Face] | ImageError]: ...
+
+    def embed_iter(
+        self,
+        images: Iterable[ImageSource],
+        *,
+        errors: Literal["raise", "return"] = "raise",
+    ) -> Iterator[list[Face] | ImageError]:
+        """:meth:`embed` over any iterable of images, in order, in flat memory:
+        images are read a batch at a time (the next batch decoding while the
+        current one runs in Rust), so a folder of any size can stream through.
+        ``errors="raise"`` stops at an unreadable image with
+        :class:`~fastface.ImageError`; ``errors="return"`` yields that error in
+        the image's place and goes on."""
+        if errors not in ("raise", "return"):
+            raise ValueError(f'errors must be "raise" or "return", got {errors!r}')
+        for image, faces in self._embed_decoded(images, keep_errors=errors == "return"):
+            yield image if isinstance(image, ImageError) else faces
+
+    def _embed_decoded(
+        self, images: Iterable[ImageSource], *, keep_errors: bool
+    ) -> Iterator[tuple[npt.NDArray[np.uint8] | ImageError, list[Face]]]:
+        """:meth:`embed_iter` with each decoded image (or its error) beside its faces."""
+        for decoded in _decoded_batches(images, keep_errors=keep_errors):
+            good = [d for d in decoded if not isinstance(d, ImageError)]
+            results = iter(self._core.embed(good) if good else [])
+            for item in decoded:
+                yield item, [] if isinstance(item, ImageError) else _faces(*next(results))
 
     def embed_faces(self, image: ImageSource, faces: Sequence[Face]) -> list[Face]:
         """Embeds the given ``faces`` of ``image`` (from :meth:`detect`, perhaps
         filtered); returns them with their embeddings."""
         if not faces:
             return []
-        embeddings = self._embed_crops(self._align(load_image(image), faces))
+        rows = self._core.embed_faces(load_image(image), *_face_arrays(faces))
         return [
-            Face(f.box, f.score, f.landmarks, _frozen(e))
-            for f, e in zip(faces, embeddings, strict=True)
+            Face(f.box, f.score, f.landmarks, _frozen(e)) for f, e in zip(faces, rows, strict=True)
         ]
 
-    def _embed_crops(self, crops: npt.NDArray[np.uint8] | None) -> npt.NDArray[np.float32]:
-        if crops is None or len(crops) == 0:
-            return np.zeros((0, self.embedder.dim), np.float32)
-        parts = [
-            self.embedder.embed_faces(crops[i : i + _EMBED_BATCH])
-            for i in range(0, len(crops), _EMBED_BATCH)
-        ]
-        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+    # ------------------------------------------------------ galleries, identity
+
+    def enroll(self, gallery: Gallery, label: str, images: Any) -> int:
+        """Adds the main face of each image (one image or a list) to ``gallery``
+        under ``label``; images without a face add nothing. Returns how many
+        faces were added. Raises :class:`~fastface.GalleryError` when the
+        gallery holds another model's embeddings."""
+        self._check_gallery(gallery)
+        sources = list(images) if isinstance(images, (list, tuple)) else [images]
+        chosen = [choose_face(faces) for faces in self.embed_many(sources)]
+        rows = [f.embedding for f in chosen if f is not None and f.embedding is not None]
+        if rows:
+            gallery.add_embeddings(label, np.stack(rows))
+        return len(rows)
+
+    def identify(
+        self,
+        gallery: Gallery,
+        images: Sequence[ImageSource],
+        *,
+        threshold: float | None = None,
+        top_k: int = 1,
+    ) -> list[Match]:
+        """Every face of every image searched in ``gallery``: one
+        :class:`~fastface.Match` per face, images in order, each image's faces
+        main face first."""
+        self._check_gallery(gallery)
+        faces = [f for per_image in self.embed_many(images) for f in per_image]
+        if not faces:
+            return []
+        embeddings = np.stack([f.embedding for f in faces if f.embedding is not None])
+        return gallery.search(
+            embeddings, top_k=top_k, threshold=threshold, boxes=[f.box for f in faces]
+        )
+
+    def _check_gallery(self, gallery: Gallery) -> None:
+        if gallery.model_id != self.model_id:
+            raise GalleryError(
+                f"the gallery holds embeddings of model {gallery.model_id!r}, but this "
+                f"recognizer makes {self.model_id!r}: use FaceRecognizer(model=...) "
+                "of the gallery's model, or re-enrol the faces"
+            )
 
     # -------------------------------------------------------------- verification
 
     def verify(
         self, a: ImageSource, b: ImageSource, threshold: float | None = None
     ) -> Verification:
-        """Whether the largest face of image ``a`` and of image ``b`` are the same
+        """Whether the main face of image ``a`` and of image ``b`` are the same
         person: ``distance <= threshold`` (Euclidean distance between the unit
         embeddings; ``threshold`` defaults to :attr:`threshold`). Raises
         :class:`NoFaceError` (an :class:`~fastface.ImageError`) naming the image
         in which no face was found."""
         limit = self.threshold if threshold is None else float(threshold)
-        per_image = self.embed_many([a, b])
-        largest: list[Face] = []
-        for source, faces in zip((a, b), per_image, strict=True):
-            if not faces:
+        chosen: list[Face] = []
+        for source, faces in zip((a, b), self.embed_many([a, b]), strict=True):
+            face = choose_face(faces)
+            if face is None:
                 raise NoFaceError(f"no face found in {describe_source(source)}")
-            largest.append(max(faces, key=lambda f: f.area))
-        distance = largest[0].distance(largest[1])
-        return Verification(distance <= limit, distance, limit, (largest[0], largest[1]))
-
-    # ------------------------------------------------------------------- helpers
-
-    def _map(self, fn: Any, items: list[Any]) -> list[Any]:
-        if len(items) <= 1:
-            return [fn(x) for x in items]
-        return list(self._executor().map(fn, items))
-
-    def _load_many(self, sources: list[ImageSource]) -> list[npt.NDArray[np.uint8]]:
-        """Decodes in parallel (OpenCV releases the GIL)."""
-        return self._map(load_image, sources)
-
-    def _executor(self) -> ThreadPoolExecutor:
-        with self._pool_lock:
-            if self._pool is None:
-                workers = max(2, min(8, os.cpu_count() or 2))
-                self._pool = ThreadPoolExecutor(workers, thread_name_prefix="fastface")
-            return self._pool
+            chosen.append(face)
+        distance = chosen[0].distance(chosen[1])
+        return Verification(distance <= limit, distance, limit, (chosen[0], chosen[1]))
 
 
-def _faces(detections: Any) -> list[Face]:
-    return [
-        Face(
-            (float(b[0]), float(b[1]), float(b[2]), float(b[3])),
-            float(score),
-            _frozen(np.asarray(landmarks, dtype=np.float32).reshape(5, 2)),
-        )
-        for b, score, landmarks in detections
-    ]
+def _face_arrays(
+    faces: Sequence[Face],
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    boxes = np.array([f.box for f in faces], np.float32).reshape(-1, 4)
+    landmarks = np.array([f.landmarks for f in faces], np.float32).reshape(-1, 5, 2)
+    return boxes, landmarks
 
 
 def _as_list(images: Sequence[ImageSource]) -> list[ImageSource]:
@@ -323,30 +393,71 @@ def _as_list(images: Sequence[ImageSource]) -> list[ImageSource]:
     return list(images)
 
 
-def _chunks(items: list[Any], size: int) -> list[list[Any]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
+# ------------------------------------------------------------------ decoding
+
+_decoder_lock = threading.Lock()
+_decoder: ThreadPoolExecutor | None = None
+
+
+def _decode_pool() -> ThreadPoolExecutor:
+    """The threads that decode images (OpenCV releases the GIL)."""
+    global _decoder
+    with _decoder_lock:
+        if _decoder is None:
+            _decoder = ThreadPoolExecutor(pool_size(), thread_name_prefix="fastface-decode")
+        return _decoder
+
+
+def _load_or_error(source: ImageSource) -> npt.NDArray[np.uint8] | ImageError:
+    try:
+        return load_image(source)
+    except ImageError as err:
+        return err
+
+
+def _decoded_batches(
+    images: Iterable[ImageSource], *, keep_errors: bool = False
+) -> Iterator[list[npt.NDArray[np.uint8] | ImageError]]:
+    """Batches of :data:`IMAGES_PER_BATCH` decoded images, in order; the next
+    batch decodes while the caller works on the current one. An unreadable
+    image raises, or with ``keep_errors`` stays in place as its error."""
+    pool = _decode_pool()
+    sources = iter(images)
+
+    def submit() -> list[Future[npt.NDArray[np.uint8] | ImageError]]:
+        return [pool.submit(_load_or_error, s) for s in islice(sources, IMAGES_PER_BATCH)]
+
+    pending = submit()
+    while pending:
+        decoded = [f.result() for f in pending]
+        pending = submit()
+        if not keep_errors:
+            for item in decoded:
+                if isinstance(item, ImageError):
+                    for f in pending:
+                        f.cancel()
+                    raise item
+        yield decoded
 
 
 # ---------------------------------------------------------------- module level
 
 _default_lock = threading.Lock()
-_default: FaceRecognizer | None = None
+_defaults: dict[str | None, FaceRecognizer] = {}
 
 
-def default_recognizer() -> FaceRecognizer:
-    """The process-wide :class:`FaceRecognizer` (FaceNet, default settings),
+def default_recognizer(model: str | None = None) -> FaceRecognizer:
+    """The process-wide :class:`FaceRecognizer` of ``model`` (default settings),
     created on first use; the module-level functions use it."""
-    global _default
-    if _default is None:
-        with _default_lock:
-            if _default is None:
-                _default = FaceRecognizer()
-    return _default
+    with _default_lock:
+        if model not in _defaults:
+            _defaults[model] = FaceRecognizer(model)
+        return _defaults[model]
 
 
 def detect(image: ImageSource) -> list[Face]:
     """Faces in ``image`` (path, bytes, RGB array or PIL image): box, score and five
-    landmarks each, best score first."""
+    landmarks each, the main face first."""
     return default_recognizer().detect(image)
 
 
@@ -356,7 +467,7 @@ def detect_many(images: Sequence[ImageSource]) -> list[list[Face]]:
 
 
 def embed(image: ImageSource) -> list[Face]:
-    """Every face in ``image`` with its L2-normalised embedding."""
+    """Every face in ``image`` with its L2-normalised embedding, the main face first."""
     return default_recognizer().embed(image)
 
 
@@ -365,8 +476,15 @@ def embed_many(images: Sequence[ImageSource]) -> list[list[Face]]:
     return default_recognizer().embed_many(images)
 
 
+def embed_iter(
+    images: Iterable[ImageSource], *, errors: Literal["raise", "return"] = "raise"
+) -> Iterator[list[Face] | ImageError]:
+    """:meth:`FaceRecognizer.embed_iter` on the default recognizer."""
+    return default_recognizer().embed_iter(images, errors=errors)
+
+
 def verify(a: ImageSource, b: ImageSource, threshold: float | None = None) -> Verification:
-    """Whether the largest faces of images ``a`` and ``b`` are the same person.
+    """Whether the main faces of images ``a`` and ``b`` are the same person.
 
     Returns :class:`Verification` with ``same`` (``distance <= threshold``), the
     Euclidean ``distance`` between the two unit embeddings (0 to 2) and the

@@ -1,28 +1,30 @@
 //! Inference engines behind one trait: tract (pure Rust, always built in) and
 //! onnxruntime (loaded at run time from the `onnxruntime` Python package's own
-//! shared library, when the user has it installed).
+//! shared library, when the user has it installed). Every network fastface runs,
+//! detectors and embedders alike, goes through [`build_engine`], so `engine=`
+//! means the same thing everywhere.
 
 mod ort_engine;
 mod tract_engine;
 
 use std::path::Path;
 
-use ndarray::{Array2, ArrayView4};
+use ndarray::{ArrayD, ArrayView4};
 
 pub use ort_engine::{load_onnxruntime, onnxruntime_loaded, OrtEngine};
 pub use tract_engine::{tract_isa, TractEngine};
 
 use crate::error::{Error, Result};
 
-/// A loaded network that maps a batch of NCHW float tensors to one row of
-/// outputs per item.
+/// A loaded network that runs NCHW float batches.
 pub trait Engine: Send + Sync {
     /// The engine's name as users pass it (`"tract"` or `"onnxruntime"`).
     fn name(&self) -> &'static str;
 
-    /// Runs `input` (`[n, channels, height, width]`, any `n >= 1`) and returns the
-    /// first output flattened to `[n, features]`.
-    fn run(&self, input: ArrayView4<'_, f32>) -> Result<Array2<f32>>;
+    /// Runs `input` (`[n, channels, height, width]`, `n >= 1`, any size the
+    /// network accepts) and returns every output of the graph, in graph order,
+    /// with batch as the first axis.
+    fn run(&self, input: ArrayView4<'_, f32>) -> Result<Vec<ArrayD<f32>>>;
 }
 
 /// Which engine to use, as chosen by the user.
@@ -47,38 +49,52 @@ impl EngineChoice {
     }
 }
 
+/// How a network's work is best spread over the cores; decided by the network's
+/// owner, carried out by each engine in its own way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workload {
+    /// A large network whose every call should use all cores (an embedder):
+    /// tract runs one item per core (or one item over all cores), onnxruntime
+    /// runs the batch on its own intra-op threads.
+    Heavy,
+    /// A small network called from many threads at once (MTCNN's stages, a
+    /// detector per image): each call runs on the caller's thread alone, the
+    /// caller supplying the parallelism.
+    Light,
+}
+
 /// Where the ONNX graph comes from.
 pub enum ModelSource<'a> {
     Path(&'a Path),
     Bytes(&'a [u8]),
 }
 
-/// Builds the engine for `choice`, with the input shape fixed to
-/// `[batch, channels, height, width]` where the engine can use that (tract).
-/// `Auto` prefers onnxruntime wherever its library was loaded (it is a
-/// dependency on every platform it publishes wheels for; on x86-64 tract runs at
-/// 0.4-0.6x its speed, see tract_engine.rs), else tract.
+/// Builds the engine for `choice`. `Auto` prefers onnxruntime wherever its
+/// library was loaded (a dependency on every platform it publishes wheels for;
+/// on x86-64 tract runs at 0.4-0.6x its speed, see tract_engine.rs), else tract.
 pub fn build_engine(
     choice: EngineChoice,
     source: ModelSource<'_>,
-    input_shape: [usize; 3],
+    workload: Workload,
 ) -> Result<Box<dyn Engine>> {
-    let use_ort = match choice {
-        EngineChoice::Tract => false,
-        EngineChoice::OnnxRuntime => {
-            if !onnxruntime_loaded() {
-                return Err(Error::model(
-                    "engine=\"onnxruntime\" needs the onnxruntime package: \
-                     pip install 'fastface[onnxruntime]'",
-                ));
-            }
-            true
-        }
-        EngineChoice::Auto => onnxruntime_loaded(),
-    };
-    if use_ort {
-        Ok(Box::new(OrtEngine::new(source)?))
+    if resolve(choice)? == EngineChoice::OnnxRuntime {
+        Ok(Box::new(OrtEngine::new(source, workload)?))
     } else {
-        Ok(Box::new(TractEngine::new(source, input_shape)?))
+        Ok(Box::new(TractEngine::new(source, workload)?))
+    }
+}
+
+/// The concrete engine `choice` stands for in this process: `Tract` or
+/// `OnnxRuntime`, never `Auto`.
+pub fn resolve(choice: EngineChoice) -> Result<EngineChoice> {
+    match choice {
+        EngineChoice::Tract => Ok(EngineChoice::Tract),
+        EngineChoice::OnnxRuntime if onnxruntime_loaded() => Ok(EngineChoice::OnnxRuntime),
+        EngineChoice::OnnxRuntime => Err(Error::model(
+            "engine=\"onnxruntime\" needs the onnxruntime package: \
+             pip install 'fastface[onnxruntime]'",
+        )),
+        EngineChoice::Auto if onnxruntime_loaded() => Ok(EngineChoice::OnnxRuntime),
+        EngineChoice::Auto => Ok(EngineChoice::Tract),
     }
 }

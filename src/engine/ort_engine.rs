@@ -3,14 +3,14 @@
 //! once per process; nothing is downloaded at build or run time.
 
 use std::path::Path;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Mutex, OnceLock, PoisonError};
 
-use ndarray::{Array2, ArrayView4, Axis};
+use ndarray::{ArrayD, ArrayView4};
 use ort::session::builder::GraphOptimizationLevel;
 use ort::session::Session;
 use ort::value::TensorRef;
 
-use super::{Engine, ModelSource};
+use super::{Engine, ModelSource, Workload};
 use crate::error::{Error, Result};
 
 /// The outcome of the one attempt per process to load `libonnxruntime`: ort
@@ -44,30 +44,75 @@ fn ort_error(err: impl std::fmt::Display) -> Error {
 }
 
 pub struct OrtEngine {
-    /// `Session::run` takes `&mut self`; onnxruntime parallelises each run over
-    /// all cores itself, so callers queue here rather than oversubscribe.
-    session: Mutex<Session>,
+    builder_threads: Option<usize>,
+    /// The graph, kept for making more sessions (light networks only: a heavy
+    /// one never has more than its first session, so it does not keep a copy).
+    model: Vec<u8>,
+    /// Idle sessions. `Session::run` takes `&mut self`, so each call takes one.
+    /// A heavy network keeps one session whose runs spread over every core
+    /// (onnxruntime's own thread defaults, as in its Python API), and callers
+    /// queue for it rather than oversubscribe; a light one gets a
+    /// single-threaded session per concurrent caller, made on demand.
+    sessions: Mutex<Vec<Session>>,
+    /// Serialises heavy runs (the one session is never duplicated).
+    heavy: Option<Mutex<()>>,
 }
 
 impl OrtEngine {
-    pub fn new(source: ModelSource<'_>) -> Result<Self> {
-        // onnxruntime's own thread defaults, which its Python API uses too (one
-        // intra-op thread per physical core). One run already keeps every core
-        // busy, so runs are not overlapped (inter-op parallelism stays off). `All` (ORT_ENABLE_ALL, 99) is the Python API's
-        // default optimisation level; the ort crate's `Level3` is only
-        // ORT_ENABLE_LAYOUT.
+    pub fn new(source: ModelSource<'_>, workload: Workload) -> Result<Self> {
+        let model = match source {
+            ModelSource::Path(path) => std::fs::read(path)
+                .map_err(|e| Error::model(format!("cannot read {}: {e}", path.display())))?,
+            ModelSource::Bytes(bytes) => bytes.to_vec(),
+        };
+        let (builder_threads, heavy) = match workload {
+            Workload::Heavy => (None, Some(Mutex::new(()))),
+            Workload::Light => (Some(1), None),
+        };
+        let mut engine = Self {
+            builder_threads,
+            model,
+            sessions: Mutex::new(Vec::new()),
+            heavy,
+        };
+        // Load once now so a bad file fails here, not on the first photo.
+        let session = engine.new_session()?;
+        engine.give_back(session);
+        if engine.heavy.is_some() {
+            engine.model = Vec::new();
+        }
+        Ok(engine)
+    }
+
+    fn new_session(&self) -> Result<Session> {
+        // `All` (ORT_ENABLE_ALL, 99) is the Python API's default optimisation
+        // level; the ort crate's `Level3` is only ORT_ENABLE_LAYOUT.
         let mut builder = Session::builder()
             .map_err(ort_error)?
             .with_optimization_level(GraphOptimizationLevel::All)
             .map_err(ort_error)?;
-        let session = match source {
-            ModelSource::Path(path) => builder.commit_from_file(path),
-            ModelSource::Bytes(bytes) => builder.commit_from_memory(bytes),
+        if let Some(threads) = self.builder_threads {
+            builder = builder
+                .with_intra_threads(threads)
+                .map_err(ort_error)?
+                .with_inter_threads(1)
+                .map_err(ort_error)?;
         }
-        .map_err(ort_error)?;
-        Ok(Self {
-            session: Mutex::new(session),
-        })
+        builder.commit_from_memory(&self.model).map_err(ort_error)
+    }
+
+    fn take_session(&self) -> Result<Session> {
+        let pooled = self.sessions.lock().ok().and_then(|mut s| s.pop());
+        match pooled {
+            Some(session) => Ok(session),
+            None => self.new_session(),
+        }
+    }
+
+    fn give_back(&self, session: Session) {
+        if let Ok(mut sessions) = self.sessions.lock() {
+            sessions.push(session);
+        }
     }
 }
 
@@ -76,20 +121,31 @@ impl Engine for OrtEngine {
         "onnxruntime"
     }
 
-    fn run(&self, input: ArrayView4<'_, f32>) -> Result<Array2<f32>> {
-        let n = input.len_of(Axis(0));
-        // The embedder hands over a standard-layout batch, so this borrows it:
-        // onnxruntime reads the caller's floats in place, and the only copy is
-        // of the small (n, dim) output.
+    fn run(&self, input: ArrayView4<'_, f32>) -> Result<Vec<ArrayD<f32>>> {
+        // Standard-layout input is borrowed: onnxruntime reads the caller's
+        // floats in place.
         let input = input.as_standard_layout();
         let tensor = TensorRef::from_array_view(input.view()).map_err(ort_error)?;
-        let mut session = self
-            .session
-            .lock()
-            .map_err(|_| Error::model("onnxruntime session poisoned by an earlier failure"))?;
-        let outputs = session.run(ort::inputs![tensor]).map_err(ort_error)?;
-        let (_, data) = outputs[0].try_extract_tensor::<f32>().map_err(ort_error)?;
-        let features = data.len().checked_div(n).unwrap_or(0);
-        Array2::from_shape_vec((n, features), data.to_vec()).map_err(ort_error)
+        let _turn = self
+            .heavy
+            .as_ref()
+            .map(|lock| lock.lock().unwrap_or_else(PoisonError::into_inner));
+        let mut session = self.take_session()?;
+        let result = session
+            .run(ort::inputs![tensor])
+            .map_err(ort_error)
+            .and_then(|outputs| {
+                outputs
+                    .values()
+                    .map(|value| {
+                        value
+                            .try_extract_array::<f32>()
+                            .map(|view| view.to_owned())
+                            .map_err(ort_error)
+                    })
+                    .collect::<Result<Vec<_>>>()
+            });
+        self.give_back(session);
+        result
     }
 }

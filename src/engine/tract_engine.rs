@@ -1,5 +1,7 @@
-//! tract engine: one optimised plan for a single item, built once and shared;
-//! per-run states come from a pool so concurrent callers never share one.
+//! tract engine: one optimised plan per input shape, built on first use and
+//! shared; per-run states come from a pool so concurrent callers never share
+//! one. Light networks (MTCNN's stages) run each call whole on the caller's
+//! thread; heavy ones (embedders) as described below.
 //!
 //! How it runs, and why (FaceNet, 2.83 GFLOP per face, tract 0.23.9, on the
 //! 2-core Zen4 AVX-512 development box; CPU time per face, which stays
@@ -75,27 +77,54 @@
 //!   box, `benches/bench_embed.py`) is above this CPU-time ratio because
 //!   onnxruntime's threads lose time spinning on a shared machine.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
-use ndarray::{s, Array2, ArrayView4, Axis};
+use ndarray::{concatenate, s, ArrayD, ArrayView4, Axis};
 use rayon::prelude::*;
 use tract_linalg::multithread::{multithread_tract_scope, Executor};
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::ops::matmul::optimized::OptMatMul;
 
-use super::{Engine, ModelSource};
+use super::{Engine, ModelSource, Workload};
 use crate::error::{Error, Result};
 
 type Plan = TypedSimplePlan;
 type State = TypedSimpleState;
 
-pub struct TractEngine {
+/// Plans kept per input shape; beyond this many the cache is cleared (a
+/// service seeing endlessly varied image sizes must not grow without bound).
+const MAX_CACHED_PLANS: usize = 512;
+
+/// A plan optimised for one input shape, with its idle run states: a state
+/// holds buffers sized for the plan, so reusing it saves an allocation pass.
+struct ShapedPlan {
     plan: Arc<Plan>,
-    /// Idle run states; a state holds buffers sized for the plan, so reusing it
-    /// saves an allocation pass per face.
     states: Mutex<Vec<State>>,
+}
+
+impl ShapedPlan {
+    fn run(&self, input: Tensor, executor: Executor) -> Result<TVec<TValue>> {
+        let pooled = self.states.lock().ok().and_then(|mut s| s.pop());
+        let mut state = match pooled {
+            Some(state) => state,
+            None => self.plan.spawn().map_err(model_error)?,
+        };
+        let outputs = multithread_tract_scope(executor, || state.run(tvec!(input.into())))
+            .map_err(model_error)?;
+        if let Ok(mut states) = self.states.lock() {
+            states.push(state);
+        }
+        Ok(outputs)
+    }
+}
+
+pub struct TractEngine {
+    model: InferenceModel,
+    workload: Workload,
+    plans: Mutex<HashMap<[usize; 4], Arc<ShapedPlan>>>,
 }
 
 /// The cores faces are spread over: rayon's global pool, which the batch path
@@ -174,74 +203,121 @@ fn model_error(err: impl std::fmt::Display) -> Error {
 }
 
 impl TractEngine {
-    /// Loads the graph and optimises it for exactly one item of
-    /// `[channels, height, width]`: tract is fastest with fixed shapes, and
-    /// batches are spread over cores one item per thread instead.
-    pub fn new(source: ModelSource<'_>, item_shape: [usize; 3]) -> Result<Self> {
+    /// Loads the graph; plans are optimised per input shape on first use (tract
+    /// is fastest with fixed shapes). A heavy network gets plans for single
+    /// items only, its batches being spread over the cores one item per thread.
+    pub fn new(source: ModelSource<'_>, workload: Workload) -> Result<Self> {
         let onnx = tract_onnx::onnx();
         let model = match source {
             ModelSource::Path(path) => onnx.model_for_path(path),
             ModelSource::Bytes(mut bytes) => onnx.model_for_read(&mut bytes),
         }
         .map_err(model_error)?;
-        let [c, h, w] = item_shape;
-        let plan = model
-            .with_input_fact(0, f32::fact([1, c, h, w]).into())
-            .and_then(|m| m.into_optimized())
-            .and_then(|m| m.into_runnable())
-            .map_err(model_error)?;
         Ok(Self {
-            plan,
-            states: Mutex::new(Vec::new()),
+            model,
+            workload,
+            plans: Mutex::new(HashMap::new()),
         })
     }
 
-    fn take_state(&self) -> Result<State> {
-        let pooled = self.states.lock().map(|mut s| s.pop()).unwrap_or(None);
-        match pooled {
-            Some(state) => Ok(state),
-            None => self.plan.spawn().map_err(model_error),
+    fn plan(&self, shape: [usize; 4]) -> Result<Arc<ShapedPlan>> {
+        if let Some(plan) = self.plans.lock().ok().and_then(|p| p.get(&shape).cloned()) {
+            return Ok(plan);
         }
+        // Built outside the lock; two threads racing on one shape both build,
+        // one wins.
+        let plan = self
+            .model
+            .clone()
+            .with_input_fact(0, f32::fact(shape).into())
+            .and_then(|m| m.into_optimized())
+            .and_then(|m| m.into_runnable())
+            .map_err(model_error)?;
+        let shaped = Arc::new(ShapedPlan {
+            plan,
+            states: Mutex::new(Vec::new()),
+        });
+        if let Ok(mut plans) = self.plans.lock() {
+            if plans.len() >= MAX_CACHED_PLANS {
+                plans.clear();
+            }
+            return Ok(plans.entry(shape).or_insert(shaped).clone());
+        }
+        Ok(shaped)
     }
 
-    fn give_back(&self, state: State) {
-        if let Ok(mut states) = self.states.lock() {
-            states.push(state);
+    /// Runs `input` as one batch through the plan for its exact shape.
+    fn run_whole(
+        &self,
+        input: ArrayView4<'_, f32>,
+        executor: Executor,
+    ) -> Result<Vec<ArrayD<f32>>> {
+        let shape: [usize; 4] = input.dim().into();
+        let tensor = match input.as_slice() {
+            Some(data) => Tensor::from_shape(&shape, data),
+            None => Tensor::from_shape(&shape, &input.iter().copied().collect::<Vec<_>>()),
         }
+        .map_err(model_error)?;
+        let outputs = self.plan(shape)?.run(tensor, executor)?;
+        outputs
+            .iter()
+            .map(|o| {
+                o.to_plain_array_view::<f32>()
+                    .map(|v| v.to_owned())
+                    .map_err(model_error)
+            })
+            .collect()
     }
 
-    /// Runs item `i` of `input` under `executor`.
-    fn run_one(
+    /// Runs item `i` of `input` alone under `executor`.
+    fn run_item(
         &self,
         input: ArrayView4<'_, f32>,
         i: usize,
         executor: Executor,
-    ) -> Result<Vec<f32>> {
+    ) -> Result<Vec<ArrayD<f32>>> {
         let item = input.slice(s![i..i + 1, .., .., ..]);
-        let tensor = match item.as_slice() {
-            Some(data) => Tensor::from_shape(item.shape(), data),
-            None => Tensor::from_shape(item.shape(), &item.iter().copied().collect::<Vec<_>>()),
-        }
-        .map_err(model_error)?;
-        let mut state = self.take_state()?;
-        let run = || multithread_tract_scope(executor.clone(), || state.run(tvec!(tensor.into())));
-        let outputs = match &executor {
+        match executor {
             // The whole face runs on a worker of the pool, so each product is
             // split between that worker and its sibling; called from outside,
             // every product would be sent to the pool and waited for, two
             // thread wake-ups per layer.
             Executor::MultiThread(pool) => {
                 let _turn = pool_turn();
-                pool.install(|| with_siblings_spinning(run))
+                let executor = Executor::MultiThread(pool.clone());
+                pool.install(|| with_siblings_spinning(|| self.run_whole(item, executor)))
             }
-            _ => run(),
+            other => self.run_whole(item, other),
         }
-        .map_err(model_error)?;
-        self.give_back(state);
-        let view = outputs[0]
-            .to_plain_array_view::<f32>()
-            .map_err(model_error)?;
-        Ok(view.iter().copied().collect())
+    }
+
+    /// A heavy batch: as many items as divide evenly over the cores go one per
+    /// core; the rest (fewer than the cores) each get all cores.
+    fn run_spread(&self, input: ArrayView4<'_, f32>) -> Result<Vec<ArrayD<f32>>> {
+        let n = input.len_of(Axis(0));
+        let spread = n - n % cores();
+        let mut items: Vec<Vec<ArrayD<f32>>> = (0..spread)
+            .into_par_iter()
+            .map(|i| self.run_item(input, i, Executor::SingleThread))
+            .collect::<Result<_>>()?;
+        // Called from a rayon worker (of any pool), an item stays on that
+        // thread: waiting there for the matrix-product pool would let the
+        // worker run other jobs meanwhile, one of which could be waiting for
+        // its turn.
+        let leftover = match rayon::current_thread_index() {
+            Some(_) => Executor::SingleThread,
+            None => matmul_executor(),
+        };
+        for i in spread..n {
+            items.push(self.run_item(input, i, leftover.clone())?);
+        }
+        let outputs = items.first().map_or(0, Vec::len);
+        (0..outputs)
+            .map(|k| {
+                let parts: Vec<_> = items.iter().map(|item| item[k].view()).collect();
+                concatenate(Axis(0), &parts).map_err(model_error)
+            })
+            .collect()
     }
 }
 
@@ -254,11 +330,13 @@ pub fn tract_isa() -> String {
 }
 
 impl TractEngine {
-    /// The matrix-product kernels tract chose for this plan on this CPU, with how
-    /// many of the plan's products run on each (most used first).
-    pub fn matmul_kernels(&self) -> Vec<(String, usize)> {
+    /// The matrix-product kernels tract chooses on this CPU for the plan of
+    /// input `shape`, with how many of the plan's products run on each (most
+    /// used first).
+    pub fn matmul_kernels(&self, shape: [usize; 4]) -> Result<Vec<(String, usize)>> {
+        let shaped = self.plan(shape)?;
         let mut counts = std::collections::BTreeMap::<String, usize>::new();
-        for node in self.plan.model().nodes() {
+        for node in shaped.plan.model().nodes() {
             if let Some(op) = node.op_as::<OptMatMul>() {
                 let names: Vec<&str> = op.mmm.iter().map(|k| k.name()).collect();
                 *counts.entry(names.join("|")).or_default() += 1;
@@ -266,7 +344,7 @@ impl TractEngine {
         }
         let mut kernels: Vec<(String, usize)> = counts.into_iter().collect();
         kernels.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        kernels
+        Ok(kernels)
     }
 }
 
@@ -275,27 +353,13 @@ impl Engine for TractEngine {
         "tract"
     }
 
-    fn run(&self, input: ArrayView4<'_, f32>) -> Result<Array2<f32>> {
-        let n = input.len_of(Axis(0));
-        // As many faces as divide evenly over the cores go one per core; the
-        // rest (fewer than the cores) each get all cores.
-        let spread = n - n % cores();
-        let mut rows: Vec<Vec<f32>> = (0..spread)
-            .into_par_iter()
-            .map(|i| self.run_one(input, i, Executor::SingleThread))
-            .collect::<Result<_>>()?;
-        // Called from a rayon worker (of any pool), a face stays on that thread:
-        // waiting there for the matrix-product pool would let the worker run
-        // other jobs meanwhile, one of which could be waiting for its turn.
-        let leftover = match rayon::current_thread_index() {
-            Some(_) => Executor::SingleThread,
-            None => matmul_executor(),
-        };
-        for i in spread..n {
-            rows.push(self.run_one(input, i, leftover.clone())?);
+    fn run(&self, input: ArrayView4<'_, f32>) -> Result<Vec<ArrayD<f32>>> {
+        if input.len_of(Axis(0)) == 0 {
+            return Err(Error::invalid("an engine run needs at least one item"));
         }
-        let features = rows.first().map_or(0, Vec::len);
-        let flat: Vec<f32> = rows.into_iter().flatten().collect();
-        Array2::from_shape_vec((n, features), flat).map_err(model_error)
+        match self.workload {
+            Workload::Heavy => self.run_spread(input),
+            Workload::Light => self.run_whole(input, Executor::SingleThread),
+        }
     }
 }

@@ -21,8 +21,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import __version__, _core
-from ._models import ensure_onnxruntime, manifest, model_path, onnxruntime_status
+from .. import __version__, _core
+from .._models import ensure_onnxruntime, manifest, model_path, onnxruntime_status
 
 DEFAULT_EMBEDDER = "facenet"
 

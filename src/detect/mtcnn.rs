@@ -1,4 +1,4 @@
-//! MTCNN face detection (Zhang et al. 2016) on tract, following the `mtcnn` 0.1.1
+//! MTCNN face detection (Zhang et al. 2016) on either engine, following the `mtcnn` 0.1.1
 //! Python package (ipazc/mtcnn, itself a port of davidsandberg/facenet's
 //! `detect_face.py`) step by step, with the networks converted by
 //! `models/convert_mtcnn.py` (those take plain RGB `0..255` NCHW in normal
@@ -15,35 +15,26 @@
 //! down when a pyramid level has exactly one candidate (an indexing bug inherited
 //! from the MATLAB code); we do not.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-
 use ndarray::{Array3, ArrayView3, ArrayView4};
 use rayon::prelude::*;
-use tract_onnx::prelude::*;
 
-use crate::engine::ModelSource;
+use super::{Face, FaceDetector};
+use crate::engine::{build_engine, Engine, EngineChoice, ModelSource, Workload};
 use crate::error::{Error, Result};
 
-type Plan = TypedSimplePlan;
-
-/// P-Net plans kept per pyramid size; beyond this many the cache is cleared
-/// (a service seeing endlessly varied image sizes must not grow without bound).
-const MAX_CACHED_PNET_PLANS: usize = 512;
-
-/// R-Net and O-Net crops per run: full groups go through a plan optimised for
-/// this batch (far less per-run overhead than one crop at a time), the rest one
-/// by one. Groups run in parallel.
+/// R-Net and O-Net crops per run: full groups run as one batch (on tract
+/// through a plan optimised for this batch: far less per-run overhead than one
+/// crop at a time), the rest one by one. Groups run in parallel.
 const REFINE_BATCH: usize = 16;
 
-/// Detection settings; the defaults are the reference package's.
+/// Detection settings (see [`MtcnnOptions::new`]).
 #[derive(Debug, Clone, PartialEq)]
-pub struct DetectorOptions {
-    /// Smallest face side, in pixels, the pyramid looks for (default 20).
+pub struct MtcnnOptions {
+    /// Smallest face side, in pixels, the pyramid looks for.
     pub min_face_size: f32,
-    /// Ratio between pyramid levels, in `(0, 1)` (default 0.709).
+    /// Ratio between pyramid levels, in `(0, 1)`.
     pub scale_factor: f32,
-    /// Face-probability thresholds of P-Net, R-Net and O-Net (default 0.6, 0.7, 0.7).
+    /// Face-probability thresholds of P-Net, R-Net and O-Net.
     pub thresholds: [f32; 3],
     /// IoU above which P-Net candidates of one pyramid level are merged (0.5).
     pub nms_within_scale: f32,
@@ -52,19 +43,19 @@ pub struct DetectorOptions {
     pub nms_thresholds: [f32; 3],
 }
 
-impl Default for DetectorOptions {
-    fn default() -> Self {
+impl MtcnnOptions {
+    /// Settings with the reference's NMS overlaps; the other three come from
+    /// the manifest (`detectors[].options`) unless a caller overrides them.
+    pub fn new(min_face_size: f32, scale_factor: f32, thresholds: [f32; 3]) -> Self {
         Self {
-            min_face_size: 20.0,
-            scale_factor: 0.709,
-            thresholds: [0.6, 0.7, 0.7],
+            min_face_size,
+            scale_factor,
+            thresholds,
             nms_within_scale: 0.5,
             nms_thresholds: [0.7, 0.7, 0.7],
         }
     }
-}
 
-impl DetectorOptions {
     pub fn validate(&self) -> Result<()> {
         if !(self.min_face_size.is_finite() && self.min_face_size >= 1.0) {
             return Err(Error::invalid(format!(
@@ -92,19 +83,6 @@ impl DetectorOptions {
     }
 }
 
-/// One detected face. Coordinates are pixels of the input image, `x` to the right
-/// and `y` down, with pixel `(0, 0)`'s centre at `(0, 0)` as in the reference.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Face {
-    /// `x1, y1, x2, y2`, clipped to the image.
-    pub bbox: [f32; 4],
-    /// O-Net's face probability.
-    pub score: f32,
-    /// `(x, y)` of the left eye, right eye, nose, left and right mouth corner,
-    /// left and right as seen in the image (the subject's right eye is the "left eye").
-    pub landmarks: [[f32; 2]; 5],
-}
-
 /// One of the three MTCNN networks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
@@ -113,7 +91,7 @@ pub enum Stage {
     ONet,
 }
 
-/// Raw outputs of [`Detector::run_network`], flattened in NCHW order; `shape`
+/// Raw outputs of [`Mtcnn::run_network`], flattened in NCHW order; `shape`
 /// is the probability output's (`[n, 2, h, w]` for P-Net, `[n, 2]` otherwise),
 /// `reg` has 4 and `landmarks` 10 channels in its place.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -139,36 +117,16 @@ pub(crate) enum Overlap {
 }
 
 /// MTCNN with its three networks loaded once; safe to share between threads.
-pub struct Detector {
-    pnet: InferenceModel,
-    pnet_plans: Mutex<HashMap<(usize, usize), Arc<Plan>>>,
-    rnet: Arc<Plan>,
-    onet: Arc<Plan>,
-    /// The same networks optimised for `REFINE_BATCH` crops per run.
-    rnet_batch: Arc<Plan>,
-    onet_batch: Arc<Plan>,
-    options: DetectorOptions,
+pub struct Mtcnn {
+    pnet: Box<dyn Engine>,
+    rnet: Box<dyn Engine>,
+    onet: Box<dyn Engine>,
+    options: MtcnnOptions,
 }
 
-fn model_error(err: impl std::fmt::Display) -> Error {
-    Error::model(format!("tract: {err:#}"))
-}
-
-fn load(source: ModelSource<'_>, what: &str) -> Result<InferenceModel> {
-    let onnx = tract_onnx::onnx();
-    match source {
-        ModelSource::Path(path) => onnx.model_for_path(path),
-        ModelSource::Bytes(mut bytes) => onnx.model_for_read(&mut bytes),
-    }
-    .map_err(|e| Error::model(format!("could not load the MTCNN {what}: {e:#}")))
-}
-
-fn optimise(model: InferenceModel, shape: [usize; 4]) -> Result<Arc<Plan>> {
-    model
-        .with_input_fact(0, f32::fact(shape).into())
-        .and_then(|m| m.into_optimized())
-        .and_then(|m| m.into_runnable())
-        .map_err(model_error)
+fn load(source: ModelSource<'_>, what: &str, engine: EngineChoice) -> Result<Box<dyn Engine>> {
+    build_engine(engine, source, Workload::Light)
+        .map_err(|e| Error::model(format!("could not load the MTCNN {what}: {e}")))
 }
 
 /// Network outputs keyed by their channel count: 2 = probability, 4 = box
@@ -180,20 +138,18 @@ struct Outputs {
     landmarks: Vec<f32>,
 }
 
-fn run_plan(plan: &Arc<Plan>, chw: &[f32], shape: [usize; 4]) -> Result<Outputs> {
-    let input = Tensor::from_shape(&shape, chw).map_err(model_error)?;
-    let mut state = plan.spawn().map_err(model_error)?;
-    let outputs = state.run(tvec!(input.into())).map_err(model_error)?;
+fn run_net(engine: &dyn Engine, chw: &[f32], shape: [usize; 4]) -> Result<Outputs> {
+    let input = ArrayView4::from_shape(shape, chw)
+        .map_err(|e| Error::Internal(format!("MTCNN input shape: {e}")))?;
     let mut out = Outputs {
         shape: Vec::new(),
         prob: Vec::new(),
         reg: Vec::new(),
         landmarks: Vec::new(),
     };
-    for o in outputs.iter() {
-        let view = o.to_plain_array_view::<f32>().map_err(model_error)?;
-        let dims = view.shape().to_vec();
-        let values: Vec<f32> = view.iter().copied().collect();
+    for o in engine.run(input)? {
+        let dims = o.shape().to_vec();
+        let values: Vec<f32> = o.iter().copied().collect();
         match dims.get(1) {
             Some(2) => {
                 out.shape = dims;
@@ -216,35 +172,26 @@ fn run_plan(plan: &Arc<Plan>, chw: &[f32], shape: [usize; 4]) -> Result<Outputs>
     Ok(out)
 }
 
-impl Detector {
-    /// Loads the three networks; R-Net and O-Net are optimised for one 24x24 and
-    /// 48x48 crop, P-Net per pyramid size on first use (and probed now on 12x12).
+impl Mtcnn {
+    /// Loads the three networks on `engine`, and checks them on blank inputs.
     pub fn new(
         pnet: ModelSource<'_>,
         rnet: ModelSource<'_>,
         onet: ModelSource<'_>,
-        options: DetectorOptions,
+        options: MtcnnOptions,
+        engine: EngineChoice,
     ) -> Result<Self> {
         options.validate()?;
-        let pnet = load(pnet, "P-Net")?;
-        let (rnet, onet) = (load(rnet, "R-Net")?, load(onet, "O-Net")?);
-        let rnet_batch = optimise(rnet.clone(), [REFINE_BATCH, 3, 24, 24])?;
-        let onet_batch = optimise(onet.clone(), [REFINE_BATCH, 3, 48, 48])?;
-        let rnet = optimise(rnet, [1, 3, 24, 24])?;
-        let onet = optimise(onet, [1, 3, 48, 48])?;
         let det = Self {
-            pnet,
-            pnet_plans: Mutex::new(HashMap::new()),
-            rnet,
-            onet,
-            rnet_batch,
-            onet_batch,
+            pnet: load(pnet, "P-Net", engine)?,
+            rnet: load(rnet, "R-Net", engine)?,
+            onet: load(onet, "O-Net", engine)?,
             options,
         };
         // Fail now, not on the first photo, if a file is the wrong network.
-        let p = run_plan(&det.pnet_plan(12, 12)?, &[0.0; 3 * 12 * 12], [1, 3, 12, 12])?;
-        let r = run_plan(&det.rnet, &[0.0; 3 * 24 * 24], [1, 3, 24, 24])?;
-        let o = run_plan(&det.onet, &[0.0; 3 * 48 * 48], [1, 3, 48, 48])?;
+        let p = run_net(&*det.pnet, &[0.0; 3 * 12 * 12], [1, 3, 12, 12])?;
+        let r = run_net(&*det.rnet, &[0.0; 3 * 24 * 24], [1, 3, 24, 24])?;
+        let o = run_net(&*det.onet, &[0.0; 3 * 48 * 48], [1, 3, 48, 48])?;
         if p.prob.len() != 2 || r.prob.len() != 2 || o.landmarks.len() != 10 {
             return Err(Error::model(
                 "the MTCNN files do not look like P-Net, R-Net and O-Net (in that order)",
@@ -253,36 +200,11 @@ impl Detector {
         Ok(det)
     }
 
-    pub fn options(&self) -> &DetectorOptions {
+    pub fn options(&self) -> &MtcnnOptions {
         &self.options
     }
 
-    fn pnet_plan(&self, h: usize, w: usize) -> Result<Arc<Plan>> {
-        if let Some(plan) = self
-            .pnet_plans
-            .lock()
-            .ok()
-            .and_then(|m| m.get(&(h, w)).cloned())
-        {
-            return Ok(plan);
-        }
-        // Built outside the lock; two threads racing on one size both build, one wins.
-        let plan = optimise(self.pnet.clone(), [1, 3, h, w])?;
-        if let Ok(mut plans) = self.pnet_plans.lock() {
-            if plans.len() >= MAX_CACHED_PNET_PLANS {
-                plans.clear();
-            }
-            plans.entry((h, w)).or_insert_with(|| plan.clone());
-        }
-        Ok(plan)
-    }
-
-    /// Number of P-Net plans currently cached (one per pyramid size seen).
-    pub fn cached_pnet_plans(&self) -> usize {
-        self.pnet_plans.lock().map(|m| m.len()).unwrap_or(0)
-    }
-
-    /// Runs one network as the detector does (tract, plans of this detector) on
+    /// Runs one network as the detector does (its engine) on
     /// `input` `[n, 3, h, w]` (RGB `0..255`; R-Net needs 24x24, O-Net 48x48):
     /// `(prob, reg, landmarks)` flattened per item, `landmarks` empty but for
     /// O-Net. For checking the engine against another runtime.
@@ -299,15 +221,15 @@ impl Detector {
                 need.map_or("at least 12".to_string(), |s| format!("= {s}"))
             )));
         }
-        let plan = match stage {
-            Stage::PNet => self.pnet_plan(h, w)?,
-            Stage::RNet => self.rnet.clone(),
-            Stage::ONet => self.onet.clone(),
+        let engine = match stage {
+            Stage::PNet => &self.pnet,
+            Stage::RNet => &self.rnet,
+            Stage::ONet => &self.onet,
         };
         let mut out = NetworkOutput::default();
         for item in input.outer_iter() {
             let flat: Vec<f32> = item.iter().copied().collect();
-            let o = run_plan(&plan, &flat, [1, 3, h, w])?;
+            let o = run_net(&**engine, &flat, [1, 3, h, w])?;
             out.shape = o.shape.clone();
             out.shape[0] = n;
             out.prob.extend(o.prob);
@@ -318,7 +240,7 @@ impl Detector {
     }
 
     /// Faces in one RGB image `(height, width, 3)`, best score first.
-    pub fn detect(&self, image: ArrayView3<'_, u8>) -> Result<Vec<Face>> {
+    pub fn detect_image(&self, image: ArrayView3<'_, u8>) -> Result<Vec<Face>> {
         let (h, w, c) = image.dim();
         if c != 3 {
             return Err(Error::image(format!(
@@ -333,11 +255,6 @@ impl Detector {
         let boxes = self.stage1(&img)?;
         let boxes = self.stage2(&img, boxes)?;
         self.stage3(&img, boxes)
-    }
-
-    /// `detect` over many images, spread over the cores.
-    pub fn detect_many(&self, images: &[ArrayView3<'_, u8>]) -> Result<Vec<Vec<Face>>> {
-        images.par_iter().map(|img| self.detect(*img)).collect()
     }
 
     fn stage1(&self, img: &Array3<f32>) -> Result<Vec<Cand>> {
@@ -355,8 +272,7 @@ impl Detector {
                 // The reference resizes the uint8 image, so OpenCV rounds.
                 scaled.mapv_inplace(|v| v.round_ties_even().clamp(0.0, 255.0));
                 let chw = to_chw(scaled.view());
-                let plan = self.pnet_plan(hs, ws)?;
-                let out = run_plan(&plan, &chw, [1, 3, hs, ws])?;
+                let out = run_net(&*self.pnet, &chw, [1, 3, hs, ws])?;
                 let (oh, ow) = (out.shape[2], out.shape[3]);
                 let cands = generate_boxes(
                     &out.prob[oh * ow..],
@@ -403,8 +319,7 @@ impl Detector {
         &self,
         img: &Array3<f32>,
         boxes: &[Cand],
-        one: &Arc<Plan>,
-        many: &Arc<Plan>,
+        engine: &dyn Engine,
         size: usize,
     ) -> Result<Vec<Option<Outputs>>> {
         let crops: Vec<(usize, Vec<f32>)> = boxes
@@ -424,12 +339,11 @@ impl Detector {
             .par_iter()
             .map(|job| {
                 let n = job.len();
-                let plan = if n == 1 { one } else { many };
                 let mut data = Vec::with_capacity(n * 3 * size * size);
                 for (_, chw) in job.iter() {
                     data.extend_from_slice(chw);
                 }
-                let out = run_plan(plan, &data, [n, 3, size, size])?;
+                let out = run_net(engine, &data, [n, 3, size, size])?;
                 let per = |v: &[f32], k: usize, c: usize| {
                     v.get(k * c..(k + 1) * c).unwrap_or(&[]).to_vec()
                 };
@@ -459,7 +373,7 @@ impl Detector {
         if boxes.is_empty() {
             return Ok(boxes);
         }
-        let outs = self.refine(img, &boxes, &self.rnet, &self.rnet_batch, 24)?;
+        let outs = self.refine(img, &boxes, &*self.rnet, 24)?;
         let t = self.options.thresholds[1] as f64;
         let passed: Vec<Cand> = boxes
             .iter()
@@ -499,7 +413,7 @@ impl Detector {
                 ..c
             })
             .collect();
-        let outs = self.refine(img, &boxes, &self.onet, &self.onet_batch, 48)?;
+        let outs = self.refine(img, &boxes, &*self.onet, 48)?;
         let t = self.options.thresholds[2] as f64;
         let mut passed = Vec::new();
         let mut points = Vec::new();
@@ -541,6 +455,20 @@ impl Detector {
                 }
             })
             .collect())
+    }
+}
+
+impl FaceDetector for Mtcnn {
+    fn name(&self) -> &'static str {
+        "mtcnn"
+    }
+
+    fn engine_name(&self) -> &'static str {
+        self.pnet.name()
+    }
+
+    fn detect(&self, image: ArrayView3<'_, u8>) -> Result<Vec<Face>> {
+        self.detect_image(image)
     }
 }
 

@@ -1,0 +1,85 @@
+"""What the commands read: their shared options, photo folders, gallery files, and
+photos turned into faces behind a progress bar."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .._embedder import ENGINES
+from .._gallery import Gallery
+from .._models import default_model
+from .._photos import Photo, embed_photos
+from ..errors import GalleryError
+from ._output import CliError
+from ._progress import ProgressBar
+
+if TYPE_CHECKING:  # the pipeline is imported on first use, keeping --help fast
+    from .._pipeline import FaceRecognizer
+
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".pgm", ".ppm"}
+
+
+def add_recognizer_options(parser: argparse.ArgumentParser) -> None:
+    """``--engine``, ``--model`` and ``--quiet``: every command that embeds faces."""
+    parser.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="auto",
+        help="embedding engine (default: auto, onnxruntime when installed)",
+    )
+    parser.add_argument(
+        "--model", default=default_model(), help=f"embedding model ({default_model()})"
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
+def recognizer(args: argparse.Namespace) -> FaceRecognizer:
+    """The recognizer ``--model`` and ``--engine`` ask for."""
+    from .._pipeline import FaceRecognizer
+
+    return FaceRecognizer(args.model, engine=args.engine)
+
+
+def existing_file(path: str, what: str) -> Path:
+    p = Path(path)
+    if not p.exists():
+        raise CliError(f"{what} {path} not found")
+    if not p.is_file():
+        raise CliError(f"{what} {path} is not a file")
+    return p
+
+
+def load_gallery(path: str, model: str) -> Gallery:
+    p = existing_file(path, "gallery")
+    try:
+        return Gallery.load(p, model=model)
+    except GalleryError as exc:
+        raise CliError(f"cannot read gallery {path}: {exc}") from None
+
+
+def photos_in(folder: Path) -> list[Path]:
+    """The image files below ``folder``, sorted; hidden files left out."""
+    return sorted(
+        p
+        for p in folder.rglob("*")
+        if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
+    )
+
+
+def embedded_photos(
+    recognizer: FaceRecognizer,
+    paths: Sequence[str],
+    *,
+    label: str,
+    quiet: bool,
+    skip_unreadable: bool,
+) -> Iterator[Photo]:
+    """:func:`fastface._photos.embed_photos` with a progress bar labelled ``label``."""
+    bar = ProgressBar(len(paths), label, quiet=quiet)
+    try:
+        yield from embed_photos(recognizer, paths, skip_unreadable=skip_unreadable, progress=bar)
+    finally:
+        bar.close()

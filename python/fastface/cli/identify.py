@@ -1,0 +1,213 @@
+"""``fastface identify people.gallery photo.jpg``: every face of each photo matched
+against a gallery, as a table, JSON, or annotated copies."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from .._gallery import Gallery, Match
+from .._image import load_image
+from ._inputs import (
+    IMAGE_EXTENSIONS,
+    add_recognizer_options,
+    embedded_photos,
+    existing_file,
+    load_gallery,
+    recognizer,
+)
+from ._output import CliError, box_text, note, rel, table
+
+if TYPE_CHECKING:
+    from .._pipeline import Face
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("gallery", help="gallery file from `fastface enroll`")
+    parser.add_argument("images", nargs="+", metavar="IMAGE")
+    parser.add_argument("--json", action="store_true", help="JSON on stdout")
+    parser.add_argument(
+        "--annotate",
+        metavar="OUT",
+        help="write copies with boxes and names: a folder, or a file for one image",
+    )
+    parser.add_argument("--threshold", type=float, default=None, help="distance threshold")
+    parser.add_argument("--top-k", type=int, default=1, help="candidates per face (default 1)")
+    add_recognizer_options(parser)
+
+
+def _colour(matched: bool) -> tuple[int, int, int]:
+    return (40, 180, 40) if matched else (40, 40, 220)  # BGR
+
+
+def annotate(
+    image: npt.NDArray[np.uint8], matches: Sequence[tuple[Face, Match]]
+) -> npt.NDArray[np.uint8]:
+    """A BGR copy of the RGB ``image`` with each face's box and name (or
+    "unknown") and distance drawn; same size as the image."""
+    out = np.ascontiguousarray(image[..., ::-1])
+    h, w = out.shape[:2]
+    thick = max(2, int(round(min(h, w) / 250)))
+    scale = max(0.45, min(h, w) / 700)
+    for face, m in matches:
+        x1, y1, x2, y2 = (int(round(v)) for v in face.box)
+        x1, y1 = max(0, min(x1, w - 1)), max(0, min(y1, h - 1))
+        x2, y2 = max(0, min(x2, w - 1)), max(0, min(y2, h - 1))
+        colour = _colour(m.matched)
+        cv2.rectangle(out, (x1, y1), (x2, y2), colour, thick)
+        text = f"{m.label if m.label is not None else 'unknown'} {m.distance:.2f}"
+        (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+        ty = y1 - 4 if y1 - th - base - 4 >= 0 else min(h - 1, y2 + th + base + 4)
+        cv2.rectangle(out, (x1, ty - th - base), (min(w - 1, x1 + tw + 4), ty + 2), colour, -1)
+        cv2.putText(
+            out, text, (x1 + 2, ty - base + 1), cv2.FONT_HERSHEY_SIMPLEX, scale,
+            (255, 255, 255), 1, cv2.LINE_AA,
+        )  # fmt: skip
+    return out
+
+
+def _write_image(path: Path, bgr: npt.NDArray[np.uint8]) -> None:
+    suffix = path.suffix.lower() if path.suffix.lower() in IMAGE_EXTENSIONS else ".png"
+    ok, data = cv2.imencode(suffix, bgr)
+    if not ok:
+        raise CliError(f"cannot encode {path}")
+    path.write_bytes(data.tobytes())
+
+
+def _annotation_paths(out: str, images: Sequence[str]) -> list[Path]:
+    target = Path(out)
+    if len(images) == 1 and target.suffix.lower() in IMAGE_EXTENSIONS and not target.is_dir():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return [target]
+    target.mkdir(parents=True, exist_ok=True)
+    used: set[str] = set()
+    paths = []
+    for image in images:
+        name = Path(image).name
+        stem, suffix = Path(name).stem, Path(name).suffix
+        k = 1
+        while name in used:
+            name = f"{stem}_{k}{suffix}"
+            k += 1
+        used.add(name)
+        paths.append(target / name)
+    return paths
+
+
+@dataclass
+class _Identified:
+    """One photo: its size and each face with its match."""
+
+    path: str
+    height: int
+    width: int
+    matches: list[tuple[Face, Match]]
+
+
+def _identify(
+    gallery: Gallery, args: argparse.Namespace, threshold: float | None
+) -> tuple[list[_Identified], float]:
+    found = recognizer(args)
+    limit = threshold if threshold is not None else found.threshold
+    photos = embedded_photos(
+        found, args.images, label="identify", quiet=args.quiet or len(args.images) < 8,
+        skip_unreadable=False,
+    )  # fmt: skip
+    results = []
+    for photo in photos:
+        assert photo.image is not None  # unreadable photos raise
+        faces = [f for f in photo.faces if f.embedding is not None]
+        matches = (
+            gallery.search(
+                np.stack([f.embedding for f in faces if f.embedding is not None]),
+                top_k=args.top_k,
+                threshold=limit,
+                boxes=[f.box for f in faces],
+            )
+            if faces
+            else []
+        )
+        height, width = photo.image.shape[:2]
+        pairs = list(zip(faces, matches, strict=True))
+        results.append(_Identified(photo.path, int(height), int(width), pairs))
+    return results, limit
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.top_k < 1:
+        raise CliError(f"--top-k must be at least 1, got {args.top_k}")
+    gallery = load_gallery(args.gallery, args.model)
+    if len(gallery) == 0:
+        raise CliError(f"gallery {args.gallery} is empty: enrol faces with `fastface enroll`")
+    for image in args.images:
+        existing_file(image, "image")
+    results, threshold = _identify(gallery, args, args.threshold)
+
+    if args.annotate:
+        targets = _annotation_paths(args.annotate, args.images)
+        for item, target in zip(results, targets, strict=True):
+            _write_image(target, annotate(load_image(item.path), item.matches))
+        note(f"annotated copies written to {rel(args.annotate)}")
+
+    if args.json:
+        doc = {
+            "gallery": args.gallery,
+            "model": gallery.model_id,
+            "threshold": threshold,
+            "top_k": args.top_k,
+            "images": [
+                {
+                    "path": item.path,
+                    "height": item.height,
+                    "width": item.width,
+                    "faces": [
+                        {
+                            "box": [float(v) for v in face.box],
+                            "score": float(face.score),
+                            "label": m.label,
+                            "matched": bool(m.matched),
+                            "distance": float(m.distance),
+                            "candidates": [
+                                {"label": c.label, "distance": float(c.distance)}
+                                for c in m.candidates
+                            ],
+                        }
+                        for face, m in item.matches
+                    ],
+                }
+                for item in results
+            ],
+        }
+        print(json.dumps(doc, indent=2))
+        return 0
+
+    rows = []
+    for item in results:
+        if not item.matches:
+            rows.append([rel(item.path), "-", "-", "(no face found)", "", ""])
+        for k, (face, m) in enumerate(item.matches, start=1):
+            others = ", ".join(f"{c.label} {c.distance:.3f}" for c in m.candidates[1:])
+            rows.append(
+                [
+                    rel(item.path),
+                    str(k),
+                    box_text(face.box),
+                    m.label if m.label is not None else "unknown",
+                    f"{m.distance:.3f}",
+                    others,
+                ]
+            )
+    header = ["image", "face", "box", "identity", "distance", "next candidates"]
+    if args.top_k == 1:
+        header, rows = header[:-1], [r[:-1] for r in rows]
+    print(table(rows, header, right={1, 4}))
+    print(f"threshold {threshold:.4f}: a face is unknown when its distance is not below it")
+    return 0

@@ -1,0 +1,590 @@
+"""The HTTP routes of ``fastface serve`` (FastAPI).
+
+Images come as multipart file fields, as JSON with base64 strings, or (one image)
+as the raw body with an ``image/*`` content type. The cheap steps (reading the
+body, checking the key) run on the event loop; the endpoints that decode and run
+the networks are plain functions, which FastAPI runs on its worker threads while
+the Rust core works with the GIL released.
+"""
+
+# No `from __future__ import annotations`: FastAPI reads the endpoints' annotations,
+# some of which are local to create_app, at definition time.
+import base64
+import binascii
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Annotated, Any
+
+import anyio.to_thread
+import numpy as np
+import numpy.typing as npt
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Security
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from fastapi.security import APIKeyHeader
+from pydantic import BaseModel, ConfigDict
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .. import __version__
+from .._image import ImageTooLargeError, load_image
+from .._pipeline import Face, FaceRecognizer, choose_face
+from ..errors import ImageError
+from .auth import HEADER, KeyCheck
+from .config import ServeConfig
+from .limits import DEADLINE_KEY, BodyLimit, BodyTooLargeError, Deadline, TimeLimit, error_body
+from .metrics import Metrics, MetricsMiddleware
+from .store import FaceStore, UnknownFaceError, UnknownSubjectError, check_subject
+
+log = logging.getLogger("fastface.serve")
+
+PUBLIC_PATHS = frozenset({"/healthz", "/docs", "/docs/oauth2-redirect", "/openapi.json"})
+
+
+# ----------------------------------------------------------------- answers
+
+
+class _Answer(BaseModel):
+    # The string under a field becomes its description in the OpenAPI page.
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+
+class FaceOut(_Answer):
+    box: list[float]
+    """``[x1, y1, x2, y2]`` in pixels of the upright image."""
+    score: float
+    landmarks: list[list[float]]
+    """``[x, y]`` of the left eye, right eye, nose, left and right mouth corner."""
+
+
+class EmbeddedFace(FaceOut):
+    embedding: list[float]
+
+
+class DetectOut(_Answer):
+    faces: list[FaceOut]
+
+
+class EmbedOut(_Answer):
+    model_id: str
+    faces: list[EmbeddedFace]
+
+
+class VerifyOut(_Answer):
+    same: bool
+    distance: float
+    threshold: float
+    a: FaceOut
+    b: FaceOut
+
+
+class CandidateOut(_Answer):
+    subject: str
+    face_id: str
+    distance: float
+
+
+class IdentifiedFace(FaceOut):
+    subject: str | None
+    """The nearest subject when within the threshold, else null."""
+    face_id: str | None
+    distance: float | None
+    """Distance to the nearest enrolled face (null: the gallery is empty)."""
+    candidates: list[CandidateOut]
+    """The ``top_k`` nearest enrolled faces, nearest first."""
+
+
+class IdentifyOut(_Answer):
+    threshold: float
+    faces: list[IdentifiedFace]
+
+
+class SubjectSummary(_Answer):
+    subject: str
+    faces: int
+
+
+class SubjectsOut(_Answer):
+    subjects: list[SubjectSummary]
+
+
+class SubjectOut(_Answer):
+    subject: str
+    face_ids: list[str]
+
+
+class EnrolledFace(_Answer):
+    face_id: str
+    box: list[float]
+    score: float
+
+
+class EnrolOut(_Answer):
+    subject: str
+    faces: list[EnrolledFace]
+
+
+class SubjectRemoved(_Answer):
+    subject: str
+    removed: int
+
+
+class FaceRemoved(_Answer):
+    face_id: str
+    subject: str
+
+
+class HealthOut(_Answer):
+    status: str
+    version: str
+    model_id: str
+    detector: str
+    engine: str
+    threads: int
+    """Requests worked on at once."""
+    faces: int
+    subjects: int
+
+
+class ErrorDetail(_Answer):
+    status: int
+    type: str
+    """What went wrong, in one word: ``bad_image``, ``too_large``, ``unauthorized``..."""
+    message: str
+
+
+class ErrorOut(_Answer):
+    """Every error answer has this shape."""
+
+    error: ErrorDetail
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorOut, "description": text}
+    for code, text in {
+        400: "malformed body (JSON, base64, multipart)",
+        401: "missing or wrong API key",
+        404: "unknown route, subject or face",
+        413: "body, image pixels or photo count over the limit",
+        415: "unsupported content type",
+        422: "undecodable image, no face where one is needed, or a bad parameter",
+        503: "past the request time limit, or the gallery could not be saved",
+    }.items()
+}
+
+
+def _face_out(face: Face) -> dict[str, Any]:
+    return {
+        "box": [float(v) for v in face.box],
+        "score": float(face.score),
+        "landmarks": face.landmarks.astype(float).tolist(),
+    }
+
+
+# ----------------------------------------------------------------- request bodies
+
+
+def _body_doc(fields: dict[str, bool]) -> dict[str, Any]:
+    """OpenAPI text for image fields (name -> many allowed) in both encodings."""
+    multipart = {
+        name: (
+            {"type": "array", "items": {"type": "string", "format": "binary"}}
+            if many
+            else {"type": "string", "format": "binary"}
+        )
+        for name, many in fields.items()
+    }
+    as_json = {
+        name: (
+            {
+                "oneOf": [
+                    {"type": "string", "format": "byte"},
+                    {"type": "array", "items": {"type": "string", "format": "byte"}},
+                ]
+            }
+            if many
+            else {"type": "string", "format": "byte"}
+        )
+        for name, many in fields.items()
+    }
+    required = list(fields)
+    content: dict[str, Any] = {
+        "multipart/form-data": {
+            "schema": {"type": "object", "properties": multipart, "required": required}
+        },
+        "application/json": {
+            "schema": {"type": "object", "properties": as_json, "required": required}
+        },
+    }
+    if len(fields) == 1:
+        content["image/*"] = {"schema": {"type": "string", "format": "binary"}}
+    return {"requestBody": {"required": True, "content": content}}
+
+
+def _bad(status: int, message: str) -> HTTPException:
+    return HTTPException(status_code=status, detail=message)
+
+
+def _base64(value: Any, name: str) -> bytes:
+    if not isinstance(value, str):
+        raise _bad(422, f"field {name!r} must be a base64 string")
+    if value.startswith("data:"):  # a data URL: data:image/jpeg;base64,....
+        value = value.partition(",")[2]
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise _bad(400, f"field {name!r} is not valid base64") from None
+
+
+async def _form_files(
+    request: Request, fields: dict[str, bool], limit: int
+) -> dict[str, list[bytes]]:
+    async with request.form(max_files=limit + len(fields), max_fields=32) as form:
+        found: dict[str, list[bytes]] = {}
+        for name in fields:
+            parts = form.getlist(name)
+            if any(not isinstance(p, UploadFile) for p in parts):
+                raise _bad(422, f"field {name!r} must be a file upload (curl -F {name}=@photo.jpg)")
+            found[name] = [await p.read() for p in parts if isinstance(p, UploadFile)]
+        return found
+
+
+def _json_images(body: bytes, fields: dict[str, bool]) -> dict[str, list[bytes]]:
+    try:
+        data = json.loads(body)
+    except ValueError as err:
+        raise _bad(400, f"the body is not valid JSON: {err}") from None
+    if not isinstance(data, dict):
+        raise _bad(422, "the JSON body must be an object")
+    found: dict[str, list[bytes]] = {}
+    for name, many in fields.items():
+        value = data.get(name)
+        if value is None:
+            found[name] = []
+        elif many and isinstance(value, list):
+            found[name] = [_base64(v, name) for v in value]
+        else:
+            found[name] = [_base64(value, name)]
+    return found
+
+
+def image_fields(
+    fields: dict[str, bool], max_images: int
+) -> Callable[[Request], Awaitable[dict[str, list[bytes]]]]:
+    """A dependency reading the image fields (name -> many allowed) of a request."""
+
+    async def read(request: Request) -> dict[str, list[bytes]]:
+        media = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+        if media == "multipart/form-data":
+            found = await _form_files(request, fields, max_images)
+        elif media == "application/json":
+            found = _json_images(await request.body(), fields)
+        elif len(fields) == 1 and (
+            media.startswith("image/") or media == "application/octet-stream"
+        ):
+            found = {next(iter(fields)): [await request.body()]}
+        else:
+            raise _bad(
+                415,
+                "send images as multipart/form-data files, as JSON with base64 strings, "
+                "or (one image) as the raw body with an image/* content type",
+            )
+        for name, many in fields.items():
+            count = len(found[name])
+            if count == 0:
+                raise _bad(422, f"the request has no image in field {name!r}")
+            if not many and count > 1:
+                raise _bad(422, f"field {name!r} takes one image, got {count}")
+            if count > max_images:
+                raise _bad(413, f"at most {max_images} images per request, got {count}")
+            if any(not data for data in found[name]):
+                raise _bad(422, f"an image in field {name!r} is empty")
+        return found
+
+    return read
+
+
+# ----------------------------------------------------------------- the app
+
+
+def create_app(
+    config: ServeConfig, recognizer: FaceRecognizer, store: FaceStore, keys: KeyCheck
+) -> FastAPI:
+    metrics = Metrics(
+        lambda: store.face_count(), lambda: store.subject_count(), store.model_id, recognizer.engine
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Endpoints run on anyio's worker threads; as many as cores keeps every
+        # core busy without piling up half-done requests.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = config.threads
+        yield
+
+    app = FastAPI(
+        title="fastface",
+        version=__version__,
+        description=(
+            "Face detection, embedding, verification and identification against a "
+            f"durable gallery. Send the API key in the `{HEADER}` header."
+        ),
+        lifespan=lifespan,
+        responses=_ERRORS,
+    )
+    key_header = APIKeyHeader(name=HEADER, auto_error=False)
+
+    async def require_key(key: Annotated[str | None, Security(key_header)]) -> None:
+        if not keys.accepts(key):
+            raise HTTPException(
+                status_code=401,
+                detail=f"a valid API key is required in the {HEADER} header",
+                headers={"WWW-Authenticate": HEADER},
+            )
+
+    guarded = [Depends(require_key)]
+
+    def decode(data: bytes) -> npt.NDArray[np.uint8]:
+        return load_image(data, max_pixels=config.max_pixels)
+
+    def start(request: Request) -> None:
+        """Skips a request whose time ran out while it waited for a worker."""
+        deadline: Deadline | None = request.scope.get(DEADLINE_KEY)
+        if deadline is not None and deadline.expired:
+            raise TimeoutError("the request waited past its time limit")
+
+    one_image = Depends(image_fields({"image": False}, config.max_images))
+    two_images = Depends(image_fields({"a": False, "b": False}, config.max_images))
+    photos = Depends(image_fields({"image": True}, config.max_images))
+    Images = dict[str, list[bytes]]
+    TopK = Annotated[int, Query(ge=1, le=100, description="candidates per face")]
+    Threshold = Annotated[
+        float | None, Query(ge=0, le=2, description="distance threshold (default: the model's)")
+    ]
+    Subject = Annotated[str, Path(max_length=200, description="the subject's name")]
+
+    # ------------------------------------------------------------- faces
+
+    @app.post("/v1/detect", dependencies=guarded, openapi_extra=_body_doc({"image": False}))
+    def detect(request: Request, images: Annotated[Images, one_image]) -> DetectOut:
+        """Faces in the image: boxes, scores, five landmarks; best score first."""
+        start(request)
+        faces = recognizer.detect(decode(images["image"][0]))
+        return DetectOut.model_validate({"faces": [_face_out(f) for f in faces]})
+
+    @app.post("/v1/embed", dependencies=guarded, openapi_extra=_body_doc({"image": False}))
+    def embed(request: Request, images: Annotated[Images, one_image]) -> EmbedOut:
+        """Every face of the image with its unit embedding."""
+        start(request)
+        faces = recognizer.embed(decode(images["image"][0]))
+        out = [{**_face_out(f), "embedding": [float(v) for v in _embedding(f)]} for f in faces]
+        return EmbedOut.model_validate({"model_id": recognizer.model_id, "faces": out})
+
+    @app.post("/v1/verify", dependencies=guarded, openapi_extra=_body_doc({"a": False, "b": False}))
+    def verify(
+        request: Request, images: Annotated[Images, two_images], threshold: Threshold = None
+    ) -> VerifyOut:
+        """Whether images ``a`` and ``b`` show the same person (the main face of each)."""
+        start(request)
+        per_image = recognizer.embed_many([decode(images["a"][0]), decode(images["b"][0])])
+        a, b = (choose_face(faces) for faces in per_image)
+        for name, face in (("a", a), ("b", b)):
+            if face is None:
+                raise _bad(422, f"no face found in image {name!r}")
+        assert a is not None and b is not None
+        distance = float(np.linalg.norm(_embedding(a).astype(np.float64) - _embedding(b)))
+        limit = recognizer.threshold if threshold is None else threshold
+        return VerifyOut.model_validate(
+            {
+                "same": distance <= limit,
+                "distance": distance,
+                "threshold": limit,
+                "a": _face_out(a),
+                "b": _face_out(b),
+            }
+        )
+
+    @app.post("/v1/identify", dependencies=guarded, openapi_extra=_body_doc({"image": False}))
+    def identify(
+        request: Request,
+        images: Annotated[Images, one_image],
+        top_k: TopK = 1,
+        threshold: Threshold = None,
+    ) -> IdentifyOut:
+        """Every face of the image against the gallery."""
+        start(request)
+        faces = recognizer.embed(decode(images["image"][0]))
+        limit = recognizer.threshold if threshold is None else threshold
+        if not faces:
+            return IdentifyOut(threshold=limit, faces=[])
+        found = store.identify(
+            np.stack([_embedding(f) for f in faces]), top_k=top_k, threshold=limit
+        )
+        out = []
+        for face, hit in zip(faces, found, strict=True):
+            out.append(
+                {
+                    **_face_out(face),
+                    "subject": hit.subject,
+                    "face_id": hit.face_id,
+                    "distance": hit.distance if np.isfinite(hit.distance) else None,
+                    "candidates": [c.__dict__ for c in hit.candidates],
+                }
+            )
+        return IdentifyOut.model_validate({"threshold": limit, "faces": out})
+
+    # ------------------------------------------------------------- subjects
+
+    @app.get("/v1/subjects", dependencies=guarded)
+    def list_subjects() -> SubjectsOut:
+        """Every subject and its number of faces."""
+        summary = [{"subject": s, "faces": len(ids)} for s, ids in store.subjects().items()]
+        return SubjectsOut.model_validate({"subjects": summary})
+
+    @app.get("/v1/subjects/{subject}", dependencies=guarded)
+    def get_subject(subject: Subject) -> SubjectOut:
+        """The ids of a subject's faces, in enrolment order."""
+        return SubjectOut(subject=subject, face_ids=store.faces_of(subject))
+
+    @app.post(
+        "/v1/subjects/{subject}/faces",
+        dependencies=guarded,
+        status_code=201,
+        openapi_extra=_body_doc({"image": True}),
+    )
+    def enrol(request: Request, subject: Subject, images: Annotated[Images, photos]) -> EnrolOut:
+        """Adds the main face of each photo to ``subject`` (created when new).
+        Answered once saved durably; a photo without a face fails the whole request."""
+        start(request)
+        check_subject(subject)
+        per_photo = recognizer.embed_many([decode(data) for data in images["image"]])
+        chosen = []
+        for number, faces in enumerate(per_photo, 1):
+            face = choose_face(faces)
+            if face is None:
+                raise _bad(422, f"no face found in photo {number}; nothing was enrolled")
+            chosen.append(face)
+        deadline: Deadline | None = request.scope.get(DEADLINE_KEY)
+        ids = store.enrol(
+            subject,
+            np.stack([_embedding(f) for f in chosen]),
+            may_commit=deadline.try_commit if deadline else lambda: True,
+        )
+        out = [
+            {"face_id": i, "box": [float(v) for v in f.box], "score": float(f.score)}
+            for i, f in zip(ids, chosen, strict=True)
+        ]
+        return EnrolOut.model_validate({"subject": subject, "faces": out})
+
+    @app.delete("/v1/subjects/{subject}", dependencies=guarded)
+    def remove_subject(subject: Subject) -> SubjectRemoved:
+        """Removes a subject and all its faces."""
+        return SubjectRemoved(subject=subject, removed=store.remove_subject(subject))
+
+    @app.delete("/v1/faces/{face_id}", dependencies=guarded)
+    def remove_face(face_id: Annotated[str, Path(max_length=64)]) -> FaceRemoved:
+        """Removes one face (its id comes from enrolment or identification)."""
+        return FaceRemoved(face_id=face_id, subject=store.remove_face(face_id))
+
+    # ------------------------------------------------------------- operations
+
+    @app.get("/healthz")
+    async def health() -> HealthOut:
+        """Liveness and what is loaded (no key needed)."""
+        return HealthOut(
+            status="ok",
+            version=__version__,
+            model_id=recognizer.model_id,
+            detector=recognizer.detector,
+            engine=recognizer.engine,
+            threads=int(anyio.to_thread.current_default_thread_limiter().total_tokens),
+            faces=store.face_count(),
+            subjects=store.subject_count(),
+        )
+
+    @app.get("/metrics", dependencies=guarded, response_class=Response)
+    async def prometheus() -> Response:
+        """Prometheus text: requests, latencies, gallery size."""
+        return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    _add_error_handlers(app)
+    app.add_middleware(TimeLimit, seconds=config.timeout, exempt=PUBLIC_PATHS | {"/metrics"})
+    app.add_middleware(BodyLimit, max_bytes=config.max_upload_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    return app
+
+
+def _embedding(face: Face) -> npt.NDArray[np.float32]:
+    assert face.embedding is not None  # faces from embed() always carry one
+    return face.embedding
+
+
+def _error(status: int, kind: str, message: str, headers: Any = None) -> Response:
+    return Response(
+        error_body(status, kind, message), status, headers=headers, media_type="application/json"
+    )
+
+
+_KINDS = {
+    400: "bad_request",
+    401: "unauthorized",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    415: "unsupported_media_type",
+}
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    """Every failure answers JSON ``{"error": {status, type, message}}``; input
+    errors 4xx, and no traceback ever leaves the server."""
+
+    async def http_error(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        kind = _KINDS.get(exc.status_code, "invalid" if exc.status_code < 500 else "error")
+        return _error(exc.status_code, kind, str(exc.detail), getattr(exc, "headers", None))
+
+    async def validation_error(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        problems = [
+            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', 'invalid')}"
+            for e in exc.errors()
+        ]
+        return _error(422, "invalid", "; ".join(problems) or "invalid request")
+
+    async def image_error(_: Request, exc: Exception) -> Response:
+        status = 413 if isinstance(exc, ImageTooLargeError) else 422
+        return _error(status, "too_large" if status == 413 else "bad_image", str(exc))
+
+    async def value_error(_: Request, exc: Exception) -> Response:
+        return _error(422, "invalid", str(exc))
+
+    async def too_large(_: Request, exc: Exception) -> Response:
+        return _error(413, "too_large", str(exc))
+
+    async def unknown(_: Request, exc: Exception) -> Response:
+        what = "subject" if isinstance(exc, UnknownSubjectError) else "face"
+        return _error(404, "not_found", f"no {what} {exc.args[0]!r}")
+
+    async def timeout(_: Request, exc: Exception) -> Response:
+        return _error(503, "timeout", str(exc))
+
+    async def storage(_: Request, exc: Exception) -> Response:
+        log.error("saving to the gallery failed: %s", exc)
+        return _error(503, "storage", "the gallery could not be saved; nothing was changed")
+
+    async def internal(_: Request, exc: Exception) -> Response:
+        log.error("internal error", exc_info=exc)
+        return _error(500, "internal", "internal error (logged on the server)")
+
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(ImageError, image_error)
+    app.add_exception_handler(ValueError, value_error)
+    app.add_exception_handler(BodyTooLargeError, too_large)
+    app.add_exception_handler(UnknownSubjectError, unknown)
+    app.add_exception_handler(UnknownFaceError, unknown)
+    app.add_exception_handler(TimeoutError, timeout)
+    app.add_exception_handler(OSError, storage)
+    app.add_exception_handler(Exception, internal)

@@ -1,0 +1,171 @@
+"""Settings of ``fastface serve``: defaults, then a TOML config file, then flags.
+
+A config file holds the same names as the flags, with underscores::
+
+    host = "127.0.0.1"
+    port = 8000
+    data = "/var/lib/fastface"
+    engine = "onnxruntime"
+    api_key_file = "/etc/fastface/keys"
+    max_upload_bytes = 10485760
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import importlib
+import ipaddress
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .._embedder import ENGINES
+
+
+def default_threads() -> int:
+    """The cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+@dataclass
+class ServeConfig:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    #: The folder of the durable gallery (its journal).
+    data: str = "fastface-data"
+    #: A gallery file imported into a new data folder (labels become subjects).
+    gallery: str | None = None
+    #: The embedding model and the detector; ``None``: the manifest's defaults.
+    model: str | None = None
+    detector: str | None = None
+    engine: str = "auto"
+    #: The detector's smallest face, pixels; ``None``: the manifest's.
+    min_face_size: float | None = None
+    #: Same-person distance threshold; ``None``: the model's calibrated one.
+    threshold: float | None = None
+    #: Requests worked on at once (each also spreads its work over the cores).
+    threads: int = field(default_factory=default_threads)
+    max_upload_bytes: int = 10 * 1024 * 1024
+    max_pixels: int = 50_000_000
+    #: Photos in one enrolment request.
+    max_images: int = 32
+    #: Seconds a request may take before it is answered 503.
+    timeout: float = 30.0
+    api_key_file: str | None = None
+    log_level: str = "info"
+
+    def check(self) -> None:
+        """Raises ``ValueError`` naming the first setting out of range."""
+        if self.engine not in ENGINES:
+            raise ValueError(f"engine must be one of {ENGINES}, got {self.engine!r}")
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port must be from 0 to 65535, got {self.port}")
+        for name in ("threads", "max_upload_bytes", "max_pixels", "max_images"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not self.timeout > 0:
+            raise ValueError(f"timeout must be a positive number of seconds, got {self.timeout}")
+        if self.threshold is not None and not 0 <= self.threshold <= 2:
+            raise ValueError(f"threshold must lie in [0, 2], got {self.threshold}")
+        if self.log_level not in ("critical", "error", "warning", "info", "debug"):
+            raise ValueError(f"unknown log level {self.log_level!r}")
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(ServeConfig)}
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is reachable only from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
+
+
+def _toml() -> Any:
+    """``tomllib`` (Python 3.11+) or its backport ``tomli``."""
+    for name in ("tomllib", "tomli"):
+        with contextlib.suppress(ImportError):
+            return importlib.import_module(name)
+    raise ValueError("config files need Python 3.11+ or `pip install tomli`")
+
+
+def read_config_file(path: str) -> dict[str, Any]:
+    toml = _toml()
+    try:
+        with open(path, "rb") as f:
+            values: dict[str, Any] = toml.load(f)
+    except toml.TOMLDecodeError as err:
+        raise ValueError(f"{path}: {err}") from None
+    unknown = sorted(set(values) - set(_FIELDS))
+    if unknown:
+        raise ValueError(f"{path}: unknown settings {unknown}; known: {sorted(_FIELDS)}")
+    return values
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags; every default is ``None`` so that a config file can fill the gaps."""
+    add = parser.add_argument
+    d = ServeConfig()
+    add("--config", metavar="TOML", help="settings file (flags override it)")
+    add("--host", help=f"address to bind (default {d.host}; others need an API key)")
+    add("--port", type=int, help=f"port (default {d.port}; 0: any free port)")
+    add("--data", metavar="DIR", help=f"folder of the durable gallery (default ./{d.data})")
+    add("--gallery", metavar="FILE", help="gallery file imported when DIR is new")
+    add("--model", help="embedding model (default: the manifest's, facenet)")
+    add("--detector", help="face detector (default: the manifest's, mtcnn)")
+    add("--engine", choices=ENGINES, help="embedding engine (default auto)")
+    add("--min-face-size", type=float, metavar="PX", help="smallest face detected (px)")
+    add("--threshold", type=float, help="same-person distance threshold (default: the model's)")
+    add("--threads", type=int, metavar="N", help="requests worked at once (default: the cores)")
+    add("--max-upload-bytes", type=int, metavar="N", help="largest request body (default 10 MiB)")
+    add("--max-pixels", type=int, metavar="N", help="largest image, width*height (default 50 M)")
+    add("--max-images", type=int, metavar="N", help="photos per enrolment (default 32)")
+    add("--timeout", type=float, metavar="S", help="request time limit, seconds (default 30)")
+    add(
+        "--api-key-file",
+        metavar="FILE",
+        help="API keys, one a line (also: $FASTFACE_API_KEYS, comma-separated)",
+    )
+    add("--log-level", help="critical, error, warning, info (default) or debug")
+
+
+def from_arguments(args: argparse.Namespace) -> ServeConfig:
+    """Defaults, overridden by ``--config``'s file, overridden by the flags given."""
+    values: dict[str, Any] = {}
+    if getattr(args, "config", None):
+        values.update(read_config_file(args.config))
+    for name in _FIELDS:
+        given = getattr(args, name, None)
+        if given is not None:
+            values[name] = given
+    try:
+        config = ServeConfig(**values)
+    except TypeError as err:
+        raise ValueError(str(err)) from None
+    for name, value in values.items():
+        expected = _FIELDS[name].type
+        if not _fits(value, str(expected)):
+            raise ValueError(f"setting {name} = {value!r} should be {expected}")
+    if config.api_key_file:
+        config.api_key_file = str(Path(config.api_key_file).expanduser())
+    config.check()
+    return config
+
+
+def _fits(value: Any, annotation: str) -> bool:
+    kinds: dict[str, type | tuple[type, ...]] = {
+        "str": str,
+        "int": int,
+        "float": (int, float),
+        "None": type(None),
+    }
+    allowed = [kinds[part.strip()] for part in annotation.split("|")]
+    return not isinstance(value, bool) and any(isinstance(value, k) for k in allowed)

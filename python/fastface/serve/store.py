@@ -1,0 +1,525 @@
+"""The service's durable gallery: faces of named subjects, each with a stable id.
+
+Durability
+    Every change is one record appended to ``journal.ffj`` in the data folder and
+    fsynced before the change is applied in memory and acknowledged, so an answered
+    enrolment survives ``kill -9`` or a power cut. A record is
+    ``[u32 length][u32 crc32][payload]`` (little-endian), the payload a JSON object;
+    one enrolment (any number of photos) is one record, so it comes back whole or
+    not at all. A crash can only tear the last record: replay stops at the first
+    record that is short or fails its checksum, keeps the torn bytes in
+    ``journal.ffj.torn-<time>`` for inspection and truncates the journal there
+    before anything new is appended.
+
+    Removals append records too. When more faces have been removed than are left,
+    the journal is compacted: the live faces are written to a temporary file, which
+    is fsynced and renamed over the journal (and the folder fsynced), so the file
+    is always the old journal or the new one.
+
+Consistency
+    Searches run concurrently; a change takes the lock exclusively while it is
+    applied, so a search sees the gallery before or after a change, never half of
+    one (removing a subject removes all its faces at once).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import logging
+import os
+import struct
+import sys
+import threading
+import time
+import uuid
+import zlib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+import numpy.typing as npt
+
+from .._gallery import Gallery
+from ..errors import GalleryError
+
+log = logging.getLogger("fastface.serve")
+
+JOURNAL_NAME = "journal.ffj"
+FORMAT = 1
+_FRAME = struct.Struct("<II")  # payload length, crc32 of the payload
+# A length beyond this is a torn or corrupt length field, not a record.
+_MAX_RECORD = 1 << 30
+# Faces per record when compacting (bounds one record's size).
+_COMPACT_CHUNK = 4096
+# Removed faces tolerated in the journal before compacting, at least.
+_COMPACT_MIN_DEAD = 1000
+
+MAX_SUBJECT_LENGTH = 200
+
+
+class UnknownSubjectError(KeyError):
+    """No subject of that name."""
+
+
+class UnknownFaceError(KeyError):
+    """No face of that id."""
+
+
+def check_subject(name: str) -> str:
+    """A subject name: 1 to 200 characters, not blank, no control characters and
+    no ``/`` (a name must fit in one segment of a URL path)."""
+    if not name.strip() or len(name) > MAX_SUBJECT_LENGTH:
+        raise ValueError(f"a subject name must have 1 to {MAX_SUBJECT_LENGTH} characters")
+    if any(ord(c) < 32 or ord(c) == 127 or c == "/" for c in name):
+        raise ValueError("a subject name must not contain control characters or '/'")
+    return name
+
+
+@dataclass(frozen=True)
+class Candidate:
+    subject: str
+    face_id: str
+    distance: float
+
+
+@dataclass(frozen=True)
+class Identification:
+    """The answer for one probe face: the nearest subject when within the
+    threshold (else ``None``) and the ``top_k`` nearest enrolled faces."""
+
+    subject: str | None
+    face_id: str | None
+    distance: float
+    threshold: float
+    candidates: list[Candidate]
+
+
+class _ReadWriteLock:
+    """Many readers or one writer; a waiting writer holds back new readers, so a
+    stream of searches cannot starve a change."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writer = False
+        self._writers_waiting = 0
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[None]:
+        with self._cond:
+            while self._writer or self._writers_waiting:
+                self._cond.wait()
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                if not self._readers:
+                    self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        with self._cond:
+            self._writers_waiting += 1
+            try:
+                while self._writer or self._readers:
+                    self._cond.wait()
+            finally:
+                self._writers_waiting -= 1
+            self._writer = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writer = False
+                self._cond.notify_all()
+
+
+def _encode(payload: dict[str, Any]) -> bytes:
+    body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+    return _FRAME.pack(len(body), zlib.crc32(body)) + body
+
+
+def _read_records(f: BinaryIO) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yields ``(end offset, payload)`` for each whole record; stops at the first
+    short, oversized or mismatching one."""
+    offset = 0
+    while True:
+        head = f.read(_FRAME.size)
+        if len(head) < _FRAME.size:
+            return
+        length, crc = _FRAME.unpack(head)
+        if length > _MAX_RECORD:
+            return
+        body = f.read(length)
+        if len(body) < length or zlib.crc32(body) != crc:
+            return
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            return
+        if not isinstance(payload, dict):
+            return
+        offset += _FRAME.size + length
+        yield offset, payload
+
+
+def _claim(directory: Path) -> int:
+    """Locks ``directory/lock`` for this process (released when it ends): two
+    servers appending to one journal would interleave their records."""
+    fd = os.open(directory / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+    if sys.platform != "win32":
+        import fcntl
+
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise GalleryError(f"{directory} is in use by another fastface serve process") from None
+    return fd
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _embedding_text(row: npt.NDArray[np.float32]) -> str:
+    return base64.b64encode(np.ascontiguousarray(row, dtype="<f4").tobytes()).decode()
+
+
+def _embedding_from(text: str, dim: int) -> npt.NDArray[np.float32]:
+    row = np.frombuffer(base64.b64decode(text), dtype="<f4").astype(np.float32)
+    if row.shape != (dim,):
+        raise GalleryError(f"a journal record holds an embedding of {row.size} values, not {dim}")
+    return row
+
+
+class FaceStore:
+    """Subjects and their faces, searched exactly, every change journaled.
+
+    ``directory`` is created when missing. ``model`` names the embedding model;
+    a journal written for another model is refused. ``seed`` is a gallery file
+    (from ``fastface enroll``) imported when the folder holds no journal yet: its
+    labels become subjects.
+    """
+
+    def __init__(
+        self, directory: str | os.PathLike[str], model: str, *, seed: Gallery | None = None
+    ) -> None:
+        self.directory = Path(directory)
+        if not self.directory.is_dir():
+            self.directory.mkdir(parents=True)
+            _fsync_dir(self.directory.parent)
+        self.path = self.directory / JOURNAL_NAME
+        self._claim = _claim(self.directory)
+        try:
+            self._open(model, seed)
+        except BaseException:
+            os.close(self._claim)
+            raise
+
+    def _open(self, model: str, seed: Gallery | None) -> None:
+        self._gallery = Gallery(model)
+        self._subject_of: dict[str, str] = {}  # face id -> subject
+        self._faces_of: dict[str, list[str]] = {}  # subject -> face ids, in order
+        self._dead = 0  # faces removed since the journal was last compacted
+        self._lock = _ReadWriteLock()
+        self._write_lock = threading.Lock()  # one change at a time, journal then memory
+        self._broken: str | None = None
+        with contextlib.suppress(FileNotFoundError):
+            (self.directory / (JOURNAL_NAME + ".tmp")).unlink()
+        if self.path.exists():
+            if seed is not None:
+                log.warning(
+                    "%s already holds a journal; the seed gallery was not imported", self.path
+                )
+            self._replay()
+        else:
+            if seed is not None:
+                self._import(seed)
+            self._rewrite()
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+
+    # ---------------------------------------------------------------- reading
+
+    @property
+    def model_id(self) -> str:
+        return self._gallery.model_id
+
+    def face_count(self) -> int:
+        return len(self._subject_of)
+
+    def subject_count(self) -> int:
+        return len(self._faces_of)
+
+    def subjects(self) -> dict[str, list[str]]:
+        """Every subject with its face ids, in enrolment order."""
+        with self._lock.reading():
+            return {name: list(ids) for name, ids in self._faces_of.items()}
+
+    def faces_of(self, subject: str) -> list[str]:
+        with self._lock.reading():
+            if subject not in self._faces_of:
+                raise UnknownSubjectError(subject)
+            return list(self._faces_of[subject])
+
+    def identify(
+        self, embeddings: npt.NDArray[np.float32], *, top_k: int, threshold: float | None
+    ) -> list[Identification]:
+        """The nearest enrolled faces of each probe embedding."""
+        if not len(embeddings):
+            return []
+        with self._lock.reading():
+            matches = self._gallery.search(embeddings, top_k=top_k, threshold=threshold)
+            answers = []
+            for m in matches:
+                candidates = [
+                    Candidate(self._subject_of[c.label], c.label, c.distance) for c in m.candidates
+                ]
+                nearest = candidates[0] if m.matched else None
+                answers.append(
+                    Identification(
+                        subject=nearest.subject if nearest else None,
+                        face_id=nearest.face_id if nearest else None,
+                        distance=m.distance,
+                        threshold=m.threshold,
+                        candidates=candidates,
+                    )
+                )
+            return answers
+
+    # ---------------------------------------------------------------- changes
+
+    def enrol(
+        self,
+        subject: str,
+        embeddings: npt.NDArray[np.float32],
+        *,
+        may_commit: Callable[[], bool] = lambda: True,
+    ) -> list[str]:
+        """Adds faces to ``subject`` (created when new); returns their new ids once
+        they are on disk. ``may_commit`` is asked under the write lock just before
+        the journal is written; when it answers ``False`` nothing is written and
+        :class:`TimeoutError` is raised (a request past its time limit)."""
+        check_subject(subject)
+        rows = np.ascontiguousarray(embeddings, dtype=np.float32)
+        if rows.ndim != 2 or rows.shape[1] != self._gallery.dim or not len(rows):
+            raise ValueError(f"embeddings must have shape (n >= 1, {self._gallery.dim})")
+        if not np.isfinite(rows).all():
+            raise ValueError("embeddings must be finite")
+        ids = [uuid.uuid4().hex for _ in rows]
+        record = {
+            "op": "enrol",
+            "subject": subject,
+            "faces": [
+                {"id": i, "embedding": _embedding_text(r)} for i, r in zip(ids, rows, strict=True)
+            ],
+        }
+        with self._write_lock:
+            if not may_commit():
+                raise TimeoutError("the request ran past its time limit before it was saved")
+            self._append(record)
+            with self._lock.writing():
+                self._apply(record)
+        return ids
+
+    def remove_subject(self, subject: str) -> int:
+        """Removes a subject and all its faces; returns how many faces it had."""
+        with self._write_lock:
+            count = len(self._faces_of.get(subject, ()))
+            if not count:
+                raise UnknownSubjectError(subject)
+            record = {"op": "remove_subject", "subject": subject}
+            self._append(record)
+            with self._lock.writing():
+                self._apply(record)
+            self._compact_if_worth_it()
+        return count
+
+    def remove_face(self, face_id: str) -> str:
+        """Removes one face; returns the subject it belonged to (a subject left with
+        no face is gone)."""
+        with self._write_lock:
+            subject = self._subject_of.get(face_id)
+            if subject is None:
+                raise UnknownFaceError(face_id)
+            record = {"op": "remove_face", "id": face_id}
+            self._append(record)
+            with self._lock.writing():
+                self._apply(record)
+            self._compact_if_worth_it()
+        return subject
+
+    def close(self) -> None:
+        with self._write_lock:
+            if self._fd >= 0:
+                os.close(self._fd)
+                os.close(self._claim)
+                self._fd = -1
+
+    # ---------------------------------------------------------------- internals
+
+    def _append(self, record: dict[str, Any]) -> None:
+        """Writes and fsyncs one record. If that fails, the journal is cut back to
+        where it was, so no half-written record is followed by later ones; if even
+        that fails, the store refuses further changes."""
+        if self._broken:
+            raise OSError(f"the journal cannot be written: {self._broken}")
+        data = memoryview(_encode(record))
+        start = os.fstat(self._fd).st_size
+        try:
+            while data:
+                data = data[os.write(self._fd, data) :]
+            os.fsync(self._fd)
+        except OSError as err:
+            try:
+                os.ftruncate(self._fd, start)
+                os.fsync(self._fd)
+            except OSError as cut:
+                self._broken = f"{err}; then cutting the torn record failed: {cut}"
+            raise
+
+    def _apply(self, record: dict[str, Any]) -> None:
+        op = record.get("op")
+        if op == "enrol":
+            subject = str(record["subject"])
+            faces = record["faces"]
+            ids = [str(f["id"]) for f in faces]
+            rows = np.stack([_embedding_from(f["embedding"], self._gallery.dim) for f in faces])
+            self._gallery.add_embeddings(ids, rows)
+            self._faces_of.setdefault(subject, []).extend(ids)
+            for face_id in ids:
+                self._subject_of[face_id] = subject
+        elif op == "remove_subject":
+            for face_id in self._faces_of.pop(str(record["subject"]), []):
+                self._forget(face_id)
+        elif op == "remove_face":
+            face_id = str(record["id"])
+            owner = self._subject_of.get(face_id)
+            if owner is not None:
+                self._forget(face_id)
+                remaining = self._faces_of[owner]
+                remaining.remove(face_id)
+                if not remaining:
+                    del self._faces_of[owner]
+        else:
+            raise GalleryError(f"unknown journal record {op!r} in {self.path}")
+
+    def _forget(self, face_id: str) -> None:
+        self._gallery.remove(face_id)
+        del self._subject_of[face_id]
+        self._dead += 1
+
+    def _replay(self) -> None:
+        with open(self.path, "rb") as f:
+            records = _read_records(f)
+            header = next(records, None)
+            if header is None or header[1].get("format") != FORMAT:
+                raise GalleryError(
+                    f"{self.path} is not a fastface journal of format {FORMAT} "
+                    "(or its header is damaged)"
+                )
+            end, head = header
+            if head.get("model_id") != self.model_id:
+                raise GalleryError(
+                    f"{self.path} holds faces of model {head.get('model_id')!r}, but this "
+                    f"server embeds with {self.model_id!r}: use another --data folder"
+                )
+            for record_end, record in records:
+                self._apply(record)
+                end = record_end
+        size = self.path.stat().st_size
+        if size > end:
+            self._cut_torn_tail(end, size)
+        if self._dead > max(_COMPACT_MIN_DEAD, self.face_count()):
+            self._rewrite()
+        log.info(
+            "journal %s: %d faces of %d subjects",
+            self.path,
+            self.face_count(),
+            self.subject_count(),
+        )
+
+    def _cut_torn_tail(self, good: int, size: int) -> None:
+        aside = self.path.with_name(f"{JOURNAL_NAME}.torn-{time.time_ns()}")
+        with open(self.path, "r+b") as f:
+            f.seek(good)
+            aside.write_bytes(f.read())
+            f.truncate(good)
+            os.fsync(f.fileno())
+        _fsync_dir(self.directory)
+        log.warning(
+            "%s ended in %d bytes of an unfinished record (a crash while writing); "
+            "they were never acknowledged, kept in %s and cut off",
+            self.path,
+            size - good,
+            aside.name,
+        )
+
+    def _import(self, seed: Gallery) -> None:
+        if seed.model_id != self.model_id:
+            raise GalleryError(
+                f"the seed gallery holds model {seed.model_id!r}, this server {self.model_id!r}"
+            )
+        labels = seed.labels()
+        rows = seed.embeddings()
+        for subject in dict.fromkeys(labels):
+            check_subject(subject)
+            picked = rows[[i for i, label in enumerate(labels) if label == subject]]
+            ids = [uuid.uuid4().hex for _ in picked]
+            self._apply(
+                {
+                    "op": "enrol",
+                    "subject": subject,
+                    "faces": [
+                        {"id": i, "embedding": _embedding_text(r)}
+                        for i, r in zip(ids, picked, strict=True)
+                    ],
+                }
+            )
+
+    def _records(self) -> Iterator[dict[str, Any]]:
+        """The live faces as enrol records (what a compacted journal holds)."""
+        yield {"format": FORMAT, "model_id": self.model_id, "dim": self._gallery.dim}
+        rows = dict(zip(self._gallery.labels(), self._gallery.embeddings(), strict=True))
+        for subject, ids in self._faces_of.items():
+            for start in range(0, len(ids), _COMPACT_CHUNK):
+                chunk: Sequence[str] = ids[start : start + _COMPACT_CHUNK]
+                yield {
+                    "op": "enrol",
+                    "subject": subject,
+                    "faces": [{"id": i, "embedding": _embedding_text(rows[i])} for i in chunk],
+                }
+
+    def _rewrite(self) -> None:
+        """Writes the live faces to a new journal and puts it in place atomically."""
+        tmp = self.path.with_name(JOURNAL_NAME + ".tmp")
+        with open(tmp, "wb") as f:
+            for record in self._records():
+                f.write(_encode(record))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+        _fsync_dir(self.directory)
+        self._dead = 0
+
+    def _compact_if_worth_it(self) -> None:
+        if self._dead <= max(_COMPACT_MIN_DEAD, self.face_count()):
+            return
+        try:
+            self._rewrite()
+        except OSError as err:  # the change itself is saved; compaction can wait
+            log.warning("compacting %s failed: %s", self.path, err)
+        # Appends must go to whichever file is now in place.
+        if os.fstat(self._fd).st_ino != os.stat(self.path).st_ino:
+            os.close(self._fd)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)

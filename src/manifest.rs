@@ -1,0 +1,259 @@
+//! The model manifest (`models/manifest.json`, shipped next to the ONNX files):
+//! the one place that says what each network expects and what the defaults are.
+//! Rust reads the parts it runs on (input size, preprocessing, alignment,
+//! detector settings); Python reads the same file for thresholds and licences.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::align::{Alignment, Template};
+use crate::detect::MtcnnOptions;
+use crate::embedder::{ChannelOrder, EmbedderSpec, Normalization};
+use crate::error::{Error, Result};
+
+/// The parsed manifest and the folder its ONNX files are in.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    dir: PathBuf,
+    defaults: Defaults,
+    models: HashMap<String, ModelEntry>,
+    detectors: HashMap<String, DetectorEntry>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct File {
+    defaults: Defaults,
+    detectors: Vec<DetectorEntry>,
+    models: Vec<ModelEntry>,
+}
+
+/// The detector and embedder a recognizer uses when none is named.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Defaults {
+    pub detector: String,
+    pub model: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct DetectorEntry {
+    name: String,
+    networks: Vec<String>,
+    options: DetectorOptionsEntry,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct DetectorOptionsEntry {
+    min_face_size: f32,
+    scale_factor: f32,
+    thresholds: [f32; 3],
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct ModelEntry {
+    name: String,
+    model_id: String,
+    onnx: String,
+    input: InputEntry,
+    preprocessing: PreprocessingEntry,
+    output: Option<OutputEntry>,
+    alignment: Option<AlignmentEntry>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct InputEntry {
+    size: Option<[usize; 2]>,
+    channels: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct PreprocessingEntry {
+    method: String,
+    mean: Option<f32>,
+    scale: Option<f32>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct OutputEntry {
+    dim: Option<usize>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct AlignmentEntry {
+    default: String,
+    template: Option<Template>,
+    margin: Option<f32>,
+}
+
+/// Everything needed to load one embedder and cut faces out for it.
+#[derive(Debug, Clone)]
+pub struct EmbedderEntry {
+    pub model_id: String,
+    pub onnx: PathBuf,
+    pub spec: EmbedderSpec,
+    /// The alignment methods the model supports, by name, and its default.
+    pub alignments: Vec<(String, Alignment)>,
+    pub default_alignment: String,
+}
+
+fn manifest_error(path: &Path, what: impl std::fmt::Display) -> Error {
+    Error::model(format!(
+        "the model manifest {} {what}; reinstall fastface",
+        path.display()
+    ))
+}
+
+impl Manifest {
+    /// Reads `manifest.json` from `dir`, the folder of the shipped models.
+    pub fn load(dir: &Path) -> Result<Self> {
+        let path = dir.join("manifest.json");
+        let text = std::fs::read_to_string(&path).map_err(|e| manifest_error(&path, e))?;
+        Self::parse(dir, &text).map_err(|e| manifest_error(&path, e))
+    }
+
+    fn parse(dir: &Path, text: &str) -> std::result::Result<Self, String> {
+        let file: File = serde_json::from_str(text).map_err(|e| format!("is malformed: {e}"))?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            defaults: file.defaults,
+            models: file
+                .models
+                .into_iter()
+                .map(|m| (m.name.clone(), m))
+                .collect(),
+            detectors: file
+                .detectors
+                .into_iter()
+                .map(|d| (d.name.clone(), d))
+                .collect(),
+        })
+    }
+
+    pub fn defaults(&self) -> &Defaults {
+        &self.defaults
+    }
+
+    /// The ONNX file of network `name`.
+    pub fn onnx_path(&self, name: &str) -> Result<PathBuf> {
+        let entry = self.models.get(name).ok_or_else(|| {
+            Error::invalid(format!(
+                "unknown model {name:?}; shipped: {:?}",
+                self.names(&self.models)
+            ))
+        })?;
+        Ok(self.dir.join(&entry.onnx))
+    }
+
+    /// MTCNN's networks (P-Net, R-Net, O-Net files) and default settings.
+    pub fn mtcnn(&self, name: &str) -> Result<([PathBuf; 3], MtcnnOptions)> {
+        let entry = self.detectors.get(name).ok_or_else(|| {
+            Error::invalid(format!(
+                "unknown detector {name:?}; shipped: {:?}",
+                self.names(&self.detectors)
+            ))
+        })?;
+        let [p, r, o] = entry.networks.as_slice() else {
+            return Err(Error::model(format!(
+                "detector {name:?} must list three networks in the manifest"
+            )));
+        };
+        let options = MtcnnOptions::new(
+            entry.options.min_face_size,
+            entry.options.scale_factor,
+            entry.options.thresholds,
+        );
+        Ok((
+            [self.onnx_path(p)?, self.onnx_path(r)?, self.onnx_path(o)?],
+            options,
+        ))
+    }
+
+    /// The embedder `name`: its file, input contract and alignments.
+    pub fn embedder(&self, name: &str) -> Result<EmbedderEntry> {
+        let onnx = self.onnx_path(name)?;
+        let entry = &self.models[name];
+        let invalid = |what: &str| Error::model(format!("model {name:?}: {what} in the manifest"));
+        let [height, width] = entry.input.size.ok_or_else(|| invalid("no input size"))?;
+        let dim = entry
+            .output
+            .as_ref()
+            .and_then(|o| o.dim)
+            .ok_or_else(|| invalid("no output dim"))?;
+        let channel_order = match entry.input.channels.as_str() {
+            "RGB" => ChannelOrder::Rgb,
+            "BGR" => ChannelOrder::Bgr,
+            _ => return Err(invalid("channels must be RGB or BGR")),
+        };
+        let normalization = match entry.preprocessing.method.as_str() {
+            "per_image_standardization" => Normalization::PerImageStandardization,
+            "fixed" => Normalization::Fixed {
+                mean: entry.preprocessing.mean.unwrap_or(0.0),
+                scale: entry.preprocessing.scale.unwrap_or(1.0),
+            },
+            _ => return Err(invalid("an unknown preprocessing method")),
+        };
+        let alignment = entry
+            .alignment
+            .as_ref()
+            .ok_or_else(|| invalid("no alignment"))?;
+        let mut alignments = Vec::new();
+        if let Some(template) = alignment.template {
+            alignments.push(("similarity".to_string(), Alignment::Similarity { template }));
+        }
+        if let Some(margin) = alignment.margin {
+            alignments.push(("crop".to_string(), Alignment::Crop { margin }));
+        }
+        if !alignments.iter().any(|(n, _)| *n == alignment.default) {
+            return Err(invalid("a default alignment it does not define"));
+        }
+        Ok(EmbedderEntry {
+            model_id: entry.model_id.clone(),
+            onnx,
+            spec: EmbedderSpec {
+                height,
+                width,
+                channel_order,
+                normalization,
+                dim,
+            },
+            alignments,
+            default_alignment: alignment.default.clone(),
+        })
+    }
+
+    fn names<T>(&self, map: &HashMap<String, T>) -> Vec<String> {
+        let mut names: Vec<String> = map.keys().cloned().collect();
+        names.sort();
+        names
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REPO_MANIFEST: &str = include_str!("../models/manifest.json");
+
+    #[test]
+    fn the_repository_manifest_parses() {
+        let m = Manifest::parse(Path::new("/models"), REPO_MANIFEST).unwrap();
+        let facenet = m.embedder(&m.defaults().model.clone()).unwrap();
+        assert_eq!(facenet.spec.dim, 128);
+        assert_eq!((facenet.spec.height, facenet.spec.width), (160, 160));
+        assert_eq!(facenet.default_alignment, "similarity");
+        assert_eq!(facenet.onnx, Path::new("/models/facenet.onnx"));
+        let (files, options) = m.mtcnn(&m.defaults().detector.clone()).unwrap();
+        assert_eq!(files[0], Path::new("/models/mtcnn_pnet.onnx"));
+        assert_eq!(options.min_face_size, 20.0);
+        assert_eq!(options.thresholds, [0.6, 0.7, 0.7]);
+    }
+
+    #[test]
+    fn unknown_names_are_refused() {
+        let m = Manifest::parse(Path::new("/models"), REPO_MANIFEST).unwrap();
+        assert!(matches!(m.embedder("nope"), Err(Error::InvalidArgument(_))));
+        assert!(matches!(m.mtcnn("nope"), Err(Error::InvalidArgument(_))));
+        assert!(Manifest::parse(Path::new("/"), "{").is_err());
+    }
+}

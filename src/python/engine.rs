@@ -1,0 +1,47 @@
+//! Engine selection: loading onnxruntime's library into the process, and the
+//! one parser of the `engine=` argument every class takes.
+
+use std::path::PathBuf;
+
+use pyo3::prelude::*;
+
+use super::detached;
+use crate::engine::{self, EngineChoice};
+
+/// Loads onnxruntime's shared library (the one inside the `onnxruntime` Python
+/// package) so that `engine="auto"` and `engine="onnxruntime"` can use it.
+/// Only the first call per process has an effect.
+#[pyfunction]
+pub fn load_onnxruntime(py: Python<'_>, library: PathBuf) -> PyResult<()> {
+    detached(py, || engine::load_onnxruntime(&library))
+}
+
+/// Whether onnxruntime's library has been loaded in this process.
+#[pyfunction]
+pub fn onnxruntime_loaded() -> bool {
+    engine::onnxruntime_loaded()
+}
+
+/// `"auto"`, `"tract"` or `"onnxruntime"`, else `ValueError`.
+pub fn engine_choice(name: &str) -> PyResult<EngineChoice> {
+    Ok(EngineChoice::parse(name)?)
+}
+
+/// For `fastface info`: tract's instruction set, the worker threads, and the
+/// matrix-product kernels tract chooses on this CPU for one item of the model
+/// at `path`.
+#[pyfunction]
+pub fn tract_info(
+    py: Python<'_>,
+    path: PathBuf,
+    channels: usize,
+    height: usize,
+    width: usize,
+) -> PyResult<(String, usize, Vec<(String, usize)>)> {
+    detached(py, || {
+        let tract =
+            engine::TractEngine::new(engine::ModelSource::Path(&path), engine::Workload::Heavy)?;
+        let kernels = tract.matmul_kernels([1, channels, height, width])?;
+        Ok::<_, crate::error::Error>((engine::tract_isa(), rayon::current_num_threads(), kernels))
+    })
+}

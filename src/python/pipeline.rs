@@ -1,0 +1,155 @@
+//! `CorePipeline`: photos in, faces with embeddings out, one call per batch.
+
+use std::path::PathBuf;
+
+use numpy::{IntoPyArray, PyArray2, PyArray4, PyReadonlyArray2, PyReadonlyArray3};
+use pyo3::prelude::*;
+
+use super::arrays::{
+    detect_images, face_arrays, faces_from_arrays, owned_image, owned_images, FaceArrays,
+};
+use super::detached;
+use super::embedder::CoreEmbedder;
+use super::engine::engine_choice;
+use crate::manifest::Manifest;
+use crate::pipeline::{Pipeline, PipelineConfig};
+
+/// One image's faces and their embeddings: boxes `(n, 4)`, scores `(n,)`,
+/// landmarks `(n, 5, 2)`, embeddings `(n, dim)`.
+type EmbeddedArrays<'py> = (
+    Bound<'py, PyArray2<f32>>,
+    Bound<'py, numpy::PyArray1<f32>>,
+    Bound<'py, numpy::PyArray3<f32>>,
+    Bound<'py, PyArray2<f32>>,
+);
+
+/// Detector, alignment and embedder built from the manifest; safe to share
+/// between threads, each call runs with the GIL released on all cores.
+#[pyclass(module = "fastface._core", frozen)]
+pub struct CorePipeline {
+    inner: Pipeline,
+}
+
+#[pymethods]
+impl CorePipeline {
+    /// Names are the manifest's (in `models_dir`); `None` means its default.
+    #[new]
+    #[pyo3(signature = (models_dir, *, detector = None, model = None, alignment = None, margin = None, engine = "auto", min_face_size = None, scale_factor = None, thresholds = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        models_dir: PathBuf,
+        detector: Option<String>,
+        model: Option<String>,
+        alignment: Option<String>,
+        margin: Option<f32>,
+        engine: &str,
+        min_face_size: Option<f32>,
+        scale_factor: Option<f32>,
+        thresholds: Option<(f32, f32, f32)>,
+    ) -> PyResult<Self> {
+        let config = PipelineConfig {
+            detector,
+            model,
+            alignment,
+            margin,
+            engine: engine_choice(engine)?,
+            min_face_size,
+            scale_factor,
+            thresholds: thresholds.map(|(p, r, o)| [p, r, o]),
+        };
+        let inner = detached(py, move || {
+            Pipeline::new(&Manifest::load(&models_dir)?, &config)
+        })?;
+        Ok(Self { inner })
+    }
+
+    /// The faces of each RGB `uint8 (height, width, 3)` image, the face the
+    /// image is about first, then by score: per image `(boxes, scores, landmarks)`.
+    fn detect<'py>(
+        &self,
+        py: Python<'py>,
+        images: Vec<PyReadonlyArray3<'py, u8>>,
+    ) -> PyResult<Vec<FaceArrays<'py>>> {
+        detect_images(py, self.inner.detector(), &images)
+    }
+
+    /// `detect`, then every face aligned and embedded: per image
+    /// `(boxes, scores, landmarks, embeddings)`, row `i` of each the same face.
+    fn embed<'py>(
+        &self,
+        py: Python<'py>,
+        images: Vec<PyReadonlyArray3<'py, u8>>,
+    ) -> PyResult<Vec<EmbeddedArrays<'py>>> {
+        let images = owned_images(&images)?;
+        let results = detached(py, || {
+            let views: Vec<_> = images.iter().map(|i| i.view()).collect();
+            self.inner.embed(&views)
+        })?;
+        Ok(results
+            .into_iter()
+            .map(|r| {
+                let (boxes, scores, landmarks) = face_arrays(py, &r.faces);
+                (boxes, scores, landmarks, r.embeddings.into_pyarray(py))
+            })
+            .collect())
+    }
+
+    /// The given faces of `image` (boxes `(n, 4)`, landmarks `(n, 5, 2)`),
+    /// aligned and embedded: `float32 (n, dim)`.
+    fn embed_faces<'py>(
+        &self,
+        py: Python<'py>,
+        image: PyReadonlyArray3<'py, u8>,
+        boxes: PyReadonlyArray2<'py, f32>,
+        landmarks: numpy::PyReadonlyArray3<'py, f32>,
+    ) -> PyResult<Bound<'py, PyArray2<f32>>> {
+        let image = owned_image(&image)?;
+        let faces = faces_from_arrays(boxes, landmarks)?;
+        let mut rows = detached(py, || {
+            self.inner.embed_faces(&[(&image.view(), faces.as_slice())])
+        })?;
+        Ok(rows.remove(0).into_pyarray(py))
+    }
+
+    /// The embedder's crops `uint8 (n, height, width, 3)` of the given faces.
+    fn align<'py>(
+        &self,
+        py: Python<'py>,
+        image: PyReadonlyArray3<'py, u8>,
+        boxes: PyReadonlyArray2<'py, f32>,
+        landmarks: numpy::PyReadonlyArray3<'py, f32>,
+    ) -> PyResult<Bound<'py, PyArray4<u8>>> {
+        let image = owned_image(&image)?;
+        let faces = faces_from_arrays(boxes, landmarks)?;
+        let crops = detached(py, || self.inner.align(image.view(), &faces))?;
+        Ok(crops.into_pyarray(py))
+    }
+
+    /// The pipeline's embedder (the same loaded network), for pre-aligned crops.
+    #[getter]
+    fn embedder(&self) -> CoreEmbedder {
+        CoreEmbedder::shared(self.inner.embedder().clone())
+    }
+
+    /// The detector's engine: `"tract"` or `"onnxruntime"`.
+    #[getter]
+    fn detector_engine(&self) -> &'static str {
+        self.inner.detector().engine_name()
+    }
+
+    #[getter]
+    fn detector(&self) -> &'static str {
+        self.inner.detector().name()
+    }
+
+    #[getter]
+    fn alignment(&self) -> String {
+        self.inner.alignment_name().to_string()
+    }
+
+    #[getter]
+    fn model_id(&self) -> String {
+        self.inner.model_id().to_string()
+    }
+}
