@@ -27,7 +27,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from .. import __version__
 from ..errors import FastfaceError
 from ..serve import cli as serve
 from . import bench, calibrate, demo, embed, enroll, identify, info, verify
