@@ -38,7 +38,7 @@ fn main() -> TractResult<()> {
     let mut flops_of = BTreeMap::new();
     for node in plan.model().nodes() {
         if let Some(op) = node.op_as::<OptMatMul>() {
-            let dim = |d: &TDim| d.to_usize().unwrap_or(1) as f64;
+            let dim = |d: &TDim| d.as_i64().unwrap_or(1) as f64;
             let k = op.guess_k().map_or(0.0, |k| dim(&k));
             let names: Vec<&str> = op.mmm.iter().map(|m| m.name()).collect();
             flops_of.insert(

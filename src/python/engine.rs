@@ -27,6 +27,9 @@ pub fn engine_choice(name: &str) -> PyResult<EngineChoice> {
     Ok(EngineChoice::parse(name)?)
 }
 
+/// tract's instruction set, the worker threads, and (kernel, products) pairs.
+type TractInfo = (String, usize, Vec<(String, usize)>);
+
 /// For `fastface info`: tract's instruction set, the worker threads, and the
 /// matrix-product kernels tract chooses on this CPU for one item of the model
 /// at `path`.
@@ -37,7 +40,7 @@ pub fn tract_info(
     channels: usize,
     height: usize,
     width: usize,
-) -> PyResult<(String, usize, Vec<(String, usize)>)> {
+) -> PyResult<TractInfo> {
     detached(py, || {
         let tract =
             engine::TractEngine::new(engine::ModelSource::Path(&path), engine::Workload::Heavy)?;
