@@ -13,7 +13,9 @@ Throughput is faces per second at batch 32; latency is one face per call. The
 runners take turns, round after round and in every order, so that load from
 other processes on a shared machine falls on all of them alike; each figure is
 the median over the rounds. The ratio is fastface / onnxruntime, higher is better for both (for
-latency it is onnxruntime's time over fastface's).
+latency it is onnxruntime's time over fastface's). The CPU model and its SIMD
+flags are printed with the table: tract's speed depends on them far more than
+onnxruntime's (see src/engine/tract_engine.rs).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import fastface
 import numpy as np
 import onnxruntime as ort
 from fastface._models import SAMPLES_DIR, model_path
+from fastface.cli.info import cpu_flags, cpu_model
 
 HERE = Path(__file__).resolve().parent
 LFW = HERE.parents[1] / "shared" / "faces" / "lfw-view1"
@@ -108,7 +111,8 @@ def main() -> None:
     reference = peer(crops)
     diffs = {name: float(np.abs(run(crops) - reference).max()) for name, run in runners.items()}
     print(f"model: {onnx.name}; crops: {args.batch} x 160x160 {source}")
-    print(f"cores: {os.cpu_count()}; onnxruntime {ort.__version__}")
+    print(f"cpu: {cpu_model()}, {os.cpu_count()} logical CPUs; onnxruntime {ort.__version__}")
+    print(f"cpu flags: {' '.join(cpu_flags()) or '-'}")
     print(
         f"{rounds} rounds, each runner in turn (warm-up call, then batch {args.batch} once "
         f"and batch 1 {per_round} times); medians over the rounds"

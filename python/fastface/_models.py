@@ -3,11 +3,13 @@ onnxruntime's shared library without importing its Python bindings."""
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import json
+import logging
+import platform
 import sys
 import threading
+import warnings
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -90,20 +92,69 @@ def _onnxruntime_library() -> Path | None:
     return None
 
 
+def onnxruntime_is_a_dependency(
+    system: str = sys.platform,
+    machine: str = platform.machine(),
+    python: tuple[int, int] = (sys.version_info[0], sys.version_info[1]),
+) -> bool:
+    """Whether ``pip install fastface`` brings onnxruntime on this platform (by
+    default, this one): the environment markers of the onnxruntime requirement
+    in pyproject.toml."""
+    if system == "linux":
+        return machine in ("x86_64", "aarch64")
+    if system == "darwin":
+        return machine == "arm64" or (machine == "x86_64" and python < (3, 14))
+    if system == "win32":
+        return machine == "AMD64" or (machine == "ARM64" and python >= (3, 11))
+    return False
+
+
 _ort_lock = threading.Lock()
-_ort_tried = False
+_ort_status: str | None = None
 
 
 def ensure_onnxruntime() -> bool:
     """Loads onnxruntime's library into the core once; False when not installed
-    or not loadable (then only tract is available)."""
-    global _ort_tried
+    or not loadable, and then says once (a warning where onnxruntime should be
+    there, a log line elsewhere) that embeddings run on tract."""
+    global _ort_status
     with _ort_lock:
-        if not _ort_tried:
-            _ort_tried = True
-            library = _onnxruntime_library()
-            if library is not None:
-                # Not loadable (e.g. too old): tract remains available.
-                with contextlib.suppress(ModelError):
-                    _core.load_onnxruntime(str(library))
+        if _ort_status is None:
+            _ort_status = _load_onnxruntime()
         return _core.onnxruntime_loaded()
+
+
+def onnxruntime_status() -> str:
+    """One line: where onnxruntime was loaded from, or why it is not in use."""
+    ensure_onnxruntime()
+    assert _ort_status is not None
+    return _ort_status
+
+
+def _load_onnxruntime() -> str:
+    library = _onnxruntime_library()
+    if library is None:
+        if onnxruntime_is_a_dependency():
+            return _fall_back(
+                "onnxruntime is not installed; `pip install onnxruntime` brings the fast engine back",
+                warn=True,
+            )
+        return _fall_back(
+            f"onnxruntime publishes no wheel for {sys.platform} {platform.machine()} "
+            f"Python {sys.version_info[0]}.{sys.version_info[1]}",
+            warn=False,
+        )
+    try:
+        _core.load_onnxruntime(str(library))
+    except ModelError as err:  # e.g. a version older than the API fastface needs
+        return _fall_back(f"onnxruntime could not be loaded: {err}", warn=True)
+    return f"onnxruntime loaded from {library}"
+
+
+def _fall_back(reason: str, *, warn: bool) -> str:
+    message = f"fastface: embeddings run on the built-in tract engine, as {reason}"
+    if warn:
+        warnings.warn(message, RuntimeWarning, stacklevel=4)
+    else:
+        logging.getLogger("fastface").info(message)
+    return message

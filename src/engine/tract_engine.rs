@@ -39,6 +39,43 @@
 //!   while the shared host was slower). The rest of the latency is the layers
 //!   that stay on one thread (pooling, padding, the small products) and a wait
 //!   at every layer.
+//!
+//! Why tract's ratio to onnxruntime depends on the CPU (tract-linalg 0.23.9,
+//! the newest on crates.io in December 2026; `fastface info` prints what it
+//! chose on the machine at hand, `examples/tract_kernels.rs` times it):
+//!
+//! - Every FaceNet product is a convolution lowered to a matrix product with
+//!   m = output channels (32-1792), k = input channels x kernel area (27-2080)
+//!   and n = output positions (6241 at the stem down to 9). tract chooses one
+//!   kernel per product from a linear cost model fitted per CPU vendor
+//!   (`x86_64/{amd,intel}_avx512_linear.rs`, chosen by the CPUID vendor string;
+//!   `TRACT_X86_KIND=intel|amd|other` overrides it). The AMD model was fitted on
+//!   a Ryzen 9 9950X3D (Zen 5, full-width AVX-512); the Intel one's header
+//!   names no Intel CPU ("cpu: (forced)": gathered with the vendor forced).
+//! - Replaying both models on FaceNet's 132 convolutions (2.83 GFLOP): the AMD
+//!   model runs 62% of the FLOPs on `avx512_mmm_f32_32x6`, 31% on `16x12` and
+//!   7% on `32x5`; the Intel model 49% on `16x12`, 43% on `16x8`, 7% on `32x5`.
+//!   So an AMD EPYC (Zen 4: AVX-512 on 256-bit units) and an Intel Xeon run
+//!   different kernels, each chosen by a model fitted on another CPU. On the
+//!   Zen 4 box tract's products average 68 GFLOPS while onnxruntime's MLAS
+//!   reaches about 100 GFLOPS on the same network (28 ms of CPU per face).
+//!   Why the 2-vCPU Xeon of issue 15 gave 0.38-0.39 was not measured (no Intel
+//!   machine in this session); the likely suspects are the Intel model's
+//!   untested picks and two vCPUs that are one core's hyperthreads (one face
+//!   per vCPU then halves each face's share of the FMA units).
+//! - Measured here (AMD EPYC, flags avx512f/dq/bw/vl/ifma/vbmi/vbmi2/vnni/bf16/
+//!   bitalg/vpopcntdq, no avx512_fp16, 2 vCPUs; tract-linalg's ISA
+//!   `x86_64,avx,avx2,fma,f16c,avx512f,avx512vnni`): the plan runs 72 products
+//!   on `avx512_mmm_f32_32x6`, 54 on `16x12`, 27 on `32x5`, 15 on `16x8`, 1 on
+//!   `128x1`. Swapping the cost model gives CPU ms per face (process CPU time,
+//!   8 faces one per core, medians; the box was loaded at 15 on 2 cores, which
+//!   inflates both): AMD model 66.4, Intel model 65.3, generic picker 63.7,
+//!   against 30 for onnxruntime with one thread; the spread is within this
+//!   box's noise. So kernel choice is not what holds tract back on this CPU:
+//!   its kernels themselves reach about two thirds of MLAS's throughput, and no
+//!   newer tract-linalg exists to try. The wall-clock ratio (0.5-0.6 on a quiet
+//!   box, `benches/bench_embed.py`) is above this CPU-time ratio because
+//!   onnxruntime's threads lose time spinning on a shared machine.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -49,6 +86,7 @@ use ndarray::{concatenate, s, ArrayD, ArrayView4, Axis};
 use rayon::prelude::*;
 use tract_linalg::multithread::{multithread_tract_scope, Executor};
 use tract_onnx::prelude::*;
+use tract_onnx::tract_core::ops::matmul::optimized::OptMatMul;
 
 use super::{Engine, ModelSource, Workload};
 use crate::error::{Error, Result};
@@ -280,6 +318,33 @@ impl TractEngine {
                 concatenate(Axis(0), &parts).map_err(model_error)
             })
             .collect()
+    }
+}
+
+/// tract's view of this CPU's instruction set, e.g.
+/// `x86_64,avx,avx2,fma,f16c,avx512f,avx512vnni`: what its kernel
+/// dispatch chooses from.
+pub fn tract_isa() -> String {
+    let isa = tract_linalg::isa::native();
+    format!("{isa:?}")
+}
+
+impl TractEngine {
+    /// The matrix-product kernels tract chooses on this CPU for the plan of
+    /// input `shape`, with how many of the plan's products run on each (most
+    /// used first).
+    pub fn matmul_kernels(&self, shape: [usize; 4]) -> Result<Vec<(String, usize)>> {
+        let shaped = self.plan(shape)?;
+        let mut counts = std::collections::BTreeMap::<String, usize>::new();
+        for node in shaped.plan.model().nodes() {
+            if let Some(op) = node.op_as::<OptMatMul>() {
+                let names: Vec<&str> = op.mmm.iter().map(|k| k.name()).collect();
+                *counts.entry(names.join("|")).or_default() += 1;
+            }
+        }
+        let mut kernels: Vec<(String, usize)> = counts.into_iter().collect();
+        kernels.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        Ok(kernels)
     }
 }
 

@@ -26,3 +26,25 @@ pub fn onnxruntime_loaded() -> bool {
 pub fn engine_choice(name: &str) -> PyResult<EngineChoice> {
     Ok(EngineChoice::parse(name)?)
 }
+
+/// tract's instruction set, the worker threads, and (kernel, products) pairs.
+type TractInfo = (String, usize, Vec<(String, usize)>);
+
+/// For `fastface info`: tract's instruction set, the worker threads, and the
+/// matrix-product kernels tract chooses on this CPU for one item of the model
+/// at `path`.
+#[pyfunction]
+pub fn tract_info(
+    py: Python<'_>,
+    path: PathBuf,
+    channels: usize,
+    height: usize,
+    width: usize,
+) -> PyResult<TractInfo> {
+    detached(py, || {
+        let tract =
+            engine::TractEngine::new(engine::ModelSource::Path(&path), engine::Workload::Heavy)?;
+        let kernels = tract.matmul_kernels([1, channels, height, width])?;
+        Ok::<_, crate::error::Error>((engine::tract_isa(), rayon::current_num_threads(), kernels))
+    })
+}

@@ -91,8 +91,8 @@ mod _core {
     #[pymodule_export]
     use super::{
         _panic_for_tests, detector::CoreDetector, embedder::CoreEmbedder, engine::load_onnxruntime,
-        engine::onnxruntime_loaded, gallery::CoreGallery, pipeline::CorePipeline, FastfaceError,
-        GalleryError, ImageError, ModelError,
+        engine::onnxruntime_loaded, engine::tract_info, gallery::CoreGallery,
+        pipeline::CorePipeline, FastfaceError, GalleryError, ImageError, ModelError,
     };
 
     #[pymodule_export]

@@ -27,10 +27,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from .. import __version__
 from ..errors import FastfaceError
 from ..serve import cli as serve
-from . import bench, calibrate, demo, embed, enroll, identify, verify
+from . import bench, calibrate, demo, embed, enroll, identify, info, verify
 from . import eval as eval_
 from ._output import CliError, one_line
 
@@ -61,6 +60,7 @@ COMMANDS = [
     Command("bench", bench, "run the benchmarks in benches/ and summarise them"),
     Command("serve", serve, "an HTTP face-recognition service (fastface[serve])"),
     Command("embed", embed, "every face of many photos as Parquet rows (here or on Ray)"),
+    Command("info", info, "engine in use and why, instruction sets, threads, models"),
 ]  # fmt: skip
 
 
@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="fastface",
         description="Face recognition: enrol people, identify and verify faces, measure accuracy.",
     )
-    parser.add_argument("--version", action="version", version=f"fastface {__version__}")
+    parser.add_argument("--version", action=info.VersionAction)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for command in COMMANDS:
         sub = commands.add_parser(command.name, aliases=list(command.aliases), help=command.help)

@@ -1,0 +1,99 @@
+//! Where tract spends one face on this CPU: the matrix-product kernels its
+//! dispatch chose for an embedding network, and the GFLOPS each reaches.
+//!
+//!     cargo run --release --example tract_kernels -- MODEL.onnx [RUNS]
+//!
+//! One face (`[1, 3, 160, 160]`), one thread, `RUNS` timed runs (default 20)
+//! after a warm-up; every node is timed through `run_plan_with_eval`. Prints, per
+//! kernel, the products it runs, their share of the run and their GFLOPS
+//! (2·m·k·n per product), then the matrix-product and whole-run totals. tract
+//! picks kernels with a per-vendor cost model; `TRACT_X86_KIND=intel|amd|other`
+//! swaps the model, which is how the notes in src/engine/tract_engine.rs
+//! compare the choices on one machine.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use tract_onnx::prelude::*;
+use tract_onnx::tract_core::ops::matmul::optimized::OptMatMul;
+
+#[derive(Default)]
+struct Tally {
+    products: usize,
+    seconds: f64,
+    flops: f64,
+}
+
+fn main() -> TractResult<()> {
+    let mut args = std::env::args().skip(1);
+    let path = args.next().expect("usage: tract_kernels MODEL.onnx [RUNS]");
+    let runs: usize = args
+        .next()
+        .map_or(20, |r| r.parse().expect("RUNS is a number"));
+    let plan = tract_onnx::onnx()
+        .model_for_path(&path)?
+        .with_input_fact(0, f32::fact([1, 3, 160, 160]).into())?
+        .into_optimized()?
+        .into_runnable()?;
+    let mut flops_of = BTreeMap::new();
+    for node in plan.model().nodes() {
+        if let Some(op) = node.op_as::<OptMatMul>() {
+            let dim = |d: &TDim| d.as_i64().unwrap_or(1) as f64;
+            let k = op.guess_k().map_or(0.0, |k| dim(&k));
+            let names: Vec<&str> = op.mmm.iter().map(|m| m.name()).collect();
+            flops_of.insert(
+                node.id,
+                (names.join("|"), 2.0 * dim(op.m()) * k * dim(op.n())),
+            );
+        }
+    }
+    let input: TValue = Tensor::zero::<f32>(&[1, 3, 160, 160])?.into();
+    let mut state = plan.spawn()?;
+    state.run(tvec!(input.clone()))?;
+    let mut tallies: BTreeMap<String, Tally> = BTreeMap::new();
+    let mut total = 0.0;
+    for _ in 0..runs {
+        let start = Instant::now();
+        state.run_plan_with_eval(tvec!(input.clone()), |ctx, op_state, node, inputs| {
+            let t = Instant::now();
+            let out = tract_onnx::tract_core::plan::eval(ctx, op_state, node, inputs);
+            if let Some((kernel, flops)) = flops_of.get(&node.id) {
+                let tally = tallies.entry(kernel.clone()).or_default();
+                tally.seconds += t.elapsed().as_secs_f64();
+                tally.flops += flops;
+                tally.products += 1;
+            }
+            out
+        })?;
+        total += start.elapsed().as_secs_f64();
+    }
+    let per_run = |s: f64| s / runs as f64 * 1e3;
+    println!("tract ISA: {}", fastface::engine::tract_isa());
+    println!(
+        "{:<24} {:>8} {:>9} {:>7} {:>7}",
+        "kernel", "products", "ms/face", "share", "GFLOPS"
+    );
+    let (mut mm_seconds, mut mm_flops) = (0.0, 0.0);
+    let mut rows: Vec<_> = tallies.into_iter().collect();
+    rows.sort_by(|a, b| b.1.seconds.total_cmp(&a.1.seconds));
+    for (kernel, t) in &rows {
+        mm_seconds += t.seconds;
+        mm_flops += t.flops;
+        println!(
+            "{kernel:<24} {:>8} {:>9.2} {:>6.1}% {:>7.1}",
+            t.products / runs,
+            per_run(t.seconds),
+            100.0 * t.seconds / total,
+            t.flops / t.seconds / 1e9
+        );
+    }
+    println!(
+        "matrix products: {:.2} ms/face ({:.1}% of the run) at {:.1} GFLOPS; whole run {:.2} ms/face, {:.2} GFLOP",
+        per_run(mm_seconds),
+        100.0 * mm_seconds / total,
+        mm_flops / mm_seconds / 1e9,
+        per_run(total),
+        mm_flops / runs as f64 / 1e9
+    );
+    Ok(())
+}

@@ -1,0 +1,176 @@
+"""``fastface info``: what this install runs on, and why.
+
+    fastface info [--json]
+
+The embedding engine that ``engine="auto"`` picks and the reason, the CPU, the
+instruction set of the gallery search kernels and of tract (with the matrix
+product kernels tract chose for the default embedder on this CPU), the worker
+threads, and every bundled model. ``fastface --version`` prints the version and
+the engine on one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .. import __version__, _core
+from .._models import ensure_onnxruntime, manifest, model_path, onnxruntime_status
+
+DEFAULT_EMBEDDER = "facenet"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="JSON on stdout")
+
+
+def run(args: argparse.Namespace) -> int:
+    report = collect()
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(render(report))
+    return 0
+
+
+def engine() -> tuple[str, str]:
+    """The engine ``engine="auto"`` uses here, and why (one line). The fallback
+    warning is left out: the reason says the same."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        loaded = ensure_onnxruntime()
+        return ("onnxruntime" if loaded else "tract"), onnxruntime_status()
+
+
+def version_line() -> str:
+    name, _ = engine()
+    return f"fastface {__version__} (engine {name})"
+
+
+class VersionAction(argparse.Action):
+    """``--version``: like argparse's own, but the engine is looked up only when
+    asked for, so building the parser loads nothing."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS) -> None:
+        super().__init__(
+            option_strings,
+            dest,
+            nargs=0,
+            default=argparse.SUPPRESS,
+            help="print the version and the embedding engine, then exit",
+        )
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        print(version_line())
+        parser.exit()
+
+
+def cpu_model() -> str:
+    """The CPU's marketing name where the OS tells it, else the architecture."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text(errors="replace").splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() in ("model name", "Model", "cpu model"):
+                return value.strip()
+    return platform.processor() or platform.machine()
+
+
+# The /proc/cpuinfo flags that decide which SIMD kernels tract, onnxruntime and
+# the search pick (x86 "flags", aarch64 "Features").
+_SIMD_FLAG = re.compile(r"(avx|amx|fma|f16c|sse4|asimd|sve|sme\d*$|fphp|bf16|i8mm)")
+
+
+def cpu_flags() -> list[str]:
+    """The CPU's SIMD feature flags as the OS lists them (empty where it does not)."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if not cpuinfo.is_file():
+        return []
+    for line in cpuinfo.read_text(errors="replace").splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            return [f for f in value.split() if _SIMD_FLAG.match(f)]
+    return []
+
+
+def search_isa() -> str:
+    """The instruction set the gallery search kernels chose on this machine."""
+    return _core.CoreGallery(1, "").isa
+
+
+def collect() -> dict[str, Any]:
+    name, why = engine()
+    entries = manifest()
+    embedder = entries[DEFAULT_EMBEDDER]
+    channels, height, width = (int(d) for d in embedder["input"]["shape"][1:])
+    tract_isa, threads, kernels = _core.tract_info(
+        str(model_path(DEFAULT_EMBEDDER)), channels=channels, height=height, width=width
+    )
+    return {
+        "version": __version__,
+        "engine": name,
+        "engine_reason": why,
+        "cpu": {
+            "model": cpu_model(),
+            "machine": platform.machine(),
+            "cpus": os.cpu_count(),
+            "flags": cpu_flags(),
+        },
+        "threads": threads,
+        "search_isa": search_isa(),
+        "tract": {
+            "isa": tract_isa,
+            "model": DEFAULT_EMBEDDER,
+            "kernels": [{"kernel": k, "matmuls": n} for k, n in kernels],
+        },
+        "models": [
+            {
+                "name": m["name"],
+                "model_id": m.get("model_id", m["name"]),
+                "license": m.get("license", "?"),
+                "dim": m.get("output", {}).get("dim"),
+                "threshold": m.get("threshold"),
+            }
+            for m in entries.values()
+        ],
+    }
+
+
+def render(report: dict[str, Any]) -> str:
+    tract = report["tract"]
+    kernels = ", ".join(f"{k['kernel']} x{k['matmuls']}" for k in tract["kernels"])
+    cpu = report["cpu"]
+    lines = [
+        f"fastface {report['version']}",
+        f"engine      {report['engine']}: {report['engine_reason']}",
+        f"cpu         {cpu['model']} ({cpu['machine']}, {cpu['cpus']} logical CPUs)",
+        f"cpu flags   {' '.join(cpu['flags']) or '-'}",
+        f"threads     {report['threads']} (Rust worker pool: tract, detection, search)",
+        f"search ISA  {report['search_isa']}",
+        f"tract ISA   {tract['isa']}",
+        f"tract mmm   {kernels or 'none'} (matrix products of the {tract['model']} plan)",
+        "models",
+    ]
+    rows = [["name", "model_id", "licence", "dim", "threshold"]] + [
+        [
+            m["name"],
+            m["model_id"],
+            m["license"],
+            "-" if m["dim"] is None else str(m["dim"]),
+            "-" if m["threshold"] is None else f"{m['threshold']:g}",
+        ]
+        for m in report["models"]
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines += [
+        "  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,97 @@
+"""``fastface info`` and ``fastface --version``: the engine in use and why, the
+instruction sets, tract's matrix-product kernels, threads and models; and the
+onnxruntime dependency markers, checked against pyproject.toml."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+from fastface import __version__
+from fastface._models import manifest, onnxruntime_is_a_dependency
+from fastface.cli import main
+from fastface.cli.info import cpu_flags
+from packaging.requirements import Requirement
+
+ROOT = Path(__file__).resolve().parents[1]
+tomllib = pytest.importorskip("tomllib")  # the standard library's from Python 3.11
+
+
+def run_json(capsys: pytest.CaptureFixture[str]) -> dict:
+    assert main(["info", "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_info_reports_engine_isas_kernels_threads_and_models(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    report = run_json(capsys)
+    assert report["version"] == __version__
+    installed = importlib.util.find_spec("onnxruntime") is not None
+    assert report["engine"] == ("onnxruntime" if installed else "tract")
+    assert ("loaded from" in report["engine_reason"]) == installed
+    flags = set(cpu_flags())
+    expected_search = "Avx512" if "avx512f" in flags else "Avx2" if "avx2" in flags else None
+    if expected_search is not None:
+        assert report["search_isa"] == expected_search
+        assert expected_search.lower() in report["tract"]["isa"]
+    # rayon's pool: one thread per CPU this process may use, unless told otherwise
+    wanted = os.environ.get("RAYON_NUM_THREADS")
+    assert 1 <= report["threads"] <= (int(wanted) if wanted else len(os.sched_getaffinity(0)))
+    kernels = report["tract"]["kernels"]
+    assert kernels and all(k["matmuls"] > 0 for k in kernels)
+    entries = manifest()
+    assert [m["name"] for m in report["models"]] == list(entries)
+    for m in report["models"]:
+        entry = entries[m["name"]]
+        assert m["model_id"] == entry["model_id"] and m["license"] == entry["license"]
+        assert m["threshold"] == entry.get("threshold")
+
+
+def test_info_text_and_version(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["info"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith(f"fastface {__version__}\nengine ")
+    assert all(name in text for name in manifest())
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    engine = "onnxruntime" if importlib.util.find_spec("onnxruntime") else "tract"
+    assert capsys.readouterr().out == f"fastface {__version__} (engine {engine})\n"
+
+
+PLATFORMS = [
+    (system, machine, python)
+    for system, machines in {
+        "linux": ["x86_64", "aarch64", "ppc64le", "s390x", "riscv64"],
+        "darwin": ["arm64", "x86_64"],
+        "win32": ["AMD64", "ARM64", "x86"],
+        "freebsd14": ["amd64"],
+    }.items()
+    for machine in machines
+    for python in [(3, 10), (3, 11), (3, 13), (3, 14)]
+]
+
+
+def test_dependency_rule_matches_the_pyproject_markers() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    markers = [
+        r.marker
+        for r in map(Requirement, project["dependencies"])
+        if r.name == "onnxruntime" and r.marker is not None
+    ]
+    assert markers
+    for system, machine, python in PLATFORMS:
+        environment = {
+            "sys_platform": system,
+            "platform_machine": machine,
+            "python_version": f"{python[0]}.{python[1]}",
+        }
+        by_markers = any(m.evaluate(environment) for m in markers)
+        assert onnxruntime_is_a_dependency(system, machine, python) == by_markers, environment
+    assert onnxruntime_is_a_dependency() == any(m.evaluate() for m in markers)
+    assert sys.platform != "linux" or onnxruntime_is_a_dependency("linux", "x86_64", (3, 12))
