@@ -215,15 +215,15 @@ def face(box: tuple[float, float, float, float]) -> Face:
     return Face(box, 0.99, np.zeros((5, 2), np.float32))
 
 
-def test_choose_face() -> None:
+def test_choose_face_takes_fastfaces_first_face() -> None:
+    """The rule itself orders every face list in the Rust core (cargo test, and
+    tests/test_pipeline.py::test_main_face_comes_first on real photos against an
+    independent implementation); the evaluation takes the first face."""
     shape = (250, 250, 3)
     assert evaluation.choose_face([], shape) is None
-    big_corner, centred = face((0, 0, 120, 120)), face((100, 100, 150, 150))
-    assert evaluation.choose_face([big_corner, centred], shape) is centred
-    both = face((60, 60, 200, 200))
-    assert evaluation.choose_face([centred, both], shape) is both  # largest containing centre
-    near, far = face((140, 140, 170, 170)), face((0, 0, 30, 30))
-    assert evaluation.choose_face([far, near], shape) is near
+    corner, centred = face((0, 0, 120, 120)), face((100, 100, 150, 150))
+    assert evaluation.choose_face([centred, corner], shape) is centred
+    assert evaluation.choose_face([corner, centred]) is corner
 
 
 # ------------------------------------------------------------------ config
