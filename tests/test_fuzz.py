@@ -14,7 +14,6 @@ any target this session skipped, so the count holds under `-k` too).
 
 from __future__ import annotations
 
-import copy
 import functools
 import struct
 import tempfile
@@ -670,12 +669,8 @@ def test_detect_and_embed_any_input(source: Any) -> None:
 
 @functools.cache
 def aligners() -> list[fastface.FaceRecognizer]:
-    out = []
-    for alignment in ("similarity", "crop"):
-        variant = copy.copy(recognizer())
-        variant.alignment = alignment
-        out.append(variant)
-    return out
+    engine = recognizer().engine
+    return [fastface.FaceRecognizer(engine=engine, alignment=a) for a in ("similarity", "crop")]
 
 
 COORDS = st.floats(allow_nan=True, allow_infinity=True, width=32) | st.floats(-50, 250)
