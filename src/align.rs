@@ -75,7 +75,7 @@ impl Alignment {
     }
 }
 
-fn check_image(image: &ArrayView3<'_, u8>) -> Result<()> {
+pub(crate) fn check_image(image: &ArrayView3<'_, u8>) -> Result<()> {
     let (h, w, c) = image.dim();
     if c != 3 || h == 0 || w == 0 {
         return Err(Error::image(format!(

@@ -60,6 +60,26 @@ def _threshold(value: float | None, default: float) -> float:
     return limit
 
 
+def _match(
+    candidates: list[Candidate],
+    limit: float,
+    box: tuple[float, float, float, float] | None,
+) -> Match:
+    """The answer for one probe from its nearest rows (nearest first): the
+    nearest identity when it is within ``limit``."""
+    nearest = candidates[0] if candidates else None
+    distance = nearest.distance if nearest else float("inf")
+    matched = nearest is not None and distance <= limit
+    return Match(
+        label=nearest.label if matched and nearest else None,
+        distance=distance,
+        matched=matched,
+        threshold=limit,
+        box=box,
+        candidates=candidates,
+    )
+
+
 def _as_rows(embeddings: npt.ArrayLike, what: str) -> npt.NDArray[np.float32]:
     array = np.asarray(embeddings)
     if array.dtype.kind not in "fiu":
@@ -184,26 +204,17 @@ class Gallery:
         # k above the gallery size means every row; clamping keeps huge k in range.
         results = self._core.search_top_k(probes, min(top_k, max(len(self), 1)))
         box_list = list(boxes) if boxes is not None else [None] * len(probes)
-        matches = []
-        for (rows, distances, names), box in zip(results, box_list, strict=True):
-            candidates = [
-                Candidate(name, float(d), int(r))
-                for name, r, d in zip(names, rows, distances, strict=True)
-            ]
-            nearest = candidates[0] if candidates else None
-            distance = nearest.distance if nearest else float("inf")
-            matched = nearest is not None and distance <= limit
-            matches.append(
-                Match(
-                    label=nearest.label if matched and nearest else None,
-                    distance=distance,
-                    matched=matched,
-                    threshold=limit,
-                    box=box,
-                    candidates=candidates,
-                )
+        return [
+            _match(
+                [
+                    Candidate(name, float(d), int(r))
+                    for name, r, d in zip(names, rows, distances, strict=True)
+                ],
+                limit,
+                box,
             )
-        return matches
+            for (rows, distances, names), box in zip(results, box_list, strict=True)
+        ]
 
     def search_within(
         self, embeddings: npt.ArrayLike, threshold: float | None = None

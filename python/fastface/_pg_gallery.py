@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from ._gallery import Candidate, Gallery, Match, _as_rows, _threshold
+from ._gallery import Candidate, Gallery, Match, _as_rows, _match, _threshold
 from ._models import default_model, default_threshold, model_entry
 from .errors import GalleryError
 
@@ -374,22 +374,9 @@ class PgGallery:
         if len(box_list) != len(probes):
             raise ValueError(f"{len(box_list)} boxes for {len(probes)} probes")
         found = self._run(self._nearest(top_k, ef_search), probes)
-        matches = []
-        for candidates, box in zip(found, box_list, strict=True):
-            nearest = candidates[0] if candidates else None
-            distance = nearest.distance if nearest else float("inf")
-            matched = nearest is not None and distance <= limit
-            matches.append(
-                Match(
-                    label=nearest.label if matched and nearest else None,
-                    distance=distance,
-                    matched=matched,
-                    threshold=limit,
-                    box=box,
-                    candidates=candidates,
-                )
-            )
-        return matches
+        return [
+            _match(candidates, limit, box) for candidates, box in zip(found, box_list, strict=True)
+        ]
 
     def search_within(
         self, embeddings: npt.ArrayLike, threshold: float | None = None

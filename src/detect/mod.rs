@@ -8,7 +8,8 @@ pub mod yunet;
 use ndarray::ArrayView3;
 use rayon::prelude::*;
 
-use crate::error::{Error, Result};
+use crate::align::check_image;
+use crate::error::Result;
 
 pub use mtcnn::{Mtcnn, MtcnnOptions};
 pub use yunet::{Yunet, YunetOptions};
@@ -91,12 +92,8 @@ pub fn detect_ordered(
     images
         .par_iter()
         .map(|image| {
-            let (h, w, c) = image.dim();
-            if c != 3 || h == 0 || w == 0 {
-                return Err(Error::image(format!(
-                    "expected a non-empty RGB image of shape (height, width, 3), got ({h}, {w}, {c})"
-                )));
-            }
+            check_image(image)?;
+            let (h, w, _) = image.dim();
             let mut faces = detector.detect(*image)?;
             order_faces(&mut faces, h, w);
             Ok(faces)

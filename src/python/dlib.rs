@@ -8,21 +8,11 @@ use numpy::{IntoPyArray, PyArray3, PyArray4, PyReadonlyArray2, PyReadonlyArray3}
 use pyo3::prelude::*;
 use rayon::prelude::*;
 
+use super::arrays::owned_image;
 use super::detached;
 use crate::error::Error;
 use crate::face_chip::face_chip;
 use crate::shape_predictor::{DlibRect, ShapePredictor};
-
-fn owned_image(image: &PyReadonlyArray3<'_, u8>) -> Result<Array3<u8>, Error> {
-    let view = image.as_array();
-    let (h, w, c) = view.dim();
-    if c != 3 || h == 0 || w == 0 {
-        return Err(Error::image(format!(
-            "expected a non-empty RGB uint8 image of shape (height, width, 3), got ({h}, {w}, {c})"
-        )));
-    }
-    Ok(view.as_standard_layout().into_owned())
-}
 
 /// dlib's 5-point shape predictor, loaded once from the shipped binary; safe to
 /// share between threads, each call runs with the GIL released.
