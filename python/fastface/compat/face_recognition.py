@@ -36,7 +36,7 @@ import numpy.typing as npt
 
 from .._dlib import EMBEDDER, DlibAligner, dlib_box
 from .._image import ImageSource, load_image
-from .._pipeline import FaceRecognizer
+from .._pipeline import default_recognizer
 
 __all__ = [
     "batch_face_locations",
@@ -61,7 +61,8 @@ class _Models:
     for faces at given locations, the dlib aligner; loaded once per process."""
 
     def __init__(self) -> None:
-        self.recognizer = FaceRecognizer(model=EMBEDDER)
+        # The process-wide dlib recognizer, shared with fastface's own API.
+        self.recognizer = default_recognizer(EMBEDDER)
         self.aligner = DlibAligner()
 
 
