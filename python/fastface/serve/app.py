@@ -36,7 +36,7 @@ from .auth import HEADER, KeyCheck
 from .config import ServeConfig
 from .limits import DEADLINE_KEY, BodyLimit, BodyTooLargeError, Deadline, TimeLimit, error_body
 from .metrics import Metrics, MetricsMiddleware
-from .store import FaceStore, UnknownFaceError, UnknownSubjectError, check_subject
+from .store import SubjectStore, UnknownFaceError, UnknownSubjectError, check_subject
 
 log = logging.getLogger("fastface.serve")
 
@@ -310,7 +310,7 @@ def image_fields(
 
 
 def create_app(
-    config: ServeConfig, recognizer: FaceRecognizer, store: FaceStore, keys: KeyCheck
+    config: ServeConfig, recognizer: FaceRecognizer, store: SubjectStore, keys: KeyCheck
 ) -> FastAPI:
     metrics = Metrics(
         lambda: store.face_count(), lambda: store.subject_count(), store.model_id, recognizer.engine
@@ -571,6 +571,11 @@ def _add_error_handlers(app: FastAPI) -> None:
         return _error(503, "timeout", str(exc))
 
     async def storage(_: Request, exc: Exception) -> Response:
+        if isinstance(exc, ConnectionError):
+            log.error("%s", exc)
+            return _error(
+                503, "storage", "the gallery's database is unavailable; nothing was changed"
+            )
         log.error("saving to the gallery failed: %s", exc)
         return _error(503, "storage", "the gallery could not be saved; nothing was changed")
 

@@ -72,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
     from .._gallery import Gallery
     from .._pipeline import FaceRecognizer
     from ..errors import FastfaceError
-    from .store import JOURNAL_NAME, FaceStore
+    from .pg_store import PgFaceStore, is_postgres_url
+    from .store import JOURNAL_NAME, FaceStore, SubjectStore
 
     logging.basicConfig(
         level=config.log_level.upper(),
@@ -91,10 +92,17 @@ def run(args: argparse.Namespace) -> int:
             threshold=config.threshold,
         )
         model = recognizer.model
-        new_store = not os.path.exists(os.path.join(config.data, JOURNAL_NAME))
-        seed = Gallery.load(config.gallery, model) if config.gallery and new_store else None
-        store = FaceStore(config.data, model, seed=seed)
-    except (FastfaceError, OSError, ValueError) as err:
+        store: SubjectStore
+        if is_postgres_url(config.gallery):
+            assert config.gallery is not None
+            store = PgFaceStore(config.gallery, model, table=config.table)
+            location = store.location
+        else:
+            new_store = not os.path.exists(os.path.join(config.data, JOURNAL_NAME))
+            seed = Gallery.load(config.gallery, model) if config.gallery and new_store else None
+            store = FaceStore(config.data, model, seed=seed)
+            location = os.path.abspath(config.data)
+    except (FastfaceError, ImportError, OSError, ValueError) as err:
         sock.close()
         return _fail(str(err))
     log.info(
@@ -104,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
         recognizer.engine,
         store.face_count(),
         store.subject_count(),
-        os.path.abspath(config.data),
+        location,
         config.threads,
         len(keys),
     )

@@ -38,8 +38,11 @@ class ServeConfig:
     port: int = 8000
     #: The folder of the durable gallery (its journal).
     data: str = "fastface-data"
-    #: A gallery file imported into a new data folder (labels become subjects).
+    #: A gallery file imported into a new data folder (labels become subjects),
+    #: or a ``postgresql://`` URL: the gallery lives in that database instead.
     gallery: str | None = None
+    #: The PostgreSQL table of the gallery (with a ``postgresql://`` gallery).
+    table: str = "fastface_faces"
     #: The embedding model and the detector; ``None``: the manifest's defaults.
     model: str | None = None
     detector: str | None = None
@@ -118,7 +121,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--host", help=f"address to bind (default {d.host}; others need an API key)")
     add("--port", type=int, help=f"port (default {d.port}; 0: any free port)")
     add("--data", metavar="DIR", help=f"folder of the durable gallery (default ./{d.data})")
-    add("--gallery", metavar="FILE", help="gallery file imported when DIR is new")
+    add(
+        "--gallery",
+        metavar="FILE|URL",
+        help="gallery file imported when DIR is new, or postgresql://... to keep the "
+        "gallery in PostgreSQL with pgvector (shared by every server using it; DIR unused)",
+    )
+    add("--table", help=f"PostgreSQL table of a postgresql:// gallery (default {d.table})")
     add("--model", help="embedding model (default: the manifest's, facenet)")
     add("--detector", help="face detector (default: the manifest's, mtcnn)")
     add("--engine", choices=ENGINES, help="embedding engine (default auto)")

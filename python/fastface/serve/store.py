@@ -38,7 +38,7 @@ import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -96,6 +96,31 @@ class Identification:
     distance: float
     threshold: float
     candidates: list[Candidate]
+
+
+class SubjectStore(Protocol):
+    """What the service needs of a gallery: :class:`FaceStore` (a journal in a
+    folder) or :class:`~fastface.serve.pg_store.PgFaceStore` (PostgreSQL)."""
+
+    @property
+    def model_id(self) -> str: ...
+    def face_count(self) -> int: ...
+    def subject_count(self) -> int: ...
+    def subjects(self) -> dict[str, list[str]]: ...
+    def faces_of(self, subject: str) -> list[str]: ...
+    def identify(
+        self, embeddings: npt.NDArray[np.float32], *, top_k: int, threshold: float | None
+    ) -> list[Identification]: ...
+    def enrol(
+        self,
+        subject: str,
+        embeddings: npt.NDArray[np.float32],
+        *,
+        may_commit: Callable[[], bool] = ...,
+    ) -> list[str]: ...
+    def remove_subject(self, subject: str) -> int: ...
+    def remove_face(self, face_id: str) -> str: ...
+    def close(self) -> None: ...
 
 
 class _ReadWriteLock:
