@@ -1,19 +1,20 @@
 """Fits the mapping from fastface's detector boxes to the boxes dlib's HOG face
 detector draws, which dlib's 5-point shape predictor was trained on.
 
-    python benches/fit_dlib_boxes.py
+    python benches/fit_dlib_boxes.py [--detector mtcnn|yunet]
 
 For every sample photo where both find a face (paired by the nearest centre), it
-measures the HOG box's centre offset from the MTCNN box's centre (as fractions of
-the MTCNN box's width and height) and the HOG box's side over the MTCNN box's
+measures the HOG box's centre offset from the detector box's centre (as fractions
+of that box's width and height) and the HOG box's side over that box's
 geometric-mean side, and prints their medians: the manifest's
-``dlib.alignment.from_detector.mtcnn`` (``dx``, ``dy``, ``scale``). It then
+``dlib.alignment.from_detector.<detector>`` (``dx``, ``dy``, ``scale``). It then
 reports how far the 5-point landmarks found from the mapped boxes land from those
 found from dlib's own boxes (pixels, and as a fraction of the box side).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import statistics
 from pathlib import Path
@@ -26,12 +27,16 @@ from fastface._models import SAMPLES_DIR
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--detector", default="mtcnn")
+    args = parser.parse_args()
+    recognizer = fastface.FaceRecognizer(detector=args.detector)
     detector = dlib.get_frontal_face_detector()
     pairs = []
     for path in sorted(Path(SAMPLES_DIR).rglob("*.jpg")):
         image = fastface.load_image(path)
         hog = detector(image, 1)
-        ours = fastface.detect(image)
+        ours = recognizer.detect(image)
         if not hog or not ours:
             continue
         rect = hog[0]
@@ -56,15 +61,15 @@ def main() -> None:
         "scale": round(statistics.median(scale), 4),
     }
     print(f"{len(pairs)} photos with both detections")
-    print(json.dumps({"mtcnn": fit}))
+    print(json.dumps({args.detector: fit}))
 
     # How much it matters: landmarks from the mapped box against dlib's own box,
-    # with the fitted constants (pass them in by hand to try others).
+    # with the manifest's constants for this detector (add the fitted ones first).
     aligner = DlibAligner()
     errors, relative = [], []
     for image, rect, box in pairs:
         own = aligner.landmarks(image, [(rect.left(), rect.top(), rect.right(), rect.bottom())])[0]
-        mapped = aligner.landmarks(image, [dlib_box(box)])[0]
+        mapped = aligner.landmarks(image, [dlib_box(box, args.detector)])[0]
         error = float(np.linalg.norm(own - mapped, axis=1).mean())
         errors.append(error)
         relative.append(error / (rect.right() - rect.left() + 1))

@@ -15,6 +15,7 @@ pub mod face_chip;
 pub mod gallery;
 pub mod manifest;
 pub mod pipeline;
+pub mod resize;
 pub mod search;
 pub mod shape_predictor;
 

@@ -53,6 +53,9 @@ pub struct Defaults {
 struct DetectorEntry {
     name: String,
     networks: Vec<String>,
+    /// Longer side, in pixels, of the copy larger photos are detected on (0:
+    /// full resolution); any detector can take it.
+    detect_long_side: usize,
     /// Each detector's own settings, read by its accessor below.
     options: serde_json::Value,
 }
@@ -69,6 +72,8 @@ struct YunetOptionsEntry {
     score_threshold: f32,
     nms_threshold: f32,
     top_k: usize,
+    #[serde(default)]
+    min_face_size: f32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -191,6 +196,12 @@ impl Manifest {
         Ok((entry, options))
     }
 
+    /// The longer side of the copy detector `name` sees of a larger photo.
+    pub fn detect_long_side(&self, name: &str) -> Result<usize> {
+        let (entry, _): (_, serde_json::Value) = self.detector(name)?;
+        Ok(entry.detect_long_side)
+    }
+
     /// MTCNN's networks (P-Net, R-Net, O-Net files) and default settings.
     pub fn mtcnn(&self, name: &str) -> Result<([PathBuf; 3], MtcnnOptions)> {
         let (entry, options): (_, MtcnnOptionsEntry) = self.detector(name)?;
@@ -222,6 +233,7 @@ impl Manifest {
             score_threshold: options.score_threshold,
             nms_threshold: options.nms_threshold,
             top_k: options.top_k,
+            min_face_size: options.min_face_size,
         };
         Ok((self.onnx_path(network)?, options))
     }
@@ -320,13 +332,22 @@ mod tests {
         assert_eq!((facenet.spec.height, facenet.spec.width), (160, 160));
         assert_eq!(facenet.default_alignment, "similarity");
         assert_eq!(facenet.onnx, Path::new("/models/facenet.onnx"));
-        let (files, options) = m.mtcnn(&m.defaults().detector.clone()).unwrap();
+        assert_eq!(m.defaults().detector, "yunet");
+        let (files, options) = m.mtcnn("mtcnn").unwrap();
         assert_eq!(files[0], Path::new("/models/mtcnn_pnet.onnx"));
         assert_eq!(options.min_face_size, 20.0);
         assert_eq!(options.thresholds, [0.6, 0.7, 0.7]);
         let (file, options) = m.yunet("yunet").unwrap();
         assert_eq!(file, Path::new("/models/yunet.onnx"));
-        assert_eq!(options, YunetOptions::default());
+        assert_eq!(
+            options,
+            YunetOptions {
+                score_threshold: 0.7,
+                ..YunetOptions::default()
+            }
+        );
+        assert_eq!(m.detect_long_side("yunet").unwrap(), 640);
+        assert_eq!(m.detect_long_side("mtcnn").unwrap(), 1280);
         assert!(m.mtcnn("yunet").is_err() && m.yunet("mtcnn").is_err());
         let sface = m.embedder("sface").unwrap();
         assert_eq!(

@@ -13,7 +13,7 @@ use ndarray::{s, Array2, Array4, ArrayView3, Axis};
 use rayon::prelude::*;
 
 use crate::align::Alignment;
-use crate::detect::{detect_ordered, Face, FaceDetector, Mtcnn, MtcnnOptions, Yunet};
+use crate::detect::{detect_ordered, Downscaled, Face, FaceDetector, Mtcnn, MtcnnOptions, Yunet};
 use crate::embedder::Embedder;
 use crate::engine::{EngineChoice, ModelSource};
 use crate::error::{Error, Result};
@@ -36,6 +36,9 @@ pub struct PipelineConfig {
     pub min_face_size: Option<f32>,
     pub scale_factor: Option<f32>,
     pub thresholds: Option<[f32; 3]>,
+    /// Overrides the detector's `detect_long_side` in the manifest (0: full
+    /// resolution).
+    pub detect_long_side: Option<usize>,
 }
 
 /// The faces of one image, and the embedding of each (row `i` is `faces[i]`'s).
@@ -47,6 +50,7 @@ pub struct ImageFaces {
 
 pub struct Pipeline {
     detector: Box<dyn FaceDetector>,
+    detect_long_side: usize,
     embedder: Arc<Embedder>,
     alignment: Alignment,
     alignment_name: String,
@@ -70,18 +74,18 @@ pub fn build_mtcnn(manifest: &Manifest, name: &str, config: &PipelineConfig) -> 
     )
 }
 
-/// The YuNet detector `name` of `manifest`; the MTCNN overrides of `config`
-/// do not apply to it.
+/// The YuNet detector `name` of `manifest`, with `config`'s smallest face;
+/// MTCNN's pyramid and stage settings do not apply to it.
 pub fn build_yunet(manifest: &Manifest, name: &str, config: &PipelineConfig) -> Result<Yunet> {
-    if config.min_face_size.is_some()
-        || config.scale_factor.is_some()
-        || config.thresholds.is_some()
-    {
+    if config.scale_factor.is_some() || config.thresholds.is_some() {
         return Err(Error::invalid(
-            "min_face_size, scale_factor and thresholds are MTCNN settings; YuNet has none of them",
+            "scale_factor and thresholds are MTCNN settings; YuNet has neither",
         ));
     }
-    let (file, options) = manifest.yunet(name)?;
+    let (file, mut options) = manifest.yunet(name)?;
+    if let Some(min) = config.min_face_size {
+        options.min_face_size = min;
+    }
     Yunet::new(ModelSource::Path(&file), options, config.engine)
 }
 
@@ -116,10 +120,17 @@ impl Pipeline {
                 ))
             })?
             .for_detector(detector_name)?;
-        let detector: Box<dyn FaceDetector> = match detector_name {
+        let mut detector: Box<dyn FaceDetector> = match detector_name {
             "yunet" => Box::new(build_yunet(manifest, detector_name, config)?),
             _ => Box::new(build_mtcnn(manifest, detector_name, config)?),
         };
+        let detect_long_side = match config.detect_long_side {
+            Some(size) => size,
+            None => manifest.detect_long_side(detector_name)?,
+        };
+        if detect_long_side > 0 {
+            detector = Box::new(Downscaled::new(detector, detect_long_side)?);
+        }
         let embedder = Arc::new(Embedder::new(
             ModelSource::Path(&entry.onnx),
             entry.spec,
@@ -127,6 +138,7 @@ impl Pipeline {
         )?);
         Ok(Self {
             detector,
+            detect_long_side,
             embedder,
             alignment,
             alignment_name,
@@ -140,6 +152,11 @@ impl Pipeline {
 
     pub fn detector(&self) -> &dyn FaceDetector {
         &*self.detector
+    }
+
+    /// Longer side of the copy large photos are detected on (0: full resolution).
+    pub fn detect_long_side(&self) -> usize {
+        self.detect_long_side
     }
 
     pub fn alignment_name(&self) -> &str {

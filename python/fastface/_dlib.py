@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _core
-from ._models import MODELS_DIR, manifest
+from ._models import MODELS_DIR, default_detector, manifest
 from .errors import ModelError
 
 __all__ = ["DlibAligner", "dlib_box", "shared_aligner"]
@@ -33,11 +33,12 @@ def _alignment_entry() -> dict[str, Any]:
     return entry
 
 
-def dlib_box(box: Sequence[float], detector: str = "mtcnn") -> tuple[int, int, int, int]:
+def dlib_box(box: Sequence[float], detector: str | None = None) -> tuple[int, int, int, int]:
     """The dlib-style ``(left, top, right, bottom)`` box for a ``detector`` box
-    ``(x1, y1, x2, y2)``: a square of side ``scale * sqrt(w * h)`` centred at the
+    (default: the manifest's default detector) ``(x1, y1, x2, y2)``: a square of side ``scale * sqrt(w * h)`` centred at the
     box centre shifted by ``(dx * w, dy * h)``, with the constants fitted on the
     sample photos (manifest ``dlib.alignment.from_detector``)."""
+    detector = default_detector() if detector is None else detector
     fit = _alignment_entry()["from_detector"].get(detector)
     if fit is None:
         raise ValueError(f"no dlib box mapping for detector {detector!r}")

@@ -139,18 +139,31 @@ def _faces(
     ]
 
 
+def _size(value: int | None) -> int | None:
+    """A pixel count given by a caller: an integer >= 0 (numpy's too), or None."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"detect_long_side must be an integer >= 0, got {value!r}")
+    return int(value)
+
+
 class FaceRecognizer:
     """Detector, aligner and embedder loaded once, from the model manifest.
 
-    ``model``: the embedding model (``"facenet"``; default: the manifest's).
-    ``detector``: the face detector (``"mtcnn"``). ``engine``: ``"auto"``,
+    ``model``: the embedding model (``"facenet"``, ``"sface"``, ``"dlib"``;
+    default: the manifest's). ``detector``: the face detector (``"yunet"``,
+    ``"mtcnn"``; default: the manifest's). ``engine``: ``"auto"``,
     ``"tract"`` or ``"onnxruntime"``, for every network (detector and embedder).
     ``alignment``: ``"similarity"`` warps the five landmarks onto the model's
     template (eyes levelled), ``"crop"`` takes the detector's box grown by
     ``margin`` pixels (the FaceNet protocol); the model's manifest entry names
     its default. ``min_face_size`` (pixels), ``scale_factor`` and
     ``detection_thresholds`` (P-Net, R-Net, O-Net) override MTCNN's manifest
-    settings. ``threshold`` overrides the model's same-person distance threshold.
+    settings. ``detect_long_side``: photos whose longer side exceeds this many
+    pixels are detected on a copy shrunk to it, and aligned from the original
+    pixels (default: the manifest's; ``0``: always full resolution).
+    ``threshold`` overrides the model's same-person distance threshold.
 
     One instance is safe to share between threads: all work runs in Rust with
     the GIL released, and a batch of images uses every core.
@@ -167,6 +180,7 @@ class FaceRecognizer:
         min_face_size: float | None = None,
         scale_factor: float | None = None,
         detection_thresholds: tuple[float, float, float] | None = None,
+        detect_long_side: int | None = None,
         threshold: float | None = None,
     ) -> None:
         if engine not in ENGINES:
@@ -187,6 +201,7 @@ class FaceRecognizer:
             thresholds=None
             if detection_thresholds is None
             else tuple(float(t) for t in detection_thresholds),  # type: ignore[arg-type]
+            detect_long_side=_size(detect_long_side),
         )
         self.embedder = Embedder._wrap(self._core.embedder, model)
         self._threshold = None if threshold is None else float(threshold)
@@ -210,6 +225,11 @@ class FaceRecognizer:
     @property
     def alignment(self) -> str:
         return self._core.alignment
+
+    @property
+    def detect_long_side(self) -> int:
+        """Longer side of the copy larger photos are detected on (0: full resolution)."""
+        return self._core.detect_long_side
 
     @property
     def engine(self) -> str:

@@ -2,6 +2,7 @@
 //! five landmarks) behind the [`FaceDetector`] trait, and [`order_faces`] puts
 //! them in the one order fastface reports faces in.
 
+pub mod downscale;
 pub mod mtcnn;
 pub mod yunet;
 
@@ -11,6 +12,7 @@ use rayon::prelude::*;
 use crate::align::check_image;
 use crate::error::Result;
 
+pub use downscale::Downscaled;
 pub use mtcnn::{Mtcnn, MtcnnOptions};
 pub use yunet::{Yunet, YunetOptions};
 

@@ -21,6 +21,7 @@ use rayon::prelude::*;
 use super::{Face, FaceDetector};
 use crate::engine::{build_engine, Engine, EngineChoice, ModelSource, Workload};
 use crate::error::{Error, Result};
+use crate::resize::resize_area;
 
 /// R-Net and O-Net crops per run: full groups run as one batch (on tract
 /// through a plan optimised for this batch: far less per-run overhead than one
@@ -628,99 +629,6 @@ pub(crate) fn to_chw(img: ArrayView3<'_, f32>) -> Vec<f32> {
     out
 }
 
-/// Per-axis resampling weights of OpenCV's `INTER_AREA` for a downscale (or
-/// same size) from `src` to `dst` samples: the exact box-filter overlaps.
-fn area_weights(src: usize, dst: usize) -> Vec<Vec<(usize, f32)>> {
-    let scale = src as f64 / dst as f64;
-    (0..dst)
-        .map(|d| {
-            let fsx1 = d as f64 * scale;
-            let fsx2 = fsx1 + scale;
-            let sx2 = (fsx2.floor() as usize).min(src - 1);
-            let sx1 = (fsx1.ceil() as usize).min(sx2);
-            let cell = scale.min(src as f64 - fsx1);
-            let mut taps = Vec::with_capacity(scale.ceil() as usize + 2);
-            if sx1 as f64 - fsx1 > 1e-3 {
-                taps.push((sx1 - 1, ((sx1 as f64 - fsx1) / cell) as f32));
-            }
-            for s in sx1..sx2 {
-                taps.push((s, (1.0 / cell) as f32));
-            }
-            if fsx2 - sx2 as f64 > 1e-3 {
-                taps.push((sx2, ((fsx2 - sx2 as f64).min(1.0).min(cell) / cell) as f32));
-            }
-            taps
-        })
-        .collect()
-}
-
-/// Per-axis weights of OpenCV's `INTER_AREA` when enlarging: linear
-/// interpolation with OpenCV's area-specific fractions, replicated borders.
-fn area_up_weights(src: usize, dst: usize) -> Vec<Vec<(usize, f32)>> {
-    let scale = src as f64 / dst as f64;
-    let inv = dst as f64 / src as f64;
-    (0..dst)
-        .map(|d| {
-            let sx = (d as f64 * scale).floor() as i64;
-            let mut fx = (d as f64 + 1.0) - (sx as f64 + 1.0) * inv;
-            fx = if fx <= 0.0 { 0.0 } else { fx - fx.floor() };
-            let last = src as i64 - 1;
-            let (sx, fx) = if sx >= last {
-                (last, 0.0)
-            } else {
-                (sx.max(0), fx)
-            };
-            let s0 = sx as usize;
-            let s1 = ((sx + 1).min(last)) as usize;
-            vec![(s0, (1.0 - fx) as f32), (s1, fx as f32)]
-        })
-        .collect()
-}
-
-fn resample(
-    src: ArrayView3<'_, f32>,
-    wy: &[Vec<(usize, f32)>],
-    wx: &[Vec<(usize, f32)>],
-) -> Array3<f32> {
-    let (sh, _, c) = src.dim();
-    let (dh, dw) = (wy.len(), wx.len());
-    // Horizontal pass first, then vertical, all in f32.
-    let mut tmp = Array3::<f32>::zeros((sh, dw, c));
-    for y in 0..sh {
-        for (dx, taps) in wx.iter().enumerate() {
-            for ch in 0..c {
-                tmp[[y, dx, ch]] = taps.iter().map(|&(sx, wt)| src[[y, sx, ch]] * wt).sum();
-            }
-        }
-    }
-    let mut out = Array3::<f32>::zeros((dh, dw, c));
-    for (dy, taps) in wy.iter().enumerate() {
-        for dx in 0..dw {
-            for ch in 0..c {
-                out[[dy, dx, ch]] = taps.iter().map(|&(sy, wt)| tmp[[sy, dx, ch]] * wt).sum();
-            }
-        }
-    }
-    out
-}
-
-/// Resizes an `(h, w, c)` float image like OpenCV's `cv2.resize(...,
-/// interpolation=INTER_AREA)` (what the reference uses for the pyramid and the
-/// crops): exact area averaging when shrinking on both axes, OpenCV's
-/// area-flavoured bilinear otherwise. Empty sizes give an empty image.
-pub fn resize_area(src: ArrayView3<'_, f32>, dh: usize, dw: usize) -> Array3<f32> {
-    let (sh, sw, c) = src.dim();
-    if sh == 0 || sw == 0 || dh == 0 || dw == 0 {
-        return Array3::zeros((dh, dw, c));
-    }
-    let (wy, wx) = if sh >= dh && sw >= dw {
-        (area_weights(sh, dh), area_weights(sw, dw))
-    } else {
-        (area_up_weights(sh, dh), area_up_weights(sw, dw))
-    };
-    resample(src, &wy, &wx)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -780,25 +688,6 @@ mod tests {
         assert_eq!(s.len(), 5);
         assert!((s[0] - 0.6).abs() < 1e-7 && (s[1] - 0.6 * 0.709).abs() < 1e-7);
         assert!(pyramid_scales(5, 5, 20.0, 0.709).is_empty());
-    }
-
-    #[test]
-    fn area_resize_averages_blocks() {
-        let src = Array3::from_shape_fn((4, 4, 1), |(y, x, _)| (y * 4 + x) as f32);
-        let out = resize_area(src.view(), 2, 2);
-        assert_eq!(out[[0, 0, 0]], (0.0 + 1.0 + 4.0 + 5.0) / 4.0);
-        assert_eq!(out[[1, 1, 0]], (10.0 + 11.0 + 14.0 + 15.0) / 4.0);
-        // Fractional: 3 -> 2 gives weights (1, 0.5)/1.5 and (0.5, 1)/1.5.
-        let row = Array3::from_shape_vec((1, 3, 1), vec![0.0, 3.0, 6.0]).unwrap();
-        let out = resize_area(row.view(), 1, 2);
-        assert!((out[[0, 0, 0]] - 1.0).abs() < 1e-6 && (out[[0, 1, 0]] - 5.0).abs() < 1e-6);
-        // Same size is the identity; constant images stay constant when enlarged.
-        assert_eq!(resize_area(src.view(), 4, 4), src);
-        let flat = Array3::from_elem((3, 5, 3), 7.0f32);
-        assert!(resize_area(flat.view(), 24, 24)
-            .iter()
-            .all(|&v| (v - 7.0).abs() < 1e-5));
-        assert_eq!(resize_area(src.view(), 0, 3).dim(), (0, 3, 1));
     }
 
     #[test]

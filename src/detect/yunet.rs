@@ -52,6 +52,10 @@ pub struct YunetOptions {
     pub nms_threshold: f32,
     /// Candidates (best first) that enter NMS; at least 1.
     pub top_k: usize,
+    /// Faces whose box has a side shorter than this many pixels are dropped
+    /// (0 keeps every face). Not an OpenCV setting: fastface's `min_face_size`,
+    /// which MTCNN applies through its pyramid.
+    pub min_face_size: f32,
 }
 
 impl Default for YunetOptions {
@@ -60,6 +64,7 @@ impl Default for YunetOptions {
             score_threshold: 0.9,
             nms_threshold: 0.3,
             top_k: 5000,
+            min_face_size: 0.0,
         }
     }
 }
@@ -75,6 +80,12 @@ impl YunetOptions {
         }
         if self.top_k == 0 {
             return Err(Error::invalid("YuNet top_k must be at least 1"));
+        }
+        if !(self.min_face_size.is_finite() && self.min_face_size >= 0.0) {
+            return Err(Error::invalid(format!(
+                "min_face_size must be a finite number >= 0, got {}",
+                self.min_face_size
+            )));
         }
         Ok(())
     }
@@ -313,6 +324,8 @@ impl FaceDetector for Yunet {
                 b[3].clamp(0.0, h),
             ];
         }
+        let min = self.options.min_face_size;
+        faces.retain(|f| (f.bbox[2] - f.bbox[0]).min(f.bbox[3] - f.bbox[1]) >= min);
         Ok(faces)
     }
 }
@@ -514,6 +527,11 @@ mod tests {
             ..YunetOptions::default()
         };
         assert!(detect(&fake.levels(), fake.size, &bad).is_err());
+        let negative = YunetOptions {
+            min_face_size: -1.0,
+            ..YunetOptions::default()
+        };
+        assert!(negative.validate().is_err());
     }
 
     #[test]

@@ -27,7 +27,7 @@ pub struct CoreDetector {
 
 #[pymethods]
 impl CoreDetector {
-    /// Detector `name` (the manifest's default when `None`) of the manifest in
+    /// MTCNN detector `name` (`"mtcnn"` when `None`) of the manifest in
     /// `models_dir`; `None` settings keep the manifest's.
     #[new]
     #[pyo3(signature = (models_dir, name = None, *, engine = "auto", min_face_size = None, scale_factor = None, thresholds = None))]
@@ -49,14 +49,12 @@ impl CoreDetector {
             min_face_size,
             scale_factor,
             thresholds: thresholds.map(|(p, r, o)| [p, r, o]),
+            detect_long_side: None,
         };
         let inner = detached(py, move || {
             let manifest = Manifest::load(&models_dir)?;
-            let name = config
-                .detector
-                .clone()
-                .unwrap_or_else(|| manifest.defaults().detector.clone());
-            build_mtcnn(&manifest, &name, &config)
+            let name = config.detector.as_deref().unwrap_or("mtcnn");
+            build_mtcnn(&manifest, name, &config)
         })?;
         Ok(Self { inner })
     }

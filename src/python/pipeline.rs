@@ -34,7 +34,7 @@ pub struct CorePipeline {
 impl CorePipeline {
     /// Names are the manifest's (in `models_dir`); `None` means its default.
     #[new]
-    #[pyo3(signature = (models_dir, *, detector = None, model = None, alignment = None, margin = None, engine = "auto", min_face_size = None, scale_factor = None, thresholds = None))]
+    #[pyo3(signature = (models_dir, *, detector = None, model = None, alignment = None, margin = None, engine = "auto", min_face_size = None, scale_factor = None, thresholds = None, detect_long_side = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -47,6 +47,7 @@ impl CorePipeline {
         min_face_size: Option<f32>,
         scale_factor: Option<f32>,
         thresholds: Option<(f32, f32, f32)>,
+        detect_long_side: Option<usize>,
     ) -> PyResult<Self> {
         let config = PipelineConfig {
             detector,
@@ -57,6 +58,7 @@ impl CorePipeline {
             min_face_size,
             scale_factor,
             thresholds: thresholds.map(|(p, r, o)| [p, r, o]),
+            detect_long_side,
         };
         let inner = detached(py, move || {
             Pipeline::new(&Manifest::load(&models_dir)?, &config)
@@ -141,6 +143,11 @@ impl CorePipeline {
     #[getter]
     fn detector(&self) -> &'static str {
         self.inner.detector().name()
+    }
+
+    #[getter]
+    fn detect_long_side(&self) -> usize {
+        self.inner.detect_long_side()
     }
 
     #[getter]

@@ -129,7 +129,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add("--table", help=f"PostgreSQL table of a postgresql:// gallery (default {d.table})")
     add("--model", help="embedding model (default: the manifest's, facenet)")
-    add("--detector", help="face detector (default: the manifest's, mtcnn)")
+    add("--detector", help="face detector (default: the manifest's, yunet)")
     add("--engine", choices=ENGINES, help="embedding engine (default auto)")
     add("--min-face-size", type=float, metavar="PX", help="smallest face detected (px)")
     add("--threshold", type=float, help="same-person distance threshold (default: the model's)")
