@@ -418,6 +418,23 @@ def test_verify(capsys: pytest.CaptureFixture[str]) -> None:
     assert doc["same"] is False and doc["distance"] >= doc["threshold"]
 
 
+def test_detector_and_model_are_chosen_on_the_command_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    a, b = sorted((TRAIN / "madonna").glob("*.jpg"))[:2]
+    for detector, model in [("mtcnn", "facenet"), ("yunet", "sface")]:
+        code, out, _ = run(
+            capsys, "verify", a, b, "--detector", detector, "--model", model, "--json"
+        )
+        assert code == 0
+        doc = json.loads(out)
+        expected = fastface.FaceRecognizer(model, detector=detector).verify(a, b)
+        assert doc["same"] is True
+        assert doc["distance"] == pytest.approx(expected.distance, abs=1e-5)
+        assert doc["threshold"] == pytest.approx(fastface.FaceRecognizer(model).threshold)
+    assert_one_line_error(run_process("verify", a, b, "--detector", "haar"), "haar")
+
+
 # ------------------------------------------------------------------ eval / calibrate
 
 

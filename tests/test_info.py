@@ -1,9 +1,10 @@
-"""``fastface info`` and ``fastface --version``: the engine in use and why, the
+"""``fastface info``, ``fastface models`` and ``fastface --version``: the engine in use and why, the
 instruction sets, tract's matrix-product kernels, threads and models; and the
 onnxruntime dependency markers, checked against pyproject.toml."""
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import os
@@ -12,7 +13,14 @@ from pathlib import Path
 
 import pytest
 from fastface import __version__
-from fastface._models import manifest, onnxruntime_is_a_dependency
+from fastface._models import (
+    MODELS_DIR,
+    default_detector,
+    default_model,
+    default_threshold,
+    manifest,
+    onnxruntime_is_a_dependency,
+)
 from fastface.cli import main
 from fastface.cli.info import cpu_flags
 from packaging.requirements import Requirement
@@ -62,6 +70,46 @@ def test_info_text_and_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert exit_.value.code == 0
     engine = "onnxruntime" if importlib.util.find_spec("onnxruntime") else "tract"
     assert capsys.readouterr().out == f"fastface {__version__} (engine {engine})\n"
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_models_lists_sources_files_licences_and_accuracy(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["models", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    by_name = {m["name"]: m for m in report["models"]}
+    assert {m["name"] for m in report["models"] if m["kind"] == "detector"} == {"mtcnn", "yunet"}
+    assert {"facenet", "sface", "dlib"} <= set(by_name)
+    assert [m["name"] for m in report["models"] if m["default"]] == [
+        default_detector(),
+        default_model(),
+    ]
+    for m in report["models"]:
+        # every file shipped is the one the sha256 names, built from a pinned package
+        for shipped in m["files"]:
+            assert sha256(MODELS_DIR / shipped["file"]) == shipped["sha256"], shipped
+        assert m["source"]["package"].count("==") == 1 and len(m["source"]["sha256"]) == 64
+        assert m["license"] and m["training_data"]
+        if m["kind"] == "embedder":
+            assert m["threshold"] == pytest.approx(default_threshold(m["name"]))
+            lfw = m["lfw_view1"]
+            assert lfw and all(0.98 < r["devtest_accuracy"] <= 1 for r in lfw.values())
+    assert by_name["facenet"]["lfw_view1"][default_detector()]["threshold"] == pytest.approx(
+        manifest()["facenet"]["threshold"]
+    )
+    assert "MS-Celeb-1M" in by_name["facenet"]["training_data"]
+    clean = report["licence_clean"]
+    assert sorted(clean["licenses"]) == ["Apache-2.0", "MIT"]
+    assert by_name[clean["detector"]]["license"] == "MIT"
+
+    assert main(["models"]) == 0
+    text = capsys.readouterr().out
+    assert "For commercial use: --detector yunet --model sface" in text
+    assert all(f"{name} (" in text for name in by_name)
 
 
 PLATFORMS = [

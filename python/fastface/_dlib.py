@@ -9,7 +9,6 @@ around that face, which is what the shape predictor was trained on.
 
 from __future__ import annotations
 
-import json
 import math
 import threading
 from collections.abc import Sequence
@@ -19,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _core
-from ._models import MODELS_DIR, default_detector, manifest
+from ._models import MODELS_DIR, default_detector, landmark_models, manifest
 from .errors import ModelError
 
 __all__ = ["DlibAligner", "dlib_box", "shared_aligner"]
@@ -86,10 +85,9 @@ class DlibAligner:
 
 
 def _landmarks_entry() -> dict[str, Any]:
-    data = json.loads((MODELS_DIR / "manifest.json").read_text())
-    for entry in data.get("landmarks", []):
+    for entry in landmark_models():
         if entry["name"] == SHAPE_PREDICTOR:
-            return dict(entry)
+            return entry
     raise ModelError(f"the model manifest has no {SHAPE_PREDICTOR!r}; reinstall fastface")
 
 

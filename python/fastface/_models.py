@@ -40,6 +40,16 @@ def manifest() -> dict[str, Any]:
     return {str(m["name"]): dict(m) for m in models}
 
 
+def detectors() -> list[dict[str, Any]]:
+    """The manifest's detector entries (name, networks, options, detect_long_side)."""
+    return [dict(d) for d in _manifest_file()["detectors"]]
+
+
+def landmark_models() -> list[dict[str, Any]]:
+    """The manifest's landmark models (dlib's shape predictor), which alignments name."""
+    return [dict(e) for e in _manifest_file().get("landmarks", [])]
+
+
 def default_model() -> str:
     """The embedder used when none is named (the manifest's ``defaults.model``)."""
     return str(_manifest_file()["defaults"]["model"])

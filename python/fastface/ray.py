@@ -165,6 +165,7 @@ def embed_dataset(
     cpus_per_worker: float = 1.0,
     batch_size: int = DEFAULT_BATCH_SIZE,
     model: str | None = None,
+    detector: str | None = None,
     engine: str = "auto",
 ) -> ray.data.Dataset:
     """``dataset`` (``path`` and/or ``bytes`` columns) mapped to face rows by a
@@ -175,7 +176,7 @@ def embed_dataset(
         raise ValueError(f"workers must be a positive integer, got {workers!r}")
     return dataset.map_batches(
         FaceRows,
-        fn_constructor_kwargs={"model": model, "engine": engine},
+        fn_constructor_kwargs={"model": model, "detector": detector, "engine": engine},
         compute=ray.data.ActorPoolStrategy(size=workers),
         num_cpus=cpus_per_worker,
         batch_size=batch_size,

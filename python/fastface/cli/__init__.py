@@ -9,6 +9,7 @@
     fastface bench                              the benchmarks in benches/, summarised
     fastface serve --data DIR                   face recognition over HTTP (docs/serve.md)
     fastface embed PHOTOS/ --out faces.parquet  every face as Parquet rows [--ray local|ADDRESS]
+    fastface models                             bundled models: source, licence, accuracy
 
 Errors print one line, ``fastface: error: ...``, on stderr and exit with status 1
 (2 for wrong arguments). Progress goes to stderr; results to stdout.
@@ -29,7 +30,7 @@ from typing import Any, Protocol
 
 from ..errors import FastfaceError
 from ..serve import cli as serve
-from . import bench, calibrate, demo, embed, enroll, identify, info, verify
+from . import bench, calibrate, demo, embed, enroll, identify, info, models, verify
 from . import eval as eval_
 from ._output import CliError, one_line
 
@@ -61,6 +62,7 @@ COMMANDS = [
     Command("serve", serve, "an HTTP face-recognition service (fastface[serve])"),
     Command("embed", embed, "every face of many photos as Parquet rows (here or on Ray)"),
     Command("info", info, "engine in use and why, instruction sets, threads, models"),
+    Command("models", models, "every bundled model: source, sha256, licence, training data, accuracy"),
 ]  # fmt: skip
 
 

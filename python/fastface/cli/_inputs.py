@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from .._embedder import ENGINES
 from .._gallery import Gallery
-from .._models import default_model
+from .._models import default_detector, default_model
 from .._photos import Photo, embed_photos
 from ..errors import GalleryError
 from ._output import CliError
@@ -23,7 +23,8 @@ IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", "
 
 
 def add_recognizer_options(parser: argparse.ArgumentParser) -> None:
-    """``--engine``, ``--model`` and ``--quiet``: every command that embeds faces."""
+    """``--engine``, ``--model``, ``--detector`` and ``--quiet``: every command
+    that embeds faces."""
     parser.add_argument(
         "--engine",
         choices=ENGINES,
@@ -31,16 +32,23 @@ def add_recognizer_options(parser: argparse.ArgumentParser) -> None:
         help="embedding engine (default: auto, onnxruntime when installed)",
     )
     parser.add_argument(
-        "--model", default=default_model(), help=f"embedding model ({default_model()})"
+        "--model",
+        default=default_model(),
+        help=f"embedding model (default: {default_model()}; see `fastface models`)",
+    )
+    parser.add_argument(
+        "--detector",
+        default=default_detector(),
+        help=f"face detector (default: {default_detector()}; see `fastface models`)",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
 def recognizer(args: argparse.Namespace) -> FaceRecognizer:
-    """The recognizer ``--model`` and ``--engine`` ask for."""
+    """The recognizer ``--model``, ``--detector`` and ``--engine`` ask for."""
     from .._pipeline import FaceRecognizer
 
-    return FaceRecognizer(args.model, engine=args.engine)
+    return FaceRecognizer(args.model, detector=args.detector, engine=args.engine)
 
 
 def existing_file(path: str, what: str) -> Path:

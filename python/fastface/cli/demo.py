@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     correct = sum(1 for path, m in results if m is not None and m.label == Path(path).parent.name)
 
     print(
-        f"fastface {__version__} demo: {found.model_id}, engine {found.engine}, "
+        f"fastface {__version__} demo: {found.model_id}, detector {found.detector}, engine {found.engine}, "
         f"threshold {found.threshold:.4f}"
     )
     print(f"sample photos: {rel(root)}")

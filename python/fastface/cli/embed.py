@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import FastfaceError
 from ._inputs import IMAGE_EXTENSIONS, add_recognizer_options, photos_in
+from ._inputs import recognizer as make_recognizer
 from ._output import CliError
 from ._progress import ProgressBar
 
@@ -70,11 +71,10 @@ def image_paths(inputs: list[str]) -> list[str]:
     return paths
 
 
-def _local_tables(paths: list[str], model: str, engine: str) -> Iterator[pa.Table]:
-    from .._pipeline import FaceRecognizer
+def _local_tables(paths: list[str], args: argparse.Namespace) -> Iterator[pa.Table]:
     from ..ray import face_rows
 
-    recognizer = FaceRecognizer(model, engine=engine)
+    recognizer = make_recognizer(args)
     for start in range(0, len(paths), _CHUNK):
         yield face_rows(recognizer, paths[start : start + _CHUNK])
 
@@ -96,6 +96,7 @@ def _ray_tables(paths: list[str], args: argparse.Namespace) -> Iterator[pa.Table
             cpus_per_worker=args.cpus_per_worker,
             batch_size=args.batch_size,
             model=args.model,
+            detector=args.detector,
             engine=args.engine,
         )
         yield from dataset.iter_batches(batch_format="pyarrow", batch_size=None)
@@ -115,10 +116,7 @@ def run(args: argparse.Namespace) -> int:
 
     paths = image_paths(args.inputs)
     schema = row_schema(int(model_entry(args.model)["output"]["dim"]))
-    if args.ray is None:
-        tables = _local_tables(paths, args.model, args.engine)
-    else:
-        tables = _ray_tables(paths, args)
+    tables = _local_tables(paths, args) if args.ray is None else _ray_tables(paths, args)
     faces = errors = images = 0
     bar = ProgressBar(len(paths), "embed", quiet=args.quiet)
     with pq.ParquetWriter(args.out, schema) as writer:
