@@ -209,6 +209,27 @@ def test_module_level_default_is_shared() -> None:
     assert len(fastface.embed_many(ALL[:3])) == 3
 
 
+def test_module_functions_gallery_and_match_take_model_and_detector() -> None:
+    chosen = FaceRecognizer("sface", detector="mtcnn")
+    photo, other = ALL[0], ALL[1]
+    expected = chosen.embed(photo)
+    got = fastface.embed(photo, model="sface", detector="mtcnn")
+    assert [f.box for f in got] == [f.box for f in expected]
+    np.testing.assert_array_equal(got[0].embedding, expected[0].embedding)
+    assert [f.box for f in fastface.detect(photo, detector="mtcnn")] == [f.box for f in expected]
+    assert [f.box for f in fastface.detect(photo)] != [f.box for f in expected]  # YuNet's
+    assert fastface.verify(photo, other, model="sface", detector="mtcnn") == chosen.verify(
+        photo, other
+    )
+    gallery = fastface.Gallery("sface")
+    gallery.add("someone", photo, detector="mtcnn")
+    np.testing.assert_array_equal(gallery.embeddings()[0], expected[0].embedding)
+    (found,) = fastface.match(gallery, photo, detector="mtcnn")[:1]
+    assert found.label == "someone" and found.distance == pytest.approx(0.0, abs=1e-3)
+    with pytest.raises(ValueError, match="unknown"):
+        fastface.embed(photo, detector="haar")
+
+
 def test_threads_share_one_recognizer(rec: FaceRecognizer, all_faces: list[list[Face]]) -> None:
     results: dict[int, list[Face]] = {}
 

@@ -168,14 +168,15 @@ class Gallery:
             )
         self._core.add(names, rows)
 
-    def add(self, label: str, images: Any) -> int:
+    def add(self, label: str, images: Any, *, detector: str | None = None) -> int:
         """Adds the main face of each image under ``label`` (see
         :meth:`FaceRecognizer.enroll`, here with this model's default
-        recognizer); returns how many faces were added. ``images`` is one image
-        or a list of them (paths, bytes, arrays, PIL images)."""
+        recognizer, faces found by ``detector``, default the manifest's); returns
+        how many faces were added. ``images`` is one image or a list of them
+        (paths, bytes, arrays, PIL images)."""
         from ._pipeline import default_recognizer
 
-        return default_recognizer(self.model).enroll(self, label, images)
+        return default_recognizer(self.model, detector).enroll(self, label, images)
 
     def remove(self, label: str) -> int:
         """Removes every row of ``label``; returns how many there were."""

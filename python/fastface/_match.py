@@ -14,7 +14,7 @@ from ._pipeline import default_recognizer
 GalleryLike = Union[Gallery, Mapping[str, Any], str, "os.PathLike[str]"]
 
 
-def _as_gallery(gallery: GalleryLike) -> Gallery:
+def _as_gallery(gallery: GalleryLike, detector: str | None) -> Gallery:
     if isinstance(gallery, Gallery):
         return gallery
     if isinstance(gallery, (str, os.PathLike)):
@@ -25,7 +25,7 @@ def _as_gallery(gallery: GalleryLike) -> Gallery:
             if _is_embeddings(value):
                 built.add_embeddings(str(label), value)
             else:
-                built.add(str(label), value)
+                built.add(str(label), value, detector=detector)
         return built
     raise TypeError(
         "gallery must be a Gallery, a mapping of label to images or embeddings, "
@@ -42,6 +42,8 @@ def match(
     probe: Any,
     threshold: float | None = None,
     top_k: int = 1,
+    *,
+    detector: str | None = None,
 ) -> list[Match]:
     """Identifies faces against a gallery.
 
@@ -50,10 +52,12 @@ def match(
     face in it is matched), a list of images (results for all their faces, in
     order), or float embeddings ``(n, dim)``. Returns one :class:`Match` per
     probe face; ``threshold`` defaults to the gallery model's calibrated one.
+    Faces are found by ``detector`` (default: the manifest's) and embedded by the
+    gallery's model.
     """
-    target = _as_gallery(gallery)
+    target = _as_gallery(gallery, detector)
     if _is_embeddings(probe):
         return target.search(probe, top_k=top_k, threshold=threshold)
     sources = list(probe) if isinstance(probe, (list, tuple)) else [probe]
-    recognizer = default_recognizer(target.model)
+    recognizer = default_recognizer(target.model, detector)
     return recognizer.identify(target, sources, threshold=threshold, top_k=top_k)

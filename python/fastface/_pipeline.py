@@ -463,52 +463,75 @@ def _decoded_batches(
 # ---------------------------------------------------------------- module level
 
 _default_lock = threading.Lock()
-_defaults: dict[str | None, FaceRecognizer] = {}
+_defaults: dict[tuple[str | None, str | None], FaceRecognizer] = {}
 
 
-def default_recognizer(model: str | None = None) -> FaceRecognizer:
-    """The process-wide :class:`FaceRecognizer` of ``model`` (default settings),
-    created on first use; the module-level functions use it."""
+def default_recognizer(model: str | None = None, detector: str | None = None) -> FaceRecognizer:
+    """The process-wide :class:`FaceRecognizer` of ``model`` and ``detector``
+    (``None``: the manifest's defaults; other settings default), created on first
+    use; the module-level functions use it."""
+    key = (model, detector)
     with _default_lock:
-        if model not in _defaults:
-            _defaults[model] = FaceRecognizer(model)
-        return _defaults[model]
+        if key not in _defaults:
+            _defaults[key] = FaceRecognizer(model, detector=detector)
+        return _defaults[key]
 
 
-def detect(image: ImageSource) -> list[Face]:
+def detect(
+    image: ImageSource, *, model: str | None = None, detector: str | None = None
+) -> list[Face]:
     """Faces in ``image`` (path, bytes, RGB array or PIL image): box, score and five
-    landmarks each, the main face first."""
-    return default_recognizer().detect(image)
+    landmarks each, the main face first. ``model`` and ``detector`` name the
+    models (default: the manifest's; see ``fastface models``), here and in every
+    module-level function."""
+    return default_recognizer(model, detector).detect(image)
 
 
-def detect_many(images: Sequence[ImageSource]) -> list[list[Face]]:
+def detect_many(
+    images: Sequence[ImageSource], *, model: str | None = None, detector: str | None = None
+) -> list[list[Face]]:
     """:func:`detect` for many images, using every core."""
-    return default_recognizer().detect_many(images)
+    return default_recognizer(model, detector).detect_many(images)
 
 
-def embed(image: ImageSource) -> list[Face]:
-    """Every face in ``image`` with its L2-normalised embedding, the main face first."""
-    return default_recognizer().embed(image)
+def embed(
+    image: ImageSource, *, model: str | None = None, detector: str | None = None
+) -> list[Face]:
+    """Every face in ``image`` with its embedding, the main face first."""
+    return default_recognizer(model, detector).embed(image)
 
 
-def embed_many(images: Sequence[ImageSource]) -> list[list[Face]]:
+def embed_many(
+    images: Sequence[ImageSource], *, model: str | None = None, detector: str | None = None
+) -> list[list[Face]]:
     """:func:`embed` for many images, using every core."""
-    return default_recognizer().embed_many(images)
+    return default_recognizer(model, detector).embed_many(images)
 
 
 def embed_iter(
-    images: Iterable[ImageSource], *, errors: Literal["raise", "return"] = "raise"
+    images: Iterable[ImageSource],
+    *,
+    errors: Literal["raise", "return"] = "raise",
+    model: str | None = None,
+    detector: str | None = None,
 ) -> Iterator[list[Face] | ImageError]:
     """:meth:`FaceRecognizer.embed_iter` on the default recognizer."""
-    return default_recognizer().embed_iter(images, errors=errors)
+    return default_recognizer(model, detector).embed_iter(images, errors=errors)
 
 
-def verify(a: ImageSource, b: ImageSource, threshold: float | None = None) -> Verification:
+def verify(
+    a: ImageSource,
+    b: ImageSource,
+    threshold: float | None = None,
+    *,
+    model: str | None = None,
+    detector: str | None = None,
+) -> Verification:
     """Whether the main faces of images ``a`` and ``b`` are the same person.
 
     Returns :class:`Verification` with ``same`` (``distance <= threshold``), the
-    Euclidean ``distance`` between the two unit embeddings (0 to 2) and the
-    ``threshold`` used: by default the model's, calibrated on LFW View 1 DevTrain.
-    Raises :class:`NoFaceError` if either image has no face.
+    ``distance`` between the two embeddings (Euclidean; 0 to 2 for unit vectors)
+    and the ``threshold`` used: by default the model's, calibrated on LFW View 1
+    DevTrain. Raises :class:`NoFaceError` if either image has no face.
     """
-    return default_recognizer().verify(a, b, threshold)
+    return default_recognizer(model, detector).verify(a, b, threshold)
