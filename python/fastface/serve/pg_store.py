@@ -108,20 +108,10 @@ class PgFaceStore:
             return []
         with self._database() as gallery:
             matches = gallery.search(embeddings, top_k=top_k, threshold=threshold)
-        answers = []
-        for match in matches:
-            candidates = [Candidate(c.label, str(c.row), c.distance) for c in match.candidates]
-            nearest = candidates[0] if match.matched else None
-            answers.append(
-                Identification(
-                    subject=nearest.subject if nearest else None,
-                    face_id=nearest.face_id if nearest else None,
-                    distance=match.distance,
-                    threshold=match.threshold,
-                    candidates=candidates,
-                )
-            )
-        return answers
+        return [
+            Identification.of(m, [Candidate(c.label, str(c.row), c.distance) for c in m.candidates])
+            for m in matches
+        ]
 
     # ---------------------------------------------------------------- changes
 

@@ -43,7 +43,7 @@ from typing import Any, BinaryIO, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from .._gallery import Gallery
+from .._gallery import Gallery, Match
 from ..errors import GalleryError
 
 log = logging.getLogger("fastface.serve")
@@ -96,6 +96,19 @@ class Identification:
     distance: float
     threshold: float
     candidates: list[Candidate]
+
+    @classmethod
+    def of(cls, match: Match, candidates: list[Candidate]) -> Identification:
+        """The answer for a gallery ``match`` whose candidates, as subjects and
+        face ids, are ``candidates``."""
+        nearest = candidates[0] if match.matched else None
+        return cls(
+            subject=nearest.subject if nearest else None,
+            face_id=nearest.face_id if nearest else None,
+            distance=match.distance,
+            threshold=match.threshold,
+            candidates=candidates,
+        )
 
 
 class SubjectStore(Protocol):
@@ -305,22 +318,16 @@ class FaceStore:
             return []
         with self._lock.reading():
             matches = self._gallery.search(embeddings, top_k=top_k, threshold=threshold)
-            answers = []
-            for m in matches:
-                candidates = [
-                    Candidate(self._subject_of[c.label], c.label, c.distance) for c in m.candidates
-                ]
-                nearest = candidates[0] if m.matched else None
-                answers.append(
-                    Identification(
-                        subject=nearest.subject if nearest else None,
-                        face_id=nearest.face_id if nearest else None,
-                        distance=m.distance,
-                        threshold=m.threshold,
-                        candidates=candidates,
-                    )
+            return [
+                Identification.of(
+                    m,
+                    [
+                        Candidate(self._subject_of[c.label], c.label, c.distance)
+                        for c in m.candidates
+                    ],
                 )
-            return answers
+                for m in matches
+            ]
 
     # ---------------------------------------------------------------- changes
 
