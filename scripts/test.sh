@@ -11,5 +11,9 @@ ruff check python tests benches models build_backend
 ruff format --check python tests benches models build_backend
 mypy
 python -m mypy.stubtest fastface._core --allowlist tests/stubtest_allowlist.txt
-cargo test --release
+# With the extension's features, the tests reuse the release build that setup.sh
+# made: without them pyo3's proc-macro dependencies resolve other features and
+# all of tract compiles again (about 10 minutes here). Needs libpython, as the
+# development install does; plain `cargo test` needs no Python at all.
+cargo test --release --lib --features python
 python -m pytest -q "$@"

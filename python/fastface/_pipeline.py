@@ -158,7 +158,9 @@ class FaceRecognizer:
     ``alignment``: ``"similarity"`` warps the five landmarks onto the model's
     template (eyes levelled), ``"crop"`` takes the detector's box grown by
     ``margin`` pixels (the FaceNet protocol); the model's manifest entry names
-    its default. ``min_face_size`` (pixels), ``scale_factor`` and
+    its default. ``min_face_size`` (pixels of the image the detector sees: of
+    the shrunk copy when the photo is larger than ``detect_long_side``) drops
+    smaller faces, for either detector; ``scale_factor`` and
     ``detection_thresholds`` (P-Net, R-Net, O-Net) override MTCNN's manifest
     settings. ``detect_long_side``: photos whose longer side exceeds this many
     pixels are detected on a copy shrunk to it, and aligned from the original
