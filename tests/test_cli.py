@@ -18,6 +18,7 @@ import fastface
 import numpy as np
 import pytest
 from fastface import config, evaluation
+from fastface._models import default_model
 from fastface.cli import main
 
 SAMPLES = Path(fastface.__file__).parent / "samples"
@@ -435,6 +436,37 @@ def test_detector_and_model_are_chosen_on_the_command_line(
     assert_one_line_error(run_process("verify", a, b, "--detector", "haar"), "haar")
 
 
+def test_a_gallery_of_another_model_is_used_with_its_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A gallery enrolled with a model other than the default (as every gallery
+    made before SFace became the default was) is identified with its own model
+    when --model is not given; naming another model is a one-line error that
+    says which model to use."""
+    people = tmp_path / "people"
+    for person in ("madonna", "elton_john", "mindy_kaling"):
+        (people / person).mkdir(parents=True)
+        for photo in sorted((TRAIN / person).glob("*.jpg"))[:3]:
+            (people / person / photo.name).write_bytes(photo.read_bytes())
+    path = tmp_path / "facenet.gallery"
+    code, _, err = run(capsys, "enroll", people, "-o", path, "--model", "facenet", "-q")
+    assert code == 0, err
+    photos = [p for p in VAL_PHOTOS if p.parent.name in ("madonna", "elton_john")][:2]
+    code, out, err = run(capsys, "identify", path, *photos, "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["threshold"] == pytest.approx(fastface.FaceRecognizer("facenet").threshold)
+    for image, photo in zip(doc["images"], photos, strict=True):
+        best = min(image["faces"], key=lambda f: f["distance"])
+        assert best["label"] == photo.parent.name and best["matched"]
+    code, _, err = run(capsys, "enroll", people, "-o", path, "--append", "-q")
+    assert code == 0, err
+    assert fastface.Gallery.load(path).model == "facenet"
+    assert_one_line_error(
+        run_process("identify", path, photos[0], "--model", "sface"), "--model facenet"
+    )
+
+
 # ------------------------------------------------------------------ eval / calibrate
 
 
@@ -478,16 +510,18 @@ def test_calibrate_csv_stores_threshold(
     doc = json.loads(out)
     validate(doc, CALIBRATE_SCHEMA)
     assert doc["far"] <= 0.01 and doc["config"] == str(private_config)
-    assert config.threshold_for("facenet") == pytest.approx(doc["threshold"])
+    model = default_model()  # no --model: the default's threshold is calibrated
+    assert doc["model"] == model
+    assert config.threshold_for(model) == pytest.approx(doc["threshold"])
     code, out, _ = run(capsys, "calibrate", "--csv", sample_pairs, "--target-accuracy", "-q")
     assert code == 0 and "max-accuracy" in out and str(private_config) in out
-    stored = json.loads(private_config.read_text())["thresholds"]["facenet"]
+    stored = json.loads(private_config.read_text())["thresholds"][model]
     assert stored["target"] == "max-accuracy" and stored["pairs"] == 300
     code, out, _ = run(
         capsys, "calibrate", "--csv", sample_pairs, "--target-accuracy", "0.5", "--no-save"
     )
     assert code == 0 and "not stored" in out
-    assert json.loads(private_config.read_text())["thresholds"]["facenet"] == stored
+    assert json.loads(private_config.read_text())["thresholds"][model] == stored
 
 
 @needs_lfw

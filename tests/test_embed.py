@@ -20,6 +20,9 @@ from threaded import run_in_threads
 ort = pytest.importorskip("onnxruntime")
 
 LFW = Path(__file__).resolve().parents[2] / "shared" / "faces" / "lfw-view1"
+# FaceNet on pre-cut crops (the default model, SFace, is checked against
+# onnxruntime and OpenCV in test_yunet_sface.py).
+MODEL = "facenet"
 TOLERANCE = 1e-4
 ENGINES = ("tract", "onnxruntime")
 
@@ -67,7 +70,7 @@ def reference(crops: np.ndarray) -> np.ndarray:
 
 @pytest.fixture(scope="module", params=ENGINES)
 def embedder(request: pytest.FixtureRequest) -> fastface.Embedder:
-    return fastface.Embedder(engine=request.param)
+    return fastface.Embedder(MODEL, engine=request.param)
 
 
 def test_engine_names(embedder: fastface.Embedder) -> None:
@@ -77,12 +80,12 @@ def test_engine_names(embedder: fastface.Embedder) -> None:
 
 def test_auto_prefers_onnxruntime_when_installed() -> None:
     expected = "onnxruntime" if platform.machine().lower() in ("x86_64", "amd64") else "tract"
-    assert fastface.Embedder(engine="auto").engine == expected
+    assert fastface.Embedder(MODEL, engine="auto").engine == expected
 
 
 def test_unknown_engine_is_a_value_error() -> None:
     with pytest.raises(ValueError, match="engine"):
-        fastface.Embedder(engine="tensorflow")
+        fastface.Embedder(MODEL, engine="tensorflow")
 
 
 def test_parity_with_onnxruntime_from_python(
@@ -216,7 +219,7 @@ def test_tract_single_faces_from_many_threads(crops: np.ndarray) -> None:
     """Single faces on tract run on its matrix-product pool with the sibling
     workers kept awake; 8 threads doing that at once must neither deadlock nor
     change a row."""
-    embedder = fastface.Embedder(engine="tract")
+    embedder = fastface.Embedder(MODEL, engine="tract")
     expected = [embedder.embed_faces(crops[k : k + 1]) for k in range(len(crops))]
     mismatches: list[int] = []
 
@@ -242,7 +245,7 @@ def test_lfw_view1_devtest_accuracy() -> None:
     train = read_pairs(LFW / "pairsDevTrain.txt")
     test = read_pairs(LFW / "pairsDevTest.txt")
     names = sorted({name for a, b, _ in train + test for name in (a, b)})
-    embedder = fastface.Embedder(engine="auto")
+    embedder = fastface.Embedder(MODEL, engine="auto")
     rows: dict[str, np.ndarray] = {}
     chunk = 128
     for start in range(0, len(names), chunk):

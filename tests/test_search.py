@@ -514,6 +514,20 @@ def test_model_mismatch_is_refused(tmp_path: Path) -> None:
         fastface.match(str(path), np.ones((1, 8), np.float32))
 
 
+def test_a_gallery_file_keeps_its_model(tmp_path: Path) -> None:
+    """Loaded without a model, a gallery uses the shipped model that made it (so a
+    new default model does not lock out old galleries); another model named is
+    refused with the model to use instead."""
+    gallery = fastface.Gallery("facenet")
+    gallery.add_embeddings("x", np.ones((1, 128), np.float32) / np.sqrt(128))
+    gallery.save(tmp_path / "facenet.ffg")
+    loaded = fastface.Gallery.load(tmp_path / "facenet.ffg")
+    assert loaded.model == "facenet" and loaded.model_id == gallery.model_id
+    assert loaded.threshold == fastface.Gallery("facenet").threshold
+    with pytest.raises(GalleryError, match="--model facenet"):
+        fastface.Gallery.load(tmp_path / "facenet.ffg", model="sface")
+
+
 # -- concurrency -------------------------------------------------------------------------
 
 

@@ -22,7 +22,7 @@ import cv2
 import fastface
 import numpy as np
 import pytest
-from fastface._models import SAMPLES_DIR
+from fastface._models import SAMPLES_DIR, model_entry
 from fastface.serve import config as settings
 from fastface.serve.store import JOURNAL_NAME, FaceStore
 from threaded import run_in_threads
@@ -393,9 +393,17 @@ def test_a_postgresql_gallery_is_shared_by_servers_and_outlives_them(tmp_path: P
         finally:
             third.stop()
 
-    # a model the table was not made with is refused at start-up
+    # a table made by a model other than the default: a server started without
+    # --model embeds with the table's model; one named another model is refused
     with LocalPostgres() as database:
-        Server("--gallery", database.url, "--data", unused).stop()
+        Server("--gallery", database.url, "--data", unused, "--model", "facenet").stop()
+        follower = Server("--gallery", database.url, "--data", unused)
+        try:
+            with follower.client(key=None) as c:
+                health = c.get("/healthz").json()
+            assert health["model_id"] == model_entry("facenet")["model_id"]
+        finally:
+            follower.stop()
         refused = subprocess.run(
             [sys.executable, "-m", "fastface", "serve", "--port", "0", "--model", "sface"]
             + ["--detector", "yunet", "--gallery", database.url],
@@ -405,6 +413,7 @@ def test_a_postgresql_gallery_is_shared_by_servers_and_outlives_them(tmp_path: P
         )
         assert refused.returncode == 2, refused.stderr
         assert "holds embeddings of model" in refused.stderr and "Traceback" not in refused.stderr
+        assert "--model facenet" in refused.stderr
 
 
 def test_metrics(client: httpx.Client) -> None:
@@ -636,6 +645,20 @@ def test_a_journal_of_another_model_is_refused(tmp_path: Path) -> None:
     journal.write_bytes(struct.pack("<II", len(body), zlib.crc32(body)) + body)
     with pytest.raises(fastface.GalleryError, match="someone-elses-model"):
         FaceStore(tmp_path, "facenet")
+
+
+def test_a_journal_keeps_its_model_unless_told_otherwise(tmp_path: Path) -> None:
+    """Without a model a store reopens with the one that wrote its journal (so a
+    new default model does not lock out existing data); a new one gets the default."""
+    FaceStore(tmp_path / "old", "facenet").close()
+    reopened = FaceStore(tmp_path / "old")
+    assert reopened.model == "facenet"
+    reopened.close()
+    with pytest.raises(fastface.GalleryError, match="--model facenet"):
+        FaceStore(tmp_path / "old", "sface")
+    fresh = FaceStore(tmp_path / "new")
+    assert fresh.model == fastface._models.default_model()
+    fresh.close()
 
 
 def test_removals_compact_the_journal_and_keep_ids_and_embeddings(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _core
-from ._models import default_model, default_threshold, model_entry
+from ._models import default_model, default_threshold, model_entry, model_making, model_mismatch
 from .errors import GalleryError
 
 if TYPE_CHECKING:
@@ -240,15 +240,19 @@ class Gallery:
     @classmethod
     def load(cls, path: str | os.PathLike[str], model: str | None = None) -> Gallery:
         """Reads a gallery file; raises :class:`GalleryError` when it is corrupt,
-        truncated, from a newer format, or made by a different model."""
-        model = default_model() if model is None else model
+        truncated, from a newer format, or made by another model than ``model``.
+        Without ``model`` the gallery keeps the model that made it (the file
+        records it), so galleries stay usable when the default model changes."""
         core = _core.CoreGallery.load(os.fspath(path))
-        expected = str(model_entry(model)["model_id"])
-        if core.model_id != expected:
-            raise GalleryError(
-                f"{os.fspath(path)} holds embeddings of model {core.model_id!r}, "
-                f"but {model!r} makes {expected!r}: re-enrol the faces with this model"
-            )
+        if model is None:
+            model = model_making(core.model_id)
+            if model is None:
+                raise GalleryError(
+                    f"{os.fspath(path)} holds embeddings of model {core.model_id!r}, "
+                    "which this fastface does not ship"
+                )
+        if core.model_id != str(model_entry(model)["model_id"]):
+            raise GalleryError(model_mismatch(os.fspath(path), core.model_id, model))
         return cls._wrap(core, model)
 
     @staticmethod

@@ -70,6 +70,24 @@ def default_threshold(model: str) -> float:
     return stored if stored is not None else float(model_entry(model)["threshold"])
 
 
+def model_making(model_id: str) -> str | None:
+    """The shipped model whose embeddings carry ``model_id`` (what galleries
+    record), or ``None`` when no shipped model does."""
+    return next((name for name, e in manifest().items() if e["model_id"] == model_id), None)
+
+
+def model_mismatch(holder: str, stored_id: str, model: str) -> str:
+    """Why ``holder``, which holds embeddings of ``stored_id``, cannot take
+    ``model``'s, and what to do instead."""
+    expected = model_entry(model)["model_id"]
+    maker = model_making(stored_id)
+    fix = f"open it with model {maker!r} (--model {maker}) or " if maker else ""
+    return (
+        f"{holder} holds embeddings of model {stored_id!r}, but {model!r} makes "
+        f"{expected!r}: {fix}re-enrol the faces with {model!r}"
+    )
+
+
 def model_entry(name: str) -> dict[str, Any]:
     entries = manifest()
     if name not in entries:

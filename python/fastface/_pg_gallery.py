@@ -21,7 +21,8 @@ breaks them by row index.
 
 Tables: the rows live in ``table`` (``row_id``, ``label``, ``embedding``); the
 table ``fastface_galleries`` records each gallery's model id and dimension, and
-:meth:`connect` refuses a gallery made by another model.
+:meth:`connect` refuses a gallery made by another model than the one named;
+named none, it opens an existing table with the model that filled it.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ._gallery import Candidate, Gallery, Match, _as_rows, _match, _threshold
-from ._models import default_model, default_threshold, model_entry
+from ._models import default_model, default_threshold, model_entry, model_making, model_mismatch
 from .errors import GalleryError
 
 if TYPE_CHECKING:
@@ -103,6 +104,8 @@ class PgGallery:
             raise ValueError(
                 f"table must be a lower-case SQL name (letters, digits, _), got {table!r}"
             )
+        # Without a model, an existing table keeps the one that filled it.
+        self._follow_table = model is None
         model = default_model() if model is None else model
         entry = model_entry(model)
         size = int(entry["output"]["dim"]) if dim is None else dim
@@ -138,11 +141,12 @@ class PgGallery:
             ).fetchone()
             if known is not None:
                 model_id, stored_dim = str(known[0]), int(known[1])
-                if model_id != self._model_id:
-                    raise GalleryError(
-                        f"table {self.table} holds embeddings of model {model_id!r}, but "
-                        f"{self.model!r} makes {self._model_id!r}: re-enrol the faces with this model"
-                    )
+                maker = model_making(model_id)
+                if model_id != self._model_id and self._follow_table and maker is not None:
+                    self.model, self._model_id = maker, model_id
+                    self.threshold = default_threshold(maker)
+                elif model_id != self._model_id:
+                    raise GalleryError(model_mismatch(f"table {self.table}", model_id, self.model))
                 if self._requested_dim is not None and self._requested_dim != stored_dim:
                     raise GalleryError(
                         f"table {self.table} holds {stored_dim}-d embeddings, not {self._requested_dim}-d"

@@ -33,8 +33,8 @@ def add_recognizer_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--model",
-        default=default_model(),
-        help=f"embedding model (default: {default_model()}; see `fastface models`)",
+        help="embedding model (default: the one a gallery given was made with, else "
+        f"{default_model()}; see `fastface models`)",
     )
     parser.add_argument(
         "--detector",
@@ -44,11 +44,13 @@ def add_recognizer_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
-def recognizer(args: argparse.Namespace) -> FaceRecognizer:
-    """The recognizer ``--model``, ``--detector`` and ``--engine`` ask for."""
+def recognizer(args: argparse.Namespace, gallery: Gallery | None = None) -> FaceRecognizer:
+    """The recognizer ``--model``, ``--detector`` and ``--engine`` ask for; with
+    ``gallery``, on that gallery's model (``--model`` was checked against it)."""
     from .._pipeline import FaceRecognizer
 
-    return FaceRecognizer(args.model, detector=args.detector, engine=args.engine)
+    model = gallery.model if gallery is not None else args.model
+    return FaceRecognizer(model, detector=args.detector, engine=args.engine)
 
 
 def existing_file(path: str, what: str) -> Path:
@@ -60,7 +62,8 @@ def existing_file(path: str, what: str) -> Path:
     return p
 
 
-def load_gallery(path: str, model: str) -> Gallery:
+def load_gallery(path: str, model: str | None) -> Gallery:
+    """The gallery file at ``path``, checked against ``model`` when one is given."""
     p = existing_file(path, "gallery")
     try:
         return Gallery.load(p, model=model)

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .. import __version__, config, evaluation
-from .._models import model_entry
+from .._models import default_model, model_entry
 from ._inputs import add_recognizer_options
 from ._pairs import add_limit_option, measure, pairs_from_args
 
@@ -67,7 +67,8 @@ def _target_text(args: argparse.Namespace) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    model_entry(args.model)  # unknown model: a clear error before any work
+    model = args.model or default_model()
+    model_entry(model)  # unknown model: a clear error before any work
     pairs = pairs_from_args(args, ("pairsDevTrain.txt", "pairs.txt"))
     measured, seconds, recognizer = measure(args, pairs)
     d, s = measured.distances, pairs.same
@@ -80,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     written: Path | None = None
     if not args.no_save:
         written = config.set_threshold(
-            args.model,
+            model,
             threshold,
             source=pairs.source,
             pairs=len(pairs),
@@ -95,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.json:
         doc = {
-            "model": args.model,
+            "model": model,
             "model_id": recognizer.model_id,
             "threshold": threshold,
             "target": target,
@@ -115,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
         f"{Path(pairs.source).name}: {len(pairs)} pairs, {len(measured.images.paths)} images"
         + (f" ({measured.fallbacks} without a detected face)" if measured.fallbacks else "")
     )
-    print(f"threshold {threshold:.4f} for {args.model} ({target}; previously {previous:.4f})")
+    print(f"threshold {threshold:.4f} for {model} ({target}; previously {previous:.4f})")
     print(
         f"on these pairs: accuracy {rates.accuracy:.4f}, TAR {rates.tar:.4f}, FAR {rates.far:.4f}"
     )

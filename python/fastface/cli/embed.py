@@ -111,11 +111,11 @@ def run(args: argparse.Namespace) -> int:
         import pyarrow.parquet as pq
     except ImportError as err:
         raise FastfaceError("fastface embed needs pyarrow: pip install 'fastface[ray]'") from err
-    from .._models import model_entry
+    from .._models import default_model, model_entry
     from ..ray import row_schema
 
     paths = image_paths(args.inputs)
-    schema = row_schema(int(model_entry(args.model)["output"]["dim"]))
+    schema = row_schema(int(model_entry(args.model or default_model())["output"]["dim"]))
     tables = _local_tables(paths, args) if args.ray is None else _ray_tables(paths, args)
     faces = errors = images = 0
     bar = ProgressBar(len(paths), "embed", quiet=args.quiet)

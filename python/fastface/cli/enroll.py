@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         gallery = Gallery(args.model)
         before = 0
 
-    enrolment = enrol_photos(recognizer(args), items, quiet=args.quiet)
+    enrolment = enrol_photos(recognizer(args, gallery), items, quiet=args.quiet)
     if not enrolment.labels:
         raise CliError(f"no face found in any of the {len(items)} photos; nothing written")
     enrolment.add_to(gallery)

@@ -115,7 +115,7 @@ class _Identified:
 def _identify(
     gallery: Gallery, args: argparse.Namespace, threshold: float | None
 ) -> tuple[list[_Identified], float]:
-    found = recognizer(args)
+    found = recognizer(args, gallery)
     limit = threshold if threshold is not None else found.threshold
     photos = embedded_photos(
         found, args.images, label="identify", quiet=args.quiet or len(args.images) < 8,

@@ -70,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
         return _fail(f"{err}; install the server's packages: pip install 'fastface[serve]'")
 
     from .._gallery import Gallery
+    from .._models import model_entry
     from .._pipeline import FaceRecognizer
     from ..errors import FastfaceError
     from .pg_store import PgFaceStore, is_postgres_url
@@ -84,24 +85,29 @@ def run(args: argparse.Namespace) -> int:
     except OSError as err:
         return _fail(f"cannot listen on {config.host}:{config.port}: {err.strerror or err}")
     try:
+        if config.model is not None:
+            model_entry(config.model)  # an unknown model fails before any folder is made
+        # The gallery first: without --model, a gallery that exists keeps the
+        # model that made it, and the recognizer follows it.
+        store: SubjectStore
+        if is_postgres_url(config.gallery):
+            assert config.gallery is not None
+            store = PgFaceStore(config.gallery, config.model, table=config.table)
+            location = store.location
+        else:
+            new_store = not os.path.exists(os.path.join(config.data, JOURNAL_NAME))
+            seed = (
+                Gallery.load(config.gallery, config.model) if config.gallery and new_store else None
+            )
+            store = FaceStore(config.data, config.model, seed=seed)
+            location = os.path.abspath(config.data)
         recognizer = FaceRecognizer(
-            config.model,
+            store.model,
             detector=config.detector,
             engine=config.engine,
             min_face_size=config.min_face_size,
             threshold=config.threshold,
         )
-        model = recognizer.model
-        store: SubjectStore
-        if is_postgres_url(config.gallery):
-            assert config.gallery is not None
-            store = PgFaceStore(config.gallery, model, table=config.table)
-            location = store.location
-        else:
-            new_store = not os.path.exists(os.path.join(config.data, JOURNAL_NAME))
-            seed = Gallery.load(config.gallery, model) if config.gallery and new_store else None
-            store = FaceStore(config.data, model, seed=seed)
-            location = os.path.abspath(config.data)
     except (FastfaceError, ImportError, OSError, ValueError) as err:
         sock.close()
         return _fail(str(err))

@@ -43,8 +43,10 @@ class ServeConfig:
     gallery: str | None = None
     #: The PostgreSQL table of the gallery (with a ``postgresql://`` gallery).
     table: str = "fastface_faces"
-    #: The embedding model and the detector; ``None``: the manifest's defaults.
+    #: The embedding model; ``None``: the one an existing gallery was made
+    #: with, else the manifest's default.
     model: str | None = None
+    #: The detector; ``None``: the manifest's default.
     detector: str | None = None
     engine: str = "auto"
     #: The detector's smallest face, pixels; ``None``: the manifest's.
@@ -128,7 +130,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "gallery in PostgreSQL with pgvector (shared by every server using it; DIR unused)",
     )
     add("--table", help=f"PostgreSQL table of a postgresql:// gallery (default {d.table})")
-    add("--model", help="embedding model (default: the manifest's, facenet)")
+    add(
+        "--model",
+        help="embedding model (default: the one an existing gallery was made with, else the "
+        "manifest's, sface)",
+    )
     add("--detector", help="face detector (default: the manifest's, yunet)")
     add("--engine", choices=ENGINES, help="embedding engine (default auto)")
     add("--min-face-size", type=float, metavar="PX", help="smallest face detected (px)")

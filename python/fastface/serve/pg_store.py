@@ -42,14 +42,17 @@ def describe(url: str) -> str:
 
 class PgFaceStore:
     """Subjects and their faces in the PostgreSQL table ``table`` at ``url``,
-    created when missing; a table of another model is refused."""
+    created when missing; a table of another model is refused. Without
+    ``model`` an existing table keeps the model that filled it."""
 
-    def __init__(self, url: str, model: str, *, table: str) -> None:
+    def __init__(self, url: str, model: str | None, *, table: str) -> None:
         self._url, self._model, self._table = url, model, table
         self._local = threading.local()
         self._opened: list[PgGallery] = []
         self._opened_lock = threading.Lock()
-        self.model_id = self._gallery().model_id  # connects now: a bad URL fails at start-up
+        first = self._gallery()  # connects now: a bad URL fails at start-up
+        # Every thread's connection then opens the table with this same model.
+        self._model, self.model_id = first.model, first.model_id
         self.location = f"table {table} at {describe(url)}"
 
     def _gallery(self) -> PgGallery:
@@ -65,6 +68,10 @@ class PgFaceStore:
                 self._opened.append(gallery)
             self._local.gallery = gallery
         return gallery
+
+    @property
+    def model(self) -> str:
+        return str(self._model)
 
     @contextlib.contextmanager
     def _database(self) -> Iterator[PgGallery]:

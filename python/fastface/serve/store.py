@@ -44,6 +44,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .._gallery import Gallery, Match
+from .._models import model_making, model_mismatch
 from ..errors import GalleryError
 
 log = logging.getLogger("fastface.serve")
@@ -115,6 +116,8 @@ class SubjectStore(Protocol):
     """What the service needs of a gallery: :class:`FaceStore` (a journal in a
     folder) or :class:`~fastface.serve.pg_store.PgFaceStore` (PostgreSQL)."""
 
+    @property
+    def model(self) -> str: ...
     @property
     def model_id(self) -> str: ...
     def face_count(self) -> int: ...
@@ -245,13 +248,18 @@ class FaceStore:
     """Subjects and their faces, searched exactly, every change journaled.
 
     ``directory`` is created when missing. ``model`` names the embedding model;
-    a journal written for another model is refused. ``seed`` is a gallery file
+    a journal written for another model is refused. Without ``model`` an
+    existing journal keeps the model that wrote it (a new one gets the default). ``seed`` is a gallery file
     (from ``fastface enroll``) imported when the folder holds no journal yet: its
     labels become subjects.
     """
 
     def __init__(
-        self, directory: str | os.PathLike[str], model: str, *, seed: Gallery | None = None
+        self,
+        directory: str | os.PathLike[str],
+        model: str | None = None,
+        *,
+        seed: Gallery | None = None,
     ) -> None:
         self.directory = Path(directory)
         if not self.directory.is_dir():
@@ -265,7 +273,9 @@ class FaceStore:
             os.close(self._claim)
             raise
 
-    def _open(self, model: str, seed: Gallery | None) -> None:
+    def _open(self, model: str | None, seed: Gallery | None) -> None:
+        if model is None:
+            model = self._journal_model() or (seed.model if seed is not None else None)
         self._gallery = Gallery(model)
         self._subject_of: dict[str, str] = {}  # face id -> subject
         self._faces_of: dict[str, list[str]] = {}  # subject -> face ids, in order
@@ -287,7 +297,19 @@ class FaceStore:
             self._rewrite()
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
 
+    def _journal_model(self) -> str | None:
+        """The shipped model that wrote the journal, if there is one and it names one."""
+        with contextlib.suppress(FileNotFoundError), open(self.path, "rb") as f:
+            header = next(_read_records(f), None)
+            if header is not None:
+                return model_making(str(header[1].get("model_id")))
+        return None
+
     # ---------------------------------------------------------------- reading
+
+    @property
+    def model(self) -> str:
+        return self._gallery.model
 
     @property
     def model_id(self) -> str:
@@ -463,8 +485,8 @@ class FaceStore:
             end, head = header
             if head.get("model_id") != self.model_id:
                 raise GalleryError(
-                    f"{self.path} holds faces of model {head.get('model_id')!r}, but this "
-                    f"server embeds with {self.model_id!r}: use another --data folder"
+                    model_mismatch(str(self.path), str(head.get("model_id")), self.model)
+                    + ", or use another --data folder"
                 )
             for record_end, record in records:
                 self._apply(record)
