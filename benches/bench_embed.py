@@ -1,13 +1,15 @@
-"""FaceNet embedding speed: fastface's engines against onnxruntime called from Python.
+"""Embedding speed: fastface's engines against onnxruntime called from Python.
 
-One run, one ONNX file (the shipped ``facenet.onnx``), the same real face crops
-for everyone: LFW View 1 centre crops (125 px -> 160) when ``../shared/faces``
-sits beside the repository, else the shipped sample photos resized to 160.
+One run, one ONNX file (the shipped ``facenet.onnx``, or ``--model sface``: the
+default embedder), the same real face crops for everyone: LFW View 1 centre
+crops (125 px, resized to the model's input) when ``../shared/faces`` sits
+beside the repository, else the shipped sample photos resized.
 
-    python benches/bench_embed.py [--quick] [--rounds N] [--batch 32]
+    python benches/bench_embed.py [--model facenet] [--quick] [--rounds N] [--batch 32]
 
 The peer is ``onnxruntime.InferenceSession`` with its default threads, fed the
-same per-image standardisation done in numpy (timed with it, as fastface's own
+same preprocessing done in numpy (FaceNet's per-image standardisation; SFace
+takes the pixels as they are) (timed with it, as fastface's own
 preprocessing is timed inside ``embed_faces``) and the same L2 normalisation.
 Throughput is faces per second at batch 32; latency is one face per call. The
 runners take turns, round after round and in every order, so that load from
@@ -32,21 +34,21 @@ import cv2
 import fastface
 import numpy as np
 import onnxruntime as ort
-from fastface._models import SAMPLES_DIR, model_path
+from fastface._models import SAMPLES_DIR, model_entry, model_path
 from fastface.cli.info import cpu_flags, cpu_model
 
 HERE = Path(__file__).resolve().parent
 LFW = HERE.parents[1] / "shared" / "faces" / "lfw-view1"
 
 
-def load_crops(n: int) -> tuple[np.ndarray, str]:
-    """``n`` real 160x160 RGB face crops and where they came from."""
+def load_crops(n: int, size: int) -> tuple[np.ndarray, str]:
+    """``n`` real ``size`` x ``size`` RGB face crops and where they came from."""
     if (LFW / "images").is_dir():
         paths = sorted((LFW / "images").glob("*/*.jpg"))[:n]
-        source = "LFW View 1 centre crops 125 -> 160"
+        source = f"LFW View 1 centre crops 125 -> {size}"
     else:
         paths = sorted(SAMPLES_DIR.glob("**/*.jpg"))[:n]
-        source = "sample photos resized to 160"
+        source = f"sample photos resized to {size}"
     crops = []
     for path in paths:
         bgr = cv2.imread(str(path))
@@ -55,7 +57,7 @@ def load_crops(n: int) -> tuple[np.ndarray, str]:
             top, left = (h - 125) // 2, (w - 125) // 2
             bgr = bgr[top : top + 125, left : left + 125]
         rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-        crops.append(cv2.resize(rgb, (160, 160), interpolation=cv2.INTER_LINEAR))
+        crops.append(cv2.resize(rgb, (size, size), interpolation=cv2.INTER_LINEAR))
     while len(crops) < n:  # fewer photos than asked: cycle them
         crops.append(crops[len(crops) % len(paths)])
     return np.stack(crops), source
@@ -72,6 +74,17 @@ def standardize(crops: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
 
 
+def preprocessor(model: str) -> Callable[[np.ndarray], np.ndarray]:
+    """The model's preprocessing in numpy, NHWC uint8 -> NCHW float32."""
+    spec = model_entry(model)["preprocessing"]
+    if spec["method"] == "per_image_standardization":
+        return standardize
+    mean, scale = np.float32(spec["mean"]), np.float32(spec["scale"])  # "fixed"
+    return lambda crops: np.ascontiguousarray(
+        ((crops.astype(np.float32) - mean) * scale).transpose(0, 3, 1, 2)
+    )
+
+
 def timed(fn: Callable[[], object]) -> float:
     start = time.perf_counter()
     fn()
@@ -85,6 +98,7 @@ def main() -> None:
         "--rounds", type=int, default=None, help="turns of every runner (default 6)"
     )
     parser.add_argument("--batch", type=int, default=32, help="throughput batch size")
+    parser.add_argument("--model", default="facenet", help="embedder (default: facenet)")
     parser.add_argument(
         "--engines", default="onnxruntime,tract", help="fastface engines, comma separated"
     )
@@ -92,25 +106,27 @@ def main() -> None:
     rounds = args.rounds or (1 if args.quick else 6)
     per_round = 2 if args.quick else 6  # batch-1 calls timed per round
 
-    onnx = model_path("facenet")
-    crops, source = load_crops(args.batch)
+    onnx = model_path(args.model)
+    size = int(model_entry(args.model)["input"]["size"][0])
+    preprocess = preprocessor(args.model)
+    crops, source = load_crops(args.batch, size)
     one = crops[:1]
     session = ort.InferenceSession(str(onnx), providers=["CPUExecutionProvider"])
     input_name = session.get_inputs()[0].name
 
     def peer(batch: np.ndarray) -> np.ndarray:
-        out = session.run(None, {input_name: standardize(batch)})[0]
+        out = session.run(None, {input_name: preprocess(batch)})[0]
         return out / np.linalg.norm(out, axis=1, keepdims=True)
 
     runners: dict[str, Callable[[np.ndarray], np.ndarray]] = {"onnxruntime (Python)": peer}
     for engine in args.engines.split(","):
-        embedder = fastface.Embedder(engine=engine)
+        embedder = fastface.Embedder(args.model, engine=engine)
         assert embedder.engine == engine, (engine, embedder.engine)
         runners[f"fastface engine={engine}"] = embedder.embed_faces
 
     reference = peer(crops)
     diffs = {name: float(np.abs(run(crops) - reference).max()) for name, run in runners.items()}
-    print(f"model: {onnx.name}; crops: {args.batch} x 160x160 {source}")
+    print(f"model: {onnx.name}; crops: {args.batch} x {size}x{size} {source}")
     print(f"cpu: {cpu_model()}, {os.cpu_count()} logical CPUs; onnxruntime {ort.__version__}")
     print(f"cpu flags: {' '.join(cpu_flags()) or '-'}")
     print(

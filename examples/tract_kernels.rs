@@ -1,12 +1,13 @@
 //! Where tract spends one face on this CPU: the matrix-product kernels its
 //! dispatch chose for an embedding network, and the GFLOPS each reaches.
 //!
-//!     cargo run --release --example tract_kernels -- MODEL.onnx [RUNS]
+//!     cargo run --release --example tract_kernels -- MODEL.onnx [RUNS] [SIZE]
 //!
-//! One face (`[1, 3, 160, 160]`), one thread, `RUNS` timed runs (default 20)
-//! after a warm-up; every node is timed through `run_plan_with_eval`. Prints, per
-//! kernel, the products it runs, their share of the run and their GFLOPS
-//! (2·m·k·n per product), then the matrix-product and whole-run totals. tract
+//! One face (`[1, 3, SIZE, SIZE]`, default 160: FaceNet; SFace is 112), one
+//! thread, `RUNS` timed runs (default 20) after a warm-up; every node is timed
+//! through `run_plan_with_eval`. Prints, per kernel, the products it runs, their
+//! share of the run and their GFLOPS (2·m·k·n per product), then the
+//! matrix-product and whole-run totals, then the other operators by time. tract
 //! picks kernels with a per-vendor cost model; `TRACT_X86_KIND=intel|amd|other`
 //! swaps the model, which is how the notes in src/engine/tract_engine.rs
 //! compare the choices on one machine.
@@ -26,13 +27,16 @@ struct Tally {
 
 fn main() -> TractResult<()> {
     let mut args = std::env::args().skip(1);
-    let path = args.next().expect("usage: tract_kernels MODEL.onnx [RUNS]");
+    let path = args.next().expect("usage: tract_kernels MODEL.onnx [RUNS] [SIZE]");
     let runs: usize = args
         .next()
         .map_or(20, |r| r.parse().expect("RUNS is a number"));
+    let size: usize = args
+        .next()
+        .map_or(160, |s| s.parse().expect("SIZE is a number"));
     let plan = tract_onnx::onnx()
         .model_for_path(&path)?
-        .with_input_fact(0, f32::fact([1, 3, 160, 160]).into())?
+        .with_input_fact(0, f32::fact([1, 3, size, size]).into())?
         .into_optimized()?
         .into_runnable()?;
     let mut flops_of = BTreeMap::new();
@@ -47,10 +51,11 @@ fn main() -> TractResult<()> {
             );
         }
     }
-    let input: TValue = Tensor::zero::<f32>(&[1, 3, 160, 160])?.into();
+    let input: TValue = Tensor::zero::<f32>(&[1, 3, size, size])?.into();
     let mut state = plan.spawn()?;
     state.run(tvec!(input.clone()))?;
     let mut tallies: BTreeMap<String, Tally> = BTreeMap::new();
+    let mut others: BTreeMap<String, Tally> = BTreeMap::new();
     let mut total = 0.0;
     for _ in 0..runs {
         let start = Instant::now();
@@ -61,6 +66,10 @@ fn main() -> TractResult<()> {
                 let tally = tallies.entry(kernel.clone()).or_default();
                 tally.seconds += t.elapsed().as_secs_f64();
                 tally.flops += flops;
+                tally.products += 1;
+            } else {
+                let tally = others.entry(node.op().name().to_string()).or_default();
+                tally.seconds += t.elapsed().as_secs_f64();
                 tally.products += 1;
             }
             out
@@ -95,5 +104,15 @@ fn main() -> TractResult<()> {
         per_run(total),
         mm_flops / runs as f64 / 1e9
     );
+    let mut others: Vec<_> = others.into_iter().collect();
+    others.sort_by(|a, b| b.1.seconds.total_cmp(&a.1.seconds));
+    for (op, t) in others.iter().take(12) {
+        println!(
+            "{op:<24} {:>8} {:>9.2} {:>6.1}%",
+            t.products / runs,
+            per_run(t.seconds),
+            100.0 * t.seconds / total
+        );
+    }
     Ok(())
 }

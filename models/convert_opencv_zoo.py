@@ -78,7 +78,7 @@ def yunet(src: pathlib.Path, dst: pathlib.Path) -> None:
     _save_checked(model, dst)
 
 
-def _prelu_as_relus(model: onnx.ModelProto) -> None:
+def prelu_as_relus(model: onnx.ModelProto) -> None:
     """Replaces every ``PRelu(x, slope)`` with a per-channel constant slope by
     ``Relu(x) + Relu(x * -1) * -slope`` (same values; see the module notes)."""
     graph = model.graph
@@ -118,10 +118,9 @@ def _prelu_as_relus(model: onnx.ModelProto) -> None:
     graph.initializer.extend(kept)
 
 
-def sface(src: pathlib.Path, dst: pathlib.Path) -> None:
-    """SFace with a batch axis ``N``, weights no longer listed as inputs, and its
-    activations in the form onnxruntime keeps in its fast layout."""
-    model = onnx.load(str(src))
+def sface_batched(model: onnx.ModelProto) -> onnx.ModelProto:
+    """SFace with a batch axis ``N`` and the weights no longer listed as inputs
+    (modified in place)."""
     data = onnx.ValueInfoProto()
     data.CopyFrom(_only_input(model, SFACE_INPUT))
     _set_dims(data, ["N", 3, 112, 112])
@@ -129,6 +128,13 @@ def sface(src: pathlib.Path, dst: pathlib.Path) -> None:
     model.graph.input.append(data)
     (output,) = model.graph.output
     _set_dims(output, ["N", 128])
-    _prelu_as_relus(model)
     del model.graph.value_info[:]
+    return model
+
+
+def sface(src: pathlib.Path, dst: pathlib.Path) -> None:
+    """SFace batched, with its activations in the form onnxruntime keeps in its
+    fast layout."""
+    model = sface_batched(onnx.load(str(src)))
+    prelu_as_relus(model)
     _save_checked(model, dst)

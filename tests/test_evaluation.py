@@ -236,7 +236,7 @@ def test_config_roundtrip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     assert config.threshold_for("facenet") is None
     assert config.set_threshold("facenet", 0.93, source="test") == path
     assert config.threshold_for("facenet") == 0.93
-    assert fastface.Gallery().threshold == 0.93  # the API picks it up
+    assert fastface.Gallery("facenet").threshold == 0.93  # the API picks it up
     stored = json.loads(path.read_text())
     assert stored["thresholds"]["facenet"]["source"] == "test"
     # an entry measured on another network is ignored

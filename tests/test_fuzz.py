@@ -670,7 +670,11 @@ def test_detect_and_embed_any_input(source: Any) -> None:
 @functools.cache
 def aligners() -> list[fastface.FaceRecognizer]:
     engine = recognizer().engine
-    return [fastface.FaceRecognizer(engine=engine, alignment=a) for a in ("similarity", "crop")]
+    # FaceNet: the model with both alignments (160x160 crops).
+    return [
+        fastface.FaceRecognizer("facenet", engine=engine, alignment=a)
+        for a in ("similarity", "crop")
+    ]
 
 
 COORDS = st.floats(allow_nan=True, allow_infinity=True, width=32) | st.floats(-50, 250)

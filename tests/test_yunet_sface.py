@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import cv2
@@ -27,6 +28,8 @@ ort = pytest.importorskip("onnxruntime")
 
 TOLERANCE = 1e-4
 ENGINES = ("tract", "onnxruntime")
+ROOT = Path(__file__).resolve().parents[1]
+SFACE_ORIGINAL = ROOT / ".cache" / "models" / "extracted" / "face_recognition_sface_2021dec.onnx"
 
 
 def sample_paths(n: int | None = None) -> list[Path]:
@@ -120,6 +123,38 @@ def test_sface_embeddings_match_onnxruntime(
     reference = raw / np.linalg.norm(raw, axis=1, keepdims=True)
     assert ours.shape == (len(crops), 128)
     np.testing.assert_allclose(ours, reference, atol=TOLERANCE)
+
+
+def test_sface_respelled_activations_keep_every_value(
+    aligned_faces: tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]], tmp_path: Path
+) -> None:
+    """models/convert_opencv_zoo.py respells SFace's PRelu activations for speed:
+    with float32 weights (before the float16 storage) and no graph optimisation,
+    onnxruntime gives the same outputs as the network with PRelu, bit for bit."""
+    onnx = pytest.importorskip("onnx")
+    if not SFACE_ORIGINAL.is_file():
+        pytest.skip(f"{SFACE_ORIGINAL} is not cached: run python models/build.py")
+    sys.path.insert(0, str(ROOT / "models"))
+    try:
+        import convert_opencv_zoo
+    finally:
+        sys.path.remove(str(ROOT / "models"))
+    with_prelu = convert_opencv_zoo.sface_batched(onnx.load(str(SFACE_ORIGINAL)))
+    respelled = tmp_path / "sface_float32.onnx"
+    convert_opencv_zoo.sface(SFACE_ORIGINAL, respelled)
+    assert "PRelu" in {node.op_type for node in with_prelu.graph.node}
+    assert "PRelu" not in {node.op_type for node in onnx.load(str(respelled)).graph.node}
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    sessions = [
+        ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+        for model in (with_prelu.SerializeToString(), str(respelled))
+    ]
+    crops, _ = aligned_faces
+    blobs = crops.transpose(0, 3, 1, 2).astype(np.float32)
+    want, got = (session.run(None, {"data": blobs})[0] for session in sessions)
+    np.testing.assert_array_equal(got, want)
 
 
 def test_sface_distance_matches_opencv_match(

@@ -22,9 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__, _core
-from .._models import ensure_onnxruntime, manifest, model_path, onnxruntime_status
-
-DEFAULT_EMBEDDER = "facenet"
+from .._models import default_model, ensure_onnxruntime, manifest, model_path, onnxruntime_status
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -108,10 +106,11 @@ def search_isa() -> str:
 def collect() -> dict[str, Any]:
     name, why = engine()
     entries = manifest()
-    embedder = entries[DEFAULT_EMBEDDER]
+    model = default_model()
+    embedder = entries[model]
     channels, height, width = (int(d) for d in embedder["input"]["shape"][1:])
     tract_isa, threads, kernels = _core.tract_info(
-        str(model_path(DEFAULT_EMBEDDER)), channels=channels, height=height, width=width
+        str(model_path(model)), channels=channels, height=height, width=width
     )
     return {
         "version": __version__,
@@ -127,7 +126,7 @@ def collect() -> dict[str, Any]:
         "search_isa": search_isa(),
         "tract": {
             "isa": tract_isa,
-            "model": DEFAULT_EMBEDDER,
+            "model": model,
             "kernels": [{"kernel": k, "matmuls": n} for k, n in kernels],
         },
         "models": [
