@@ -27,7 +27,9 @@ struct Tally {
 
 fn main() -> TractResult<()> {
     let mut args = std::env::args().skip(1);
-    let path = args.next().expect("usage: tract_kernels MODEL.onnx [RUNS] [SIZE]");
+    let path = args
+        .next()
+        .expect("usage: tract_kernels MODEL.onnx [RUNS] [SIZE]");
     let runs: usize = args
         .next()
         .map_or(20, |r| r.parse().expect("RUNS is a number"));

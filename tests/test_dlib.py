@@ -15,7 +15,6 @@ and face_recognition on the bundled sample photos:
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from converters import EXTRACTED, converter
 from fastface._dlib import EMBEDDER, DlibAligner
 from fastface._embedder import Embedder
 from fastface._models import SAMPLES_DIR, model_path
@@ -36,8 +36,7 @@ DESCRIPTOR_TOLERANCE = 1e-4
 # The shipped model stores its weights as float16 (manifest "weights"; measured:
 # at most 2.2e-4 from dlib's descriptor on the sample faces).
 SHIPPED_TOLERANCE = 5e-4
-ROOT = Path(__file__).resolve().parents[1]
-DLIB_DAT = ROOT / ".cache" / "models" / "extracted" / "dlib_face_recognition_resnet_model_v1.dat"
+DLIB_DAT = EXTRACTED / "dlib_face_recognition_resnet_model_v1.dat"
 
 
 def sample_paths(split: str | None = None) -> list[Path]:
@@ -127,12 +126,7 @@ def test_conversion_equals_dlib_descriptor(faces: list[DlibFace], tmp_path: Path
     """models/convert_dlib.py (float32, before the float16 storage) is dlib's network."""
     if not DLIB_DAT.is_file():
         pytest.skip(f"{DLIB_DAT} is not cached: run python models/build.py")
-    sys.path.insert(0, str(ROOT / "models"))
-    try:
-        import convert_dlib
-    finally:
-        sys.path.remove(str(ROOT / "models"))
-    converted = convert_dlib.convert(DLIB_DAT, tmp_path / "dlib_resnet_float32.onnx")
+    converted = converter("convert_dlib").convert(DLIB_DAT, tmp_path / "dlib_resnet_float32.onnx")
     ours = onnx_descriptors(converted, faces)
     want = np.stack([f.descriptor for f in faces])
     assert ours.shape == want.shape == (len(faces), 128)

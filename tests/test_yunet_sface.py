@@ -14,12 +14,12 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from converters import EXTRACTED, converter
 from fastface import Face, FaceRecognizer
 from fastface._embedder import Embedder
 from fastface._models import SAMPLES_DIR, manifest, model_path
@@ -28,8 +28,7 @@ ort = pytest.importorskip("onnxruntime")
 
 TOLERANCE = 1e-4
 ENGINES = ("tract", "onnxruntime")
-ROOT = Path(__file__).resolve().parents[1]
-SFACE_ORIGINAL = ROOT / ".cache" / "models" / "extracted" / "face_recognition_sface_2021dec.onnx"
+SFACE_ORIGINAL = EXTRACTED / "face_recognition_sface_2021dec.onnx"
 
 
 def sample_paths(n: int | None = None) -> list[Path]:
@@ -134,11 +133,7 @@ def test_sface_respelled_activations_keep_every_value(
     onnx = pytest.importorskip("onnx")
     if not SFACE_ORIGINAL.is_file():
         pytest.skip(f"{SFACE_ORIGINAL} is not cached: run python models/build.py")
-    sys.path.insert(0, str(ROOT / "models"))
-    try:
-        import convert_opencv_zoo
-    finally:
-        sys.path.remove(str(ROOT / "models"))
+    convert_opencv_zoo = converter("convert_opencv_zoo")
     with_prelu = convert_opencv_zoo.sface_batched(onnx.load(str(SFACE_ORIGINAL)))
     respelled = tmp_path / "sface_float32.onnx"
     convert_opencv_zoo.sface(SFACE_ORIGINAL, respelled)
