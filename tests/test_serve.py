@@ -660,6 +660,11 @@ def test_a_journal_keeps_its_model_unless_told_otherwise(tmp_path: Path) -> None
     fresh = FaceStore(tmp_path / "new")
     assert fresh.model == fastface._models.default_model()
     fresh.close()
+    seed = fastface.Gallery("facenet")
+    seed.add_embeddings(["ann"], unit_rows(1, 3))
+    seeded = FaceStore(tmp_path / "seeded", seed=seed)  # a new folder takes the seed's model
+    assert seeded.model == "facenet" and seeded.face_count() == 1
+    seeded.close()
 
 
 def test_removals_compact_the_journal_and_keep_ids_and_embeddings(tmp_path: Path) -> None:

@@ -249,8 +249,9 @@ class FaceStore:
 
     ``directory`` is created when missing. ``model`` names the embedding model;
     a journal written for another model is refused. Without ``model`` an
-    existing journal keeps the model that wrote it (a new one gets the default). ``seed`` is a gallery file
-    (from ``fastface enroll``) imported when the folder holds no journal yet: its
+    existing journal keeps the model that wrote it, and a new one takes the
+    seed's model or else the default. ``seed`` is a gallery file (from
+    ``fastface enroll``) imported when the folder holds no journal yet: its
     labels become subjects.
     """
 
