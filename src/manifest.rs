@@ -327,10 +327,13 @@ mod tests {
     #[test]
     fn the_repository_manifest_parses() {
         let m = Manifest::parse(Path::new("/models"), REPO_MANIFEST).unwrap();
-        let facenet = m.embedder(&m.defaults().model.clone()).unwrap();
-        assert_eq!(facenet.spec.dim, 128);
+        let sface = m.embedder(&m.defaults().model.clone()).unwrap();
+        assert_eq!(sface.spec.dim, 128);
+        assert_eq!((sface.spec.height, sface.spec.width), (112, 112));
+        assert_eq!(sface.default_alignment, "similarity");
+        assert_eq!(sface.onnx, Path::new("/models/sface.onnx"));
+        let facenet = m.embedder("facenet").unwrap();
         assert_eq!((facenet.spec.height, facenet.spec.width), (160, 160));
-        assert_eq!(facenet.default_alignment, "similarity");
         assert_eq!(facenet.onnx, Path::new("/models/facenet.onnx"));
         assert_eq!(m.defaults().detector, "yunet");
         let (files, options) = m.mtcnn("mtcnn").unwrap();
