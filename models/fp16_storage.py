@@ -11,7 +11,8 @@ inference runs exactly as fast as before. Small tensors (biases) stay float32.
 
 tract folds a constant only while its result stays within 4 MiB (or within the
 size of its inputs): SFace's last layer, 128 x 50176 weights (25.7 MB as
-float32), was cast and packed again on every run, 20 of tract's 57 ms per face.
+float32), was cast and packed again on every run: about 19 of the 52 ms tract
+took per face on one thread.
 A weight over that size is therefore stored as slices along its first axis,
 each cast on its own (each within 4 MiB) and joined by a ``Concat`` of the
 casts, which tract folds too (its result is no larger than its inputs).
