@@ -9,8 +9,8 @@ beside the repository, else the shipped sample photos resized.
 
 The peer is ``onnxruntime.InferenceSession`` with its default threads, fed the
 same preprocessing done in numpy (FaceNet's per-image standardisation; SFace
-takes the pixels as they are) (timed with it, as fastface's own
-preprocessing is timed inside ``embed_faces``) and the same L2 normalisation.
+takes the pixels as they are), timed with it as fastface's own preprocessing is
+timed inside ``embed_faces``, and the same L2 normalisation.
 Throughput is faces per second at batch 32; latency is one face per call. The
 runners take turns, round after round and in every order, so that load from
 other processes on a shared machine falls on all of them alike; each figure is

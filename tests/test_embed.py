@@ -63,7 +63,7 @@ def crops() -> np.ndarray:
 @pytest.fixture(scope="module")
 def reference(crops: np.ndarray) -> np.ndarray:
     """onnxruntime from Python on the same ONNX file, L2-normalised."""
-    session = ort.InferenceSession(str(model_path("facenet")), providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(str(model_path(MODEL)), providers=["CPUExecutionProvider"])
     raw = session.run(None, {session.get_inputs()[0].name: standardize(crops)})[0]
     return raw / np.linalg.norm(raw, axis=1, keepdims=True)
 

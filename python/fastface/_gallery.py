@@ -13,8 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _core
-from ._models import default_model, default_threshold, model_entry, model_making, model_mismatch
-from .errors import GalleryError
+from ._models import default_model, default_threshold, model_entry, model_for
 
 if TYPE_CHECKING:
     from ._pg_gallery import PgGallery
@@ -244,16 +243,7 @@ class Gallery:
         Without ``model`` the gallery keeps the model that made it (the file
         records it), so galleries stay usable when the default model changes."""
         core = _core.CoreGallery.load(os.fspath(path))
-        if model is None:
-            model = model_making(core.model_id)
-            if model is None:
-                raise GalleryError(
-                    f"{os.fspath(path)} holds embeddings of model {core.model_id!r}, "
-                    "which this fastface does not ship"
-                )
-        if core.model_id != str(model_entry(model)["model_id"]):
-            raise GalleryError(model_mismatch(os.fspath(path), core.model_id, model))
-        return cls._wrap(core, model)
+        return cls._wrap(core, model_for(os.fspath(path), core.model_id, model))
 
     @staticmethod
     def connect(url: str, model: str | None = None, **options: Any) -> PgGallery:

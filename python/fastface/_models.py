@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from . import _core
-from .errors import ModelError
+from .errors import GalleryError, ModelError
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 SAMPLES_DIR = Path(__file__).resolve().parent / "samples"
@@ -74,6 +74,22 @@ def model_making(model_id: str) -> str | None:
     """The shipped model whose embeddings carry ``model_id`` (what galleries
     record), or ``None`` when no shipped model does."""
     return next((name for name, e in manifest().items() if e["model_id"] == model_id), None)
+
+
+def model_for(holder: str, stored_id: str, model: str | None) -> str:
+    """The model to open ``holder``, which holds embeddings of ``stored_id``,
+    with: ``model``, or when none is named the shipped model that made them.
+    Raises :class:`GalleryError` when no shipped model made them or ``model``
+    makes others."""
+    if model is None:
+        model = model_making(stored_id)
+        if model is None:
+            raise GalleryError(
+                f"{holder} holds embeddings of model {stored_id!r}, which this fastface does not ship"
+            )
+    if str(model_entry(model)["model_id"]) != stored_id:
+        raise GalleryError(model_mismatch(holder, stored_id, model))
+    return model
 
 
 def model_mismatch(holder: str, stored_id: str, model: str) -> str:

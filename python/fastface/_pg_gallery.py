@@ -40,7 +40,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ._gallery import Candidate, Gallery, Match, _as_rows, _match, _threshold
-from ._models import default_model, default_threshold, model_entry, model_making, model_mismatch
+from ._models import default_model, default_threshold, model_entry, model_for
 from .errors import GalleryError
 
 if TYPE_CHECKING:
@@ -141,12 +141,11 @@ class PgGallery:
             ).fetchone()
             if known is not None:
                 model_id, stored_dim = str(known[0]), int(known[1])
-                maker = model_making(model_id)
-                if model_id != self._model_id and self._follow_table and maker is not None:
-                    self.model, self._model_id = maker, model_id
-                    self.threshold = default_threshold(maker)
-                elif model_id != self._model_id:
-                    raise GalleryError(model_mismatch(f"table {self.table}", model_id, self.model))
+                named = None if self._follow_table else self.model
+                model = model_for(f"table {self.table}", model_id, named)
+                if model != self.model:  # followed the table
+                    self.model, self._model_id = model, model_id
+                    self.threshold = default_threshold(model)
                 if self._requested_dim is not None and self._requested_dim != stored_dim:
                     raise GalleryError(
                         f"table {self.table} holds {stored_dim}-d embeddings, not {self._requested_dim}-d"

@@ -44,12 +44,13 @@
 //! one face on one thread (`examples/tract_kernels.rs sface.onnx 10 112`, two
 //! runs on a quiet box): 33-37 ms, of which 17-18.5 ms in the matrix products
 //! at 60-65 GFLOPS, 7.1-8.0 ms in 13 `DepthWiseConv`, 7.3-7.9 ms in the
-//! `OptBinChain`s of its 27 activations and about 1 ms packing activations. Two build-time changes got it there, both
-//! keeping every value: the activations respelled from `PRelu` (which onnxruntime
-//! needed; fastface's batch-1 time on tract went from 77-93 to 45-48 ms), and
-//! its 25.7 MB last layer stored in float16 slices that tract's constant
-//! folding takes (it folds results up to 4 MiB; the whole layer was cast and
-//! packed again on every run: 50-54 -> 33-37 ms on one thread). onnxruntime
+//! `OptBinChain`s of its 27 activations and about 1 ms packing activations.
+//! Two build-time changes got it there, both keeping every value: the
+//! activations respelled from `PRelu` (which onnxruntime needed; fastface's
+//! batch-1 time on tract went from 77-93 to 45-48 ms), and its 25.7 MB last
+//! layer stored in float16 slices that tract's constant folding takes (it folds
+//! results up to 4 MiB; the whole layer was cast and packed again on every run:
+//! 50-54 -> 33-37 ms on one thread, 24 ms on two cores at batch 1). onnxruntime
 //! fuses activations into its convolutions and needs about 9 ms on two cores,
 //! so for SFace one face at a time tract is at 0.4x (0.6x at batch 32).
 //!

@@ -46,14 +46,21 @@ class PgFaceStore:
     ``model`` an existing table keeps the model that filled it."""
 
     def __init__(self, url: str, model: str | None, *, table: str) -> None:
-        self._url, self._model, self._table = url, model, table
+        self._url, self._table = url, table
         self._local = threading.local()
         self._opened: list[PgGallery] = []
         self._opened_lock = threading.Lock()
-        first = self._gallery()  # connects now: a bad URL fails at start-up
+        first = PgGallery(url, model, table=table)  # connects now: a bad URL fails at start-up
         # Every thread's connection then opens the table with this same model.
-        self._model, self.model_id = first.model, first.model_id
+        self.model, self.model_id = first.model, first.model_id
+        self._keep(first)
         self.location = f"table {table} at {describe(url)}"
+
+    def _keep(self, gallery: PgGallery) -> None:
+        """Makes ``gallery`` this thread's (closed with the store)."""
+        with self._opened_lock:
+            self._opened.append(gallery)
+        self._local.gallery = gallery
 
     def _gallery(self) -> PgGallery:
         """This thread's gallery, connected."""
@@ -63,15 +70,9 @@ class PgFaceStore:
                 self._opened.remove(gallery)
             gallery = None
         if gallery is None:
-            gallery = PgGallery(self._url, self._model, table=self._table)
-            with self._opened_lock:
-                self._opened.append(gallery)
-            self._local.gallery = gallery
+            gallery = PgGallery(self._url, self.model, table=self._table)
+            self._keep(gallery)
         return gallery
-
-    @property
-    def model(self) -> str:
-        return str(self._model)
 
     @contextlib.contextmanager
     def _database(self) -> Iterator[PgGallery]:
