@@ -91,6 +91,23 @@ def timed(fn: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
+def tract_cost_model_kernels(model: str, one: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """fastface on tract with every matrix-product kernel left to tract's cost
+    model rather than timed (``FASTFACE_TRACT_KERNELS=model`` while its plan is
+    built, by its first call): what the timed choice gains on this CPU."""
+    before = os.environ.get("FASTFACE_TRACT_KERNELS")
+    os.environ["FASTFACE_TRACT_KERNELS"] = "model"
+    try:
+        embedder = fastface.Embedder(model, engine="tract")
+        embedder.embed_faces(one)
+    finally:
+        if before is None:
+            del os.environ["FASTFACE_TRACT_KERNELS"]
+        else:
+            os.environ["FASTFACE_TRACT_KERNELS"] = before
+    return embedder.embed_faces
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: one round")
@@ -123,6 +140,8 @@ def main() -> None:
         embedder = fastface.Embedder(args.model, engine=engine)
         assert embedder.engine == engine, (engine, embedder.engine)
         runners[f"fastface engine={engine}"] = embedder.embed_faces
+        if engine == "tract":
+            runners["  tract's kernel choice"] = tract_cost_model_kernels(args.model, one)
 
     reference = peer(crops)
     diffs = {name: float(np.abs(run(crops) - reference).max()) for name, run in runners.items()}

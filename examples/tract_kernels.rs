@@ -15,6 +15,7 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
+use fastface::engine::{kernels_measured, measured_shapes, with_measured_kernels};
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::ops::matmul::optimized::OptMatMul;
 
@@ -36,11 +37,13 @@ fn main() -> TractResult<()> {
     let size: usize = args
         .next()
         .map_or(160, |s| s.parse().expect("SIZE is a number"));
-    let plan = tract_onnx::onnx()
+    let typed = tract_onnx::onnx()
         .model_for_path(&path)?
         .with_input_fact(0, f32::fact([1, 3, size, size]).into())?
-        .into_optimized()?
-        .into_runnable()?;
+        .into_typed()?;
+    let optimising = Instant::now();
+    let plan = with_measured_kernels(|| typed.into_optimized())?.into_runnable()?;
+    let optimised_in = optimising.elapsed();
     let mut flops_of = BTreeMap::new();
     for node in plan.model().nodes() {
         if let Some(op) = node.op_as::<OptMatMul>() {
@@ -80,6 +83,15 @@ fn main() -> TractResult<()> {
     }
     let per_run = |s: f64| s / runs as f64 * 1e3;
     println!("tract ISA: {}", fastface::engine::tract_isa());
+    println!(
+        "kernels chosen by {}; plan optimised in {:.2} s",
+        if kernels_measured() {
+            format!("timing ({} product shapes)", measured_shapes())
+        } else {
+            "tract's cost model (FASTFACE_TRACT_KERNELS=model)".to_string()
+        },
+        optimised_in.as_secs_f64()
+    );
     println!(
         "{:<24} {:>8} {:>9} {:>7} {:>7}",
         "kernel", "products", "ms/face", "share", "GFLOPS"

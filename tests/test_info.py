@@ -8,6 +8,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -52,12 +53,25 @@ def test_info_reports_engine_isas_kernels_threads_and_models(
     assert 1 <= report["threads"] <= (int(wanted) if wanted else len(os.sched_getaffinity(0)))
     kernels = report["tract"]["kernels"]
     assert kernels and all(k["matmuls"] > 0 for k in kernels)
+    assert report["tract"]["kernels_chosen_by"] == "timing"
     entries = manifest()
     assert [m["name"] for m in report["models"]] == list(entries)
     for m in report["models"]:
         entry = entries[m["name"]]
         assert m["model_id"] == entry["model_id"] and m["license"] == entry["license"]
         assert m["threshold"] == entry.get("threshold")
+
+
+def test_info_says_when_tract_chooses_its_own_kernels() -> None:
+    env = {**os.environ, "FASTFACE_TRACT_KERNELS": "model"}
+    out = subprocess.run(
+        [sys.executable, "-m", "fastface", "info", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert json.loads(out)["tract"]["kernels_chosen_by"] == "cost model"
 
 
 def test_info_text_and_version(capsys: pytest.CaptureFixture[str]) -> None:

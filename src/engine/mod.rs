@@ -4,6 +4,7 @@
 //! detectors and embedders alike, goes through [`build_engine`], so `engine=`
 //! means the same thing everywhere.
 
+mod measured_kernels;
 mod ort_engine;
 mod tract_engine;
 
@@ -11,6 +12,7 @@ use std::path::Path;
 
 use ndarray::{ArrayD, ArrayView4};
 
+pub use measured_kernels::{kernels_measured, measured_shapes, with_measured_kernels};
 pub use ort_engine::{load_onnxruntime, onnxruntime_loaded, OrtEngine};
 pub use tract_engine::{tract_isa, TractEngine};
 

@@ -74,21 +74,44 @@
 //!   Zen 4 box tract's products average 68 GFLOPS while onnxruntime's MLAS
 //!   reaches about 100 GFLOPS on the same network (28 ms of CPU per face).
 //!   Why the 2-vCPU Xeon of issue 15 gave 0.38-0.39 was not measured (no Intel
-//!   machine in this session); the likely suspects are the Intel model's
-//!   untested picks and two vCPUs that are one core's hyperthreads (one face
-//!   per vCPU then halves each face's share of the FMA units).
+//!   machine in any session so far). `avx512_fp16` itself changes nothing for
+//!   these networks: with `TRACT_CPU_ISA=+avx512fp16` and the Intel model
+//!   forced, tract picks the same f32 kernels as without it.
+//! - The kernel shapes matter through the load ports. Per step of k, an
+//!   `mr x nr` kernel loads mr/16 vectors of weights and broadcasts nr values
+//!   for mr/16 x nr multiply-adds: `16x12` issues 13 loads per 12 FMAs, `16x8`
+//!   9 per 8, `32x6` 8 per 12, `48x4` 7 per 12. A core that retires two
+//!   512-bit FMAs per cycle but loads at most two vectors per cycle (Intel's
+//!   server cores since Skylake-SP) is load-bound on the `16`-row kernels that
+//!   the Intel model prefers. On this Zen 4 the same kernels are slow too:
+//!   timed alone, `16x12` takes 30-50% longer than `32x6` on the same product
+//!   (e.g. FaceNet's 64x288x5929: 3.6 against 2.4 ms).
+//! - So the engine does not trust a cost model fitted elsewhere: while a heavy
+//!   network's plan is optimised, `measured_kernels.rs` times every candidate
+//!   kernel on each product's own shape and runs the fastest (the results
+//!   stay bit-for-bit the same: every kernel sums k in the same order). This
+//!   costs about 0.5 s at load for FaceNet (24 shapes) and 0.2 s for SFace.
+//!   Measured here (`examples/tract_kernels.rs`, one thread, the other core
+//!   idle, three runs each way): FaceNet 42.8-44.0 ms per face against
+//!   47.7-54.7 with tract's cost model. With both cores busy (two such runs at
+//!   once, as in a batch) and in `benches/bench_embed.py` the two choices are
+//!   within noise of each other (FaceNet 39.0 against 38.1 faces/s at batch
+//!   32, SFace 53.0 against 51.7), so on this CPU the timed choice gains only
+//!   when a core has the memory system to itself. On a CPU whose own vendor
+//!   model picks load-bound kernels it is expected to gain more; that is not
+//!   measured yet.
 //! - Measured here (AMD EPYC, flags avx512f/dq/bw/vl/ifma/vbmi/vbmi2/vnni/bf16/
 //!   bitalg/vpopcntdq, no avx512_fp16, 2 vCPUs; tract-linalg's ISA
-//!   `x86_64,avx,avx2,fma,f16c,avx512f,avx512vnni`): the plan runs 72 products
-//!   on `avx512_mmm_f32_32x6`, 54 on `16x12`, 27 on `32x5`, 15 on `16x8`, 1 on
-//!   `128x1`. Swapping the cost model gives CPU ms per face (process CPU time,
-//!   8 faces one per core, medians; the box was loaded at 15 on 2 cores, which
-//!   inflates both): AMD model 66.4, Intel model 65.3, generic picker 63.7,
-//!   against 30 for onnxruntime with one thread; the spread is within this
-//!   box's noise. So kernel choice is not what holds tract back on this CPU:
-//!   its kernels themselves reach about two thirds of MLAS's throughput, and no
-//!   newer tract-linalg exists to try. The wall-clock ratio (0.5-0.6 on a quiet
-//!   box, `benches/bench_embed.py`) is above this CPU-time ratio because
+//!   `x86_64,avx,avx2,fma,f16c,avx512f,avx512vnni`), before the timed choice:
+//!   the AMD model's plan runs 72 products on `avx512_mmm_f32_32x6`, 54 on
+//!   `16x12`, 27 on `32x5`, 15 on `16x8`, 1 on `128x1`. Swapping the cost
+//!   model gives CPU ms per face (process CPU time, 8 faces one per core,
+//!   medians; the box was loaded at 15 on 2 cores, which inflates both): AMD
+//!   model 66.4, Intel model 65.3, generic picker 63.7, against 30 for
+//!   onnxruntime with one thread. Under load tract's kernels reach about two
+//!   thirds of MLAS's throughput whichever is chosen, and no newer tract-linalg
+//!   exists to try. The wall-clock ratio (0.5-0.6 on a quiet box,
+//!   `benches/bench_embed.py`) is above this CPU-time ratio because
 //!   onnxruntime's threads lose time spinning on a shared machine.
 
 use std::collections::HashMap;
@@ -102,6 +125,7 @@ use tract_linalg::multithread::{multithread_tract_scope, Executor};
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::ops::matmul::optimized::OptMatMul;
 
+use super::measured_kernels::with_measured_kernels;
 use super::{Engine, ModelSource, Workload};
 use crate::error::{Error, Result};
 
@@ -240,11 +264,17 @@ impl TractEngine {
         }
         // Built outside the lock; two threads racing on one shape both build,
         // one wins.
-        let plan = self
+        let typed = self
             .model
             .clone()
             .with_input_fact(0, f32::fact(shape).into())
-            .and_then(|m| m.into_optimized())
+            .and_then(|m| m.into_typed())
+            .map_err(model_error)?;
+        let optimised = match self.workload {
+            Workload::Heavy => with_measured_kernels(|| typed.into_optimized()),
+            Workload::Light => typed.into_optimized(),
+        };
+        let plan = optimised
             .and_then(|m| m.into_runnable())
             .map_err(model_error)?;
         let shaped = Arc::new(ShapedPlan {

@@ -27,12 +27,14 @@ pub fn engine_choice(name: &str) -> PyResult<EngineChoice> {
     Ok(EngineChoice::parse(name)?)
 }
 
-/// tract's instruction set, the worker threads, and (kernel, products) pairs.
-type TractInfo = (String, usize, Vec<(String, usize)>);
+/// tract's instruction set, the worker threads, (kernel, products) pairs, and
+/// whether the kernels were chosen by timing them.
+type TractInfo = (String, usize, Vec<(String, usize)>, bool);
 
-/// For `fastface info`: tract's instruction set, the worker threads, and the
-/// matrix-product kernels tract chooses on this CPU for one item of the model
-/// at `path`.
+/// For `fastface info`: tract's instruction set, the worker threads, the
+/// matrix-product kernels the tract engine runs on this CPU for one item of the
+/// model at `path`, and whether it chose them by timing (else tract's cost
+/// model chose, `FASTFACE_TRACT_KERNELS=model`).
 #[pyfunction]
 pub fn tract_info(
     py: Python<'_>,
@@ -45,6 +47,11 @@ pub fn tract_info(
         let tract =
             engine::TractEngine::new(engine::ModelSource::Path(&path), engine::Workload::Heavy)?;
         let kernels = tract.matmul_kernels([1, channels, height, width])?;
-        Ok::<_, crate::error::Error>((engine::tract_isa(), rayon::current_num_threads(), kernels))
+        Ok::<_, crate::error::Error>((
+            engine::tract_isa(),
+            rayon::current_num_threads(),
+            kernels,
+            engine::kernels_measured(),
+        ))
     })
 }

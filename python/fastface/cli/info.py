@@ -4,8 +4,9 @@
 
 The embedding engine that ``engine="auto"`` picks and the reason, the CPU, the
 instruction set of the gallery search kernels and of tract (with the matrix
-product kernels tract chose for the default embedder on this CPU), the worker
-threads, and every bundled model. ``fastface --version`` prints the version and
+product kernels the tract engine runs for the default embedder on this CPU, and
+whether it chose them by timing them or left them to tract's cost model), the
+worker threads, and every bundled model. ``fastface --version`` prints the version and
 the engine on one line.
 """
 
@@ -109,7 +110,7 @@ def collect() -> dict[str, Any]:
     model = default_model()
     embedder = entries[model]
     channels, height, width = (int(d) for d in embedder["input"]["shape"][1:])
-    tract_isa, threads, kernels = _core.tract_info(
+    tract_isa, threads, kernels, timed = _core.tract_info(
         str(model_path(model)), channels=channels, height=height, width=width
     )
     return {
@@ -128,6 +129,7 @@ def collect() -> dict[str, Any]:
             "isa": tract_isa,
             "model": model,
             "kernels": [{"kernel": k, "matmuls": n} for k, n in kernels],
+            "kernels_chosen_by": "timing" if timed else "cost model",
         },
         "models": [
             {
@@ -154,7 +156,8 @@ def render(report: dict[str, Any]) -> str:
         f"threads     {report['threads']} (Rust worker pool: tract, detection, search)",
         f"search ISA  {report['search_isa']}",
         f"tract ISA   {tract['isa']}",
-        f"tract mmm   {kernels or 'none'} (matrix products of the {tract['model']} plan)",
+        f"tract mmm   {kernels or 'none'} (matrix products of the {tract['model']} plan, "
+        f"kernels chosen by {tract['kernels_chosen_by']})",
         "models",
     ]
     rows = [["name", "model_id", "licence", "dim", "threshold"]] + [
