@@ -44,7 +44,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .._gallery import Gallery, Match
-from .._models import model_making, model_mismatch
+from .._models import model_for
 from ..errors import GalleryError
 
 log = logging.getLogger("fastface.serve")
@@ -275,9 +275,6 @@ class FaceStore:
             raise
 
     def _open(self, model: str | None, seed: Gallery | None) -> None:
-        if model is None:
-            model = self._journal_model() or (seed.model if seed is not None else None)
-        self._gallery = Gallery(model)
         self._subject_of: dict[str, str] = {}  # face id -> subject
         self._faces_of: dict[str, list[str]] = {}  # subject -> face ids, in order
         self._dead = 0  # faces removed since the journal was last compacted
@@ -291,20 +288,13 @@ class FaceStore:
                 log.warning(
                     "%s already holds a journal; the seed gallery was not imported", self.path
                 )
-            self._replay()
+            self._replay(model)
         else:
+            self._gallery = Gallery(model or (seed.model if seed is not None else None))
             if seed is not None:
                 self._import(seed)
             self._rewrite()
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
-
-    def _journal_model(self) -> str | None:
-        """The shipped model that wrote the journal, if there is one and it names one."""
-        with contextlib.suppress(FileNotFoundError), open(self.path, "rb") as f:
-            header = next(_read_records(f), None)
-            if header is not None:
-                return model_making(str(header[1].get("model_id")))
-        return None
 
     # ---------------------------------------------------------------- reading
 
@@ -474,7 +464,9 @@ class FaceStore:
         del self._subject_of[face_id]
         self._dead += 1
 
-    def _replay(self) -> None:
+    def _replay(self, model: str | None) -> None:
+        """Rebuilds the faces from the journal, whose header decides the model
+        when ``model`` is ``None`` (and must agree with it otherwise)."""
         with open(self.path, "rb") as f:
             records = _read_records(f)
             header = next(records, None)
@@ -484,11 +476,11 @@ class FaceStore:
                     "(or its header is damaged)"
                 )
             end, head = header
-            if head.get("model_id") != self.model_id:
-                raise GalleryError(
-                    model_mismatch(str(self.path), str(head.get("model_id")), self.model)
-                    + ", or use another --data folder"
-                )
+            try:
+                model = model_for(str(self.path), str(head.get("model_id")), model)
+            except GalleryError as err:
+                raise GalleryError(f"{err}, or use another --data folder") from None
+            self._gallery = Gallery(model)
             for record_end, record in records:
                 self._apply(record)
                 end = record_end
