@@ -61,10 +61,15 @@ pub fn with_measured_kernels<T>(optimise: impl FnOnce() -> T) -> T {
     if !kernels_measured() {
         return optimise();
     }
-    let was = MEASURING.with(|m| m.replace(true));
-    let out = optimise();
-    MEASURING.with(|m| m.set(was));
-    out
+    /// Restores the thread's flag however `optimise` ends, unwinding included.
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            MEASURING.with(|m| m.set(self.0));
+        }
+    }
+    let _restore = Restore(MEASURING.with(|m| m.replace(true)));
+    optimise()
 }
 
 type Shape = (usize, usize, usize);
