@@ -17,7 +17,10 @@ other processes on a shared machine falls on all of them alike; each figure is
 the median over the rounds. The ratio is fastface / onnxruntime, higher is better for both (for
 latency it is onnxruntime's time over fastface's). The CPU model and its SIMD
 flags are printed with the table: tract's speed depends on them far more than
-onnxruntime's (see src/engine/tract_engine.rs).
+onnxruntime's (see src/engine/tract_engine.rs). Under the tract engine a second
+tract row runs the same network with the matrix-product kernels tract's cost
+model picks instead of those fastface times at load
+(``FASTFACE_TRACT_KERNELS=model``), so each machine shows what timing gains.
 """
 
 from __future__ import annotations

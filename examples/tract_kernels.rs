@@ -7,10 +7,12 @@
 //! thread, `RUNS` timed runs (default 20) after a warm-up; every node is timed
 //! through `run_plan_with_eval`. Prints, per kernel, the products it runs, their
 //! share of the run and their GFLOPS (2·m·k·n per product), then the
-//! matrix-product and whole-run totals, then the other operators by time. tract
-//! picks kernels with a per-vendor cost model; `TRACT_X86_KIND=intel|amd|other`
-//! swaps the model, which is how the notes in src/engine/tract_engine.rs
-//! compare the choices on one machine.
+//! matrix-product and whole-run totals, then the other operators by time. The
+//! kernels are chosen as the tract engine chooses them for an embedder: timed
+//! on this CPU (src/engine/measured_kernels.rs). `FASTFACE_TRACT_KERNELS=model`
+//! leaves them to tract's per-vendor cost model, and
+//! `TRACT_X86_KIND=intel|amd|other` swaps that model, which is how the notes in
+//! src/engine/tract_engine.rs compare the choices on one machine.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
