@@ -17,7 +17,7 @@
 //! the two).
 
 use std::cell::Cell;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Instant;
 
@@ -80,20 +80,15 @@ fn choices() -> &'static Mutex<HashMap<Shape, &'static str>> {
     CHOICES.get_or_init(Default::default)
 }
 
-/// A kernel's name as the `&'static str` a tier must answer with. There are a
-/// few dozen kernels, so each name is allocated once and kept.
-fn interned(name: &str) -> &'static str {
-    static NAMES: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
-    let mut names = NAMES
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner);
-    if let Some(known) = names.get(name) {
-        return known;
-    }
-    let kept: &'static str = Box::leak(name.to_owned().into_boxed_str());
-    names.insert(kept);
-    kept
+/// A kernel's name as the `&'static str` a tier must answer with, borrowed
+/// from tract's registry of this CPU's kernels (which the candidates, clones
+/// of its entries, come from).
+fn registered_name(name: &str) -> Option<&'static str> {
+    tract_linalg::MmmDispatch::native()
+        .runnable()
+        .iter()
+        .map(|kernel| kernel.name())
+        .find(|registered| *registered == name)
 }
 
 /// Seconds `kernel` takes for an `m x k` by `k x n` product on this thread
@@ -195,7 +190,7 @@ fn fastest_kernel(
             .collect::<Vec<_>>()
     });
     let (_, name) = timings.into_iter().min_by(|a, b| a.0.total_cmp(&b.0))?;
-    let name = interned(name);
+    let name = registered_name(name)?;
     choices.insert(shape, name);
     Some(name)
 }
