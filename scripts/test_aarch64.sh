@@ -50,7 +50,9 @@ core_tests() {
     need_debian_packages qemu-user-static gcc-aarch64-linux-gnu
     rustup target add "$target" >/dev/null
     # Its own target folder: the cross build shares nothing with the x86-64 one.
-    CARGO_TARGET_DIR=target/aarch64 \
+    # The crate itself optimised as its dependencies are (opt-level 2, debug
+    # assertions kept): unoptimised, the search tests take minutes under qemu.
+    CARGO_TARGET_DIR=target/aarch64 CARGO_PROFILE_DEV_OPT_LEVEL=2 \
         CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc \
         CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc \
         CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64-static -L /usr/aarch64-linux-gnu" \

@@ -1107,6 +1107,25 @@ mod tests {
         }
     }
 
+    /// The tests here compare every available kernel with the scalar reference;
+    /// this one makes sure the SIMD kernels are among them (on aarch64 NEON,
+    /// which every ARMv8 core has, a Raspberry Pi 4's Cortex-A72 included).
+    #[test]
+    fn the_widest_kernels_of_this_machine_are_chosen() {
+        let widest = if cfg!(target_arch = "aarch64") {
+            Isa::Neon
+        } else if has_avx512f() {
+            Isa::Avx512
+        } else if has_avx2_fma() {
+            Isa::Avx2
+        } else {
+            Isa::Scalar
+        };
+        assert_eq!(Isa::best(), widest);
+        assert_eq!(Isa::available().first(), Some(&widest));
+        assert_eq!(Isa::available().last(), Some(&Isa::Scalar));
+    }
+
     #[test]
     fn larger_gallery_many_chunks() {
         // Enough rows for several chunks per thread, plus ties across chunks.
