@@ -116,9 +116,12 @@ cpuinfo_text() {
 }
 
 mount_root() {
+    unmount_root # whatever an interrupted run left mounted
     cpuinfo_text >"$cache/cpuinfo"
     mountpoint -q "$root/proc" || mount -t proc proc "$root/proc"
     mount --bind "$cache/cpuinfo" "$root/proc/cpuinfo"
+    # onnxruntime's CPU probe also reads the CPU lists under /sys.
+    mountpoint -q "$root/sys" || mount --bind /sys "$root/sys"
     mkdir -p "$root/opt/wheels" "$root/opt/tests"
     mount --bind "$cache/wheels" "$root/opt/wheels"
     mount --bind "$repo/tests" "$root/opt/tests"
@@ -127,7 +130,7 @@ mount_root() {
 
 unmount_root() {
     local path
-    for path in opt/tests opt/wheels proc/cpuinfo proc; do
+    for path in opt/tests opt/wheels sys proc/cpuinfo proc; do
         umount "$root/$path" 2>/dev/null || true
     done
 }
