@@ -8,6 +8,7 @@ use rayon::prelude::*;
 
 use crate::engine::{build_engine, Engine, EngineChoice, ModelSource, Workload};
 use crate::error::{Error, Result};
+use crate::workers::Workers;
 
 /// How pixel values are turned into network input.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -40,6 +41,7 @@ pub struct EmbedderSpec {
 pub struct Embedder {
     engine: Box<dyn Engine>,
     spec: EmbedderSpec,
+    workers: Workers,
 }
 
 /// Items handed to the engine per call: large enough to keep onnxruntime's
@@ -47,27 +49,25 @@ pub struct Embedder {
 pub const ENGINE_BATCH: usize = 32;
 
 impl Embedder {
-    /// Loads and optimises the network once, then checks on one blank crop that
-    /// it produces `spec.dim` values, so a wrong manifest fails here and not on
-    /// the first real face.
-    pub fn new(source: ModelSource<'_>, spec: EmbedderSpec, engine: EngineChoice) -> Result<Self> {
+    /// Loads the network, to run on `workers`' threads. A network whose output
+    /// does not have `spec.dim` values per face is reported on its first run.
+    pub fn new(
+        source: ModelSource<'_>,
+        spec: EmbedderSpec,
+        engine: EngineChoice,
+        workers: Workers,
+    ) -> Result<Self> {
         if spec.height == 0 || spec.width == 0 || spec.dim == 0 {
             return Err(Error::invalid(
                 "model input size and output dim must be positive",
             ));
         }
-        let engine = build_engine(engine, source, Workload::Heavy)?;
-        let embedder = Self { engine, spec };
-        let probe = Array4::<u8>::zeros((1, embedder.spec.height, embedder.spec.width, 3));
-        let raw = embedder.run(probe.view())?;
-        if raw.ncols() != embedder.spec.dim {
-            return Err(Error::model(format!(
-                "the model outputs {} values per face but its manifest says {}",
-                raw.ncols(),
-                embedder.spec.dim
-            )));
-        }
-        Ok(embedder)
+        let engine = build_engine(engine, source, Workload::Heavy(workers.clone()))?;
+        Ok(Self {
+            engine,
+            spec,
+            workers,
+        })
     }
 
     pub fn spec(&self) -> &EmbedderSpec {
@@ -93,11 +93,11 @@ impl Embedder {
             .zip(crops.axis_chunks_iter(Axis(0), ENGINE_BATCH))
         {
             let raw = self.run(chunk)?;
-            if raw.dim() != (chunk.len_of(Axis(0)), self.spec.dim) {
+            if raw.ncols() != self.spec.dim {
                 return Err(Error::model(format!(
-                    "the model returned shape {:?} for {} faces",
-                    raw.dim(),
-                    chunk.len_of(Axis(0))
+                    "the model outputs {} values per face but its manifest says {}",
+                    raw.ncols(),
+                    self.spec.dim
                 )));
             }
             out.slice_mut(ndarray::s![start..start + raw.nrows(), ..])
@@ -112,9 +112,10 @@ impl Embedder {
     /// The network's first output for `crops`, one row per crop.
     fn run(&self, crops: ArrayView4<'_, u8>) -> Result<Array2<f32>> {
         let n = crops.len_of(Axis(0));
+        let input = self.workers.install(|| self.preprocess(crops));
         let first = self
             .engine
-            .run(self.preprocess(crops).view())?
+            .run(input.view())?
             .into_iter()
             .next()
             .ok_or_else(|| Error::model("the embedding network has no output"))?;

@@ -18,6 +18,7 @@ pub mod pipeline;
 pub mod resize;
 pub mod search;
 pub mod shape_predictor;
+pub mod workers;
 
 #[cfg(feature = "python")]
 mod python;

@@ -7,17 +7,22 @@
 //! its engine [`crate::embedder::ENGINE_BATCH`] crops at a time. Faces come out
 //! in [`crate::detect::order_faces`] order, so each image's first face is the one it is about.
 
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use ndarray::{s, Array2, Array4, ArrayView3, Axis};
 use rayon::prelude::*;
 
 use crate::align::Alignment;
-use crate::detect::{detect_ordered, Downscaled, Face, FaceDetector, Mtcnn, MtcnnOptions, Yunet};
-use crate::embedder::Embedder;
-use crate::engine::{EngineChoice, ModelSource};
+use crate::detect::downscale::MIN_LONG_SIDE;
+use crate::detect::{
+    detect_ordered, Downscaled, Face, FaceDetector, Mtcnn, MtcnnOptions, Yunet, YunetOptions,
+};
+use crate::embedder::{Embedder, EmbedderSpec};
+use crate::engine::{resolve, EngineChoice, ModelSource};
 use crate::error::{Error, Result};
 use crate::manifest::Manifest;
+use crate::workers::Workers;
 
 /// Decoded images a caller should hand over per call: enough to keep every
 /// core busy, few enough to bound the memory of the decoded batch.
@@ -48,23 +53,58 @@ pub struct ImageFaces {
     pub embeddings: Array2<f32>,
 }
 
+/// A network loaded on its first use rather than up front: a recognizer used
+/// only to detect never reads its embedder, and start-up reads no weights.
+/// Everything that can be checked without loading it is checked up front.
+struct OnFirstUse<T> {
+    value: OnceLock<T>,
+    /// Held while loading, so that concurrent first callers load it once.
+    loading: Mutex<()>,
+    load: Box<dyn Fn() -> Result<T> + Send + Sync>,
+}
+
+impl<T> OnFirstUse<T> {
+    fn new(load: impl Fn() -> Result<T> + Send + Sync + 'static) -> Self {
+        Self {
+            value: OnceLock::new(),
+            loading: Mutex::new(()),
+            load: Box::new(load),
+        }
+    }
+
+    fn get(&self) -> Result<&T> {
+        if let Some(value) = self.value.get() {
+            return Ok(value);
+        }
+        let _loading = self.loading.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(value) = self.value.get() {
+            return Ok(value);
+        }
+        let value = (self.load)()?;
+        Ok(self.value.get_or_init(|| value))
+    }
+
+    fn is_loaded(&self) -> bool {
+        self.value.get().is_some()
+    }
+}
+
 pub struct Pipeline {
-    detector: Box<dyn FaceDetector>,
+    detector: OnFirstUse<Box<dyn FaceDetector>>,
+    detector_name: String,
     detect_long_side: usize,
-    embedder: Arc<Embedder>,
+    embedder: OnFirstUse<Arc<Embedder>>,
+    spec: EmbedderSpec,
     alignment: Alignment,
     alignment_name: String,
     model_id: String,
+    engine: EngineChoice,
+    workers: Workers,
 }
 
 /// The MTCNN detector `name` of `manifest`, with `config`'s overrides.
 pub fn build_mtcnn(manifest: &Manifest, name: &str, config: &PipelineConfig) -> Result<Mtcnn> {
-    let ([p, r, o], defaults) = manifest.mtcnn(name)?;
-    let options = MtcnnOptions::new(
-        config.min_face_size.unwrap_or(defaults.min_face_size),
-        config.scale_factor.unwrap_or(defaults.scale_factor),
-        config.thresholds.unwrap_or(defaults.thresholds),
-    );
+    let ([p, r, o], options) = mtcnn_settings(manifest, name, config)?;
     Mtcnn::new(
         ModelSource::Path(&p),
         ModelSource::Path(&r),
@@ -74,9 +114,36 @@ pub fn build_mtcnn(manifest: &Manifest, name: &str, config: &PipelineConfig) -> 
     )
 }
 
+/// MTCNN's network files and settings (the manifest's, with `config`'s
+/// overrides), checked.
+fn mtcnn_settings(
+    manifest: &Manifest,
+    name: &str,
+    config: &PipelineConfig,
+) -> Result<([PathBuf; 3], MtcnnOptions)> {
+    let (files, defaults) = manifest.mtcnn(name)?;
+    let options = MtcnnOptions::new(
+        config.min_face_size.unwrap_or(defaults.min_face_size),
+        config.scale_factor.unwrap_or(defaults.scale_factor),
+        config.thresholds.unwrap_or(defaults.thresholds),
+    );
+    options.validate()?;
+    Ok((files, options))
+}
+
 /// The YuNet detector `name` of `manifest`, with `config`'s smallest face;
 /// MTCNN's pyramid and stage settings do not apply to it.
 pub fn build_yunet(manifest: &Manifest, name: &str, config: &PipelineConfig) -> Result<Yunet> {
+    let (file, options) = yunet_settings(manifest, name, config)?;
+    Yunet::new(ModelSource::Path(&file), options, config.engine)
+}
+
+/// YuNet's network file and settings, checked.
+fn yunet_settings(
+    manifest: &Manifest,
+    name: &str,
+    config: &PipelineConfig,
+) -> Result<(PathBuf, YunetOptions)> {
     if config.scale_factor.is_some() || config.thresholds.is_some() {
         return Err(Error::invalid(
             "scale_factor and thresholds are MTCNN settings; YuNet has neither",
@@ -86,11 +153,45 @@ pub fn build_yunet(manifest: &Manifest, name: &str, config: &PipelineConfig) -> 
     if let Some(min) = config.min_face_size {
         options.min_face_size = min;
     }
-    Yunet::new(ModelSource::Path(&file), options, config.engine)
+    options.validate()?;
+    Ok((file, options))
+}
+
+/// Loads the detector `settings` describe, shrinking large photos to
+/// `detect_long_side` (0: never).
+fn load_detector(
+    settings: &DetectorSettings,
+    engine: EngineChoice,
+    detect_long_side: usize,
+) -> Result<Box<dyn FaceDetector>> {
+    let detector: Box<dyn FaceDetector> = match settings {
+        DetectorSettings::Yunet(file, options) => {
+            Box::new(Yunet::new(ModelSource::Path(file), *options, engine)?)
+        }
+        DetectorSettings::Mtcnn([p, r, o], options) => Box::new(Mtcnn::new(
+            ModelSource::Path(p),
+            ModelSource::Path(r),
+            ModelSource::Path(o),
+            options.clone(),
+            engine,
+        )?),
+    };
+    if detect_long_side == 0 {
+        return Ok(detector);
+    }
+    Ok(Box::new(Downscaled::new(detector, detect_long_side)?))
+}
+
+/// A detector's files and settings, checked, not yet loaded.
+enum DetectorSettings {
+    Yunet(PathBuf, YunetOptions),
+    Mtcnn([PathBuf; 3], MtcnnOptions),
 }
 
 impl Pipeline {
-    pub fn new(manifest: &Manifest, config: &PipelineConfig) -> Result<Self> {
+    /// Checks every name and setting against `manifest` now; the networks
+    /// load when first needed, on `workers`' threads like all of its work.
+    pub fn new(manifest: &Manifest, config: &PipelineConfig, workers: Workers) -> Result<Self> {
         if config.margin.is_some_and(|m| !(m.is_finite() && m >= 0.0)) {
             return Err(Error::invalid(format!(
                 "margin must be a finite number >= 0, got {:?}",
@@ -120,38 +221,84 @@ impl Pipeline {
                 ))
             })?
             .for_detector(detector_name)?;
-        let mut detector: Box<dyn FaceDetector> = match detector_name {
-            "yunet" => Box::new(build_yunet(manifest, detector_name, config)?),
-            _ => Box::new(build_mtcnn(manifest, detector_name, config)?),
+        let settings = match detector_name {
+            "yunet" => {
+                let (file, options) = yunet_settings(manifest, detector_name, config)?;
+                DetectorSettings::Yunet(file, options)
+            }
+            _ => {
+                let (files, options) = mtcnn_settings(manifest, detector_name, config)?;
+                DetectorSettings::Mtcnn(files, options)
+            }
         };
         let detect_long_side = match config.detect_long_side {
             Some(size) => size,
             None => manifest.detect_long_side(detector_name)?,
         };
-        if detect_long_side > 0 {
-            detector = Box::new(Downscaled::new(detector, detect_long_side)?);
+        if detect_long_side > 0 && detect_long_side < MIN_LONG_SIDE {
+            return Err(Error::invalid(format!(
+                "the detection size (longer side, pixels) must be at least {MIN_LONG_SIDE}, or 0 for full resolution; got {detect_long_side}"
+            )));
         }
-        let embedder = Arc::new(Embedder::new(
-            ModelSource::Path(&entry.onnx),
-            entry.spec,
-            config.engine,
-        )?);
+        // Resolved now, so that a missing onnxruntime fails here.
+        let engine = resolve(config.engine)?;
+        let (onnx, spec) = (entry.onnx.clone(), entry.spec.clone());
+        let embedder_workers = workers.clone();
         Ok(Self {
-            detector,
+            detector: OnFirstUse::new(move || load_detector(&settings, engine, detect_long_side)),
+            detector_name: detector_name.to_string(),
             detect_long_side,
-            embedder,
+            embedder: OnFirstUse::new(move || {
+                let embedder = Embedder::new(
+                    ModelSource::Path(&onnx),
+                    spec.clone(),
+                    engine,
+                    embedder_workers.clone(),
+                )?;
+                Ok(Arc::new(embedder))
+            }),
+            spec: entry.spec,
             alignment,
             alignment_name,
             model_id: entry.model_id,
+            engine,
+            workers,
         })
     }
 
-    pub fn embedder(&self) -> &Arc<Embedder> {
-        &self.embedder
+    /// The embedder, loaded on first use.
+    pub fn embedder(&self) -> Result<&Arc<Embedder>> {
+        self.embedder.get()
     }
 
-    pub fn detector(&self) -> &dyn FaceDetector {
-        &*self.detector
+    /// The detector, loaded on first use.
+    pub fn detector(&self) -> Result<&dyn FaceDetector> {
+        self.detector.get().map(|d| &**d)
+    }
+
+    /// Which networks have been loaded so far: `(detector, embedder)`.
+    pub fn loaded(&self) -> (bool, bool) {
+        (self.detector.is_loaded(), self.embedder.is_loaded())
+    }
+
+    /// The detector's name in the manifest.
+    pub fn detector_name(&self) -> &str {
+        &self.detector_name
+    }
+
+    /// The engine every network of this pipeline runs on (never `Auto`).
+    pub fn engine(&self) -> EngineChoice {
+        self.engine
+    }
+
+    /// The embedder's input and output contract, from the manifest.
+    pub fn spec(&self) -> &EmbedderSpec {
+        &self.spec
+    }
+
+    /// The threads this pipeline's work runs on.
+    pub fn workers(&self) -> &Workers {
+        &self.workers
     }
 
     /// Longer side of the copy large photos are detected on (0: full resolution).
@@ -169,14 +316,19 @@ impl Pipeline {
 
     /// The faces of each image, in [`crate::detect::order_faces`] order.
     pub fn detect(&self, images: &[ArrayView3<'_, u8>]) -> Result<Vec<Vec<Face>>> {
-        detect_ordered(&*self.detector, images)
+        let detector = self.detector()?;
+        self.workers.install(|| detect_ordered(detector, images))
     }
 
     /// The embedder's crops `(n, height, width, 3)` of `faces` of `image`.
     pub fn align(&self, image: ArrayView3<'_, u8>, faces: &[Face]) -> Result<Array4<u8>> {
-        let spec = self.embedder.spec();
+        self.workers.install(|| self.align_here(image, faces))
+    }
+
+    /// [`Pipeline::align`] on the current thread's pool.
+    fn align_here(&self, image: ArrayView3<'_, u8>, faces: &[Face]) -> Result<Array4<u8>> {
         self.alignment
-            .align_many(image, faces, (spec.height, spec.width))
+            .align_many(image, faces, (self.spec.height, self.spec.width))
     }
 
     /// Detects, aligns and embeds every face of every image.
@@ -202,19 +354,24 @@ impl Pipeline {
         &self,
         images: &[(&ArrayView3<'_, u8>, &[Face])],
     ) -> Result<Vec<Array2<f32>>> {
-        let crops: Vec<Array4<u8>> = images
-            .par_iter()
-            .map(|(image, faces)| self.align(**image, faces))
-            .collect::<Result<_>>()?;
+        let crops: Vec<Array4<u8>> = self.workers.install(|| {
+            images
+                .par_iter()
+                .map(|(image, faces)| self.align_here(**image, faces))
+                .collect::<Result<_>>()
+        })?;
         let views: Vec<_> = crops.iter().map(|c| c.view()).collect();
-        let spec = self.embedder.spec();
+        let spec = &self.spec;
         let all = if views.is_empty() {
             Array4::zeros((0, spec.height, spec.width, 3))
         } else {
             ndarray::concatenate(Axis(0), &views)
                 .map_err(|e| Error::Internal(format!("joining face crops: {e}")))?
         };
-        let rows = self.embedder.embed(all.view())?;
+        if all.is_empty() {
+            return Ok(crops.iter().map(|_| Array2::zeros((0, spec.dim))).collect());
+        }
+        let rows = self.embedder()?.embed(all.view())?;
         let mut start = 0;
         Ok(crops
             .iter()

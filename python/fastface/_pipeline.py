@@ -34,7 +34,7 @@ import numpy.typing as npt
 from . import _core
 from ._embedder import ENGINES, Embedder
 from ._image import ImageSource, describe_source, load_image
-from ._models import MODELS_DIR, ensure_onnxruntime
+from ._models import MODELS_DIR, default_model, default_threshold, ensure_onnxruntime
 from ._threads import pool_size
 from .errors import GalleryError, ImageError
 
@@ -166,9 +166,14 @@ class FaceRecognizer:
     pixels are detected on a copy shrunk to it, and aligned from the original
     pixels (default: the manifest's; ``0``: always full resolution).
     ``threshold`` overrides the model's same-person distance threshold.
+    ``threads``: how many threads the recognizer's work may use (the networks
+    of both engines, detection, alignment, and decoding images), e.g. ``1`` on
+    a small board whose other cores the application needs; default: every core.
 
     One instance is safe to share between threads: all work runs in Rust with
-    the GIL released, and a batch of images uses every core.
+    the GIL released, and a batch of images uses every core (or ``threads``).
+    The networks load when first needed: a recognizer that only detects never
+    loads its embedder.
     """
 
     def __init__(
@@ -184,7 +189,12 @@ class FaceRecognizer:
         detection_thresholds: tuple[float, float, float] | None = None,
         detect_long_side: int | None = None,
         threshold: float | None = None,
+        threads: int | None = None,
     ) -> None:
+        if threads is not None and (
+            isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1
+        ):
+            raise ValueError(f"threads must be an integer >= 1, got {threads!r}")
         if engine not in ENGINES:
             raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
         if threshold is not None and not (threshold > 0 and np.isfinite(threshold)):
@@ -204,8 +214,12 @@ class FaceRecognizer:
             if detection_thresholds is None
             else tuple(float(t) for t in detection_thresholds),  # type: ignore[arg-type]
             detect_long_side=_size(detect_long_side),
+            threads=None if threads is None else int(threads),
         )
-        self.embedder = Embedder._wrap(self._core.embedder, model)
+        self._model = default_model() if model is None else model
+        self._embedder: Embedder | None = None
+        self._embedder_lock = threading.Lock()
+        self._decoder = None if threads is None else _Decoder(int(threads))
         self._threshold = None if threshold is None else float(threshold)
 
     def __repr__(self) -> str:
@@ -216,9 +230,18 @@ class FaceRecognizer:
         )
 
     @property
+    def embedder(self) -> Embedder:
+        """The recognizer's embedder (the same network), for pre-aligned crops;
+        loads it if no embedding was made yet."""
+        with self._embedder_lock:
+            if self._embedder is None:
+                self._embedder = Embedder._wrap(self._core.embedder, self._model)
+            return self._embedder
+
+    @property
     def model(self) -> str:
         """The embedding model's name in the manifest."""
-        return self.embedder.model
+        return self._model
 
     @property
     def detector(self) -> str:
@@ -236,13 +259,18 @@ class FaceRecognizer:
     @property
     def engine(self) -> str:
         """The engine running the networks: ``"tract"`` or ``"onnxruntime"``."""
-        return self.embedder.engine
+        return self._core.engine
+
+    @property
+    def threads(self) -> int:
+        """How many threads the recognizer's work spreads over."""
+        return self._core.threads
 
     @property
     def threshold(self) -> float:
         """Same-person threshold on the Euclidean distance between unit embeddings
         (the model's calibrated default unless overridden)."""
-        return self.embedder.threshold if self._threshold is None else self._threshold
+        return default_threshold(self._model) if self._threshold is None else self._threshold
 
     @property
     def model_id(self) -> str:
@@ -258,7 +286,7 @@ class FaceRecognizer:
         """:meth:`detect` for many images, spread over the cores. One list per
         image, in order."""
         out: list[list[Face]] = []
-        for decoded in _decoded_batches(_as_list(images)):
+        for decoded in _decoded_batches(_as_list(images), self._decoder):
             arrays = [d for d in decoded if not isinstance(d, ImageError)]
             out.extend(_faces(*found) for found in self._core.detect(arrays))
         return out
@@ -274,7 +302,9 @@ class FaceRecognizer:
 
     def embed(self, image: ImageSource) -> list[Face]:
         """Every face of one image with its unit embedding, the main face first."""
-        return self.embed_many([image])[0]
+        # Decoded on this thread: handing one image to the decode pool and
+        # waiting for it would only add two thread switches to every photo.
+        return _faces(*self._core.embed([load_image(image)])[0])
 
     def embed_many(self, images: Sequence[ImageSource]) -> list[list[Face]]:
         """:meth:`embed` for many images, a batch per Rust call. One list per
@@ -319,7 +349,7 @@ class FaceRecognizer:
         self, images: Iterable[ImageSource], *, keep_errors: bool
     ) -> Iterator[tuple[npt.NDArray[np.uint8] | ImageError, list[Face]]]:
         """:meth:`embed_iter` with each decoded image (or its error) beside its faces."""
-        for decoded in _decoded_batches(images, keep_errors=keep_errors):
+        for decoded in _decoded_batches(images, self._decoder, keep_errors=keep_errors):
             good = [d for d in decoded if not isinstance(d, ImageError)]
             results = iter(self._core.embed(good) if good else [])
             for item in decoded:
@@ -417,17 +447,25 @@ def _as_list(images: Sequence[ImageSource]) -> list[ImageSource]:
 
 # ------------------------------------------------------------------ decoding
 
-_decoder_lock = threading.Lock()
-_decoder: ThreadPoolExecutor | None = None
+
+class _Decoder:
+    """The threads that decode images (OpenCV releases the GIL), started on
+    first use: one pool for the process by default, one of its own for a
+    recognizer given ``threads``."""
+
+    def __init__(self, threads: int) -> None:
+        self._threads = threads
+        self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
+
+    def pool(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="fastface-decode")
+            return self._pool
 
 
-def _decode_pool() -> ThreadPoolExecutor:
-    """The threads that decode images (OpenCV releases the GIL)."""
-    global _decoder
-    with _decoder_lock:
-        if _decoder is None:
-            _decoder = ThreadPoolExecutor(pool_size(), thread_name_prefix="fastface-decode")
-        return _decoder
+_shared_decoder = _Decoder(pool_size())
 
 
 def _load_or_error(source: ImageSource) -> npt.NDArray[np.uint8] | ImageError:
@@ -438,12 +476,13 @@ def _load_or_error(source: ImageSource) -> npt.NDArray[np.uint8] | ImageError:
 
 
 def _decoded_batches(
-    images: Iterable[ImageSource], *, keep_errors: bool = False
+    images: Iterable[ImageSource], decoder: _Decoder | None = None, *, keep_errors: bool = False
 ) -> Iterator[list[npt.NDArray[np.uint8] | ImageError]]:
-    """Batches of :data:`IMAGES_PER_BATCH` decoded images, in order; the next
-    batch decodes while the caller works on the current one. An unreadable
-    image raises, or with ``keep_errors`` stays in place as its error."""
-    pool = _decode_pool()
+    """Batches of :data:`IMAGES_PER_BATCH` decoded images, in order, decoded
+    by ``decoder`` (default: the process's); the next batch decodes while the
+    caller works on the current one. An unreadable image raises, or with
+    ``keep_errors`` stays in place as its error."""
+    pool = (decoder or _shared_decoder).pool()
     sources = iter(images)
 
     def submit() -> list[Future[npt.NDArray[np.uint8] | ImageError]]:

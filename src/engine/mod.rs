@@ -17,6 +17,7 @@ pub use ort_engine::{load_onnxruntime, onnxruntime_loaded, OrtEngine};
 pub use tract_engine::{tract_isa, TractEngine};
 
 use crate::error::{Error, Result};
+use crate::workers::Workers;
 
 /// A loaded network that runs NCHW float batches.
 pub trait Engine: Send + Sync {
@@ -53,12 +54,12 @@ impl EngineChoice {
 
 /// How a network's work is best spread over the cores; decided by the network's
 /// owner, carried out by each engine in its own way.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Clone)]
 pub enum Workload {
-    /// A large network whose every call should use all cores (an embedder):
-    /// tract runs one item per core (or one item over all cores), onnxruntime
-    /// runs the batch on its own intra-op threads.
-    Heavy,
+    /// A large network whose every call should use all of `Workers`' threads
+    /// (an embedder): tract runs one item per thread (or one item over all of
+    /// them), onnxruntime runs the batch on as many intra-op threads.
+    Heavy(Workers),
     /// A small network called from many threads at once (MTCNN's stages, a
     /// detector per image): each call runs on the caller's thread alone, the
     /// caller supplying the parallelism.

@@ -6,7 +6,8 @@ use std::path::Path;
 use std::sync::{Mutex, OnceLock, PoisonError};
 
 use ndarray::{ArrayD, ArrayView4};
-use ort::session::builder::GraphOptimizationLevel;
+use ort::ep;
+use ort::session::builder::{GraphOptimizationLevel, SessionBuilder};
 use ort::session::Session;
 use ort::value::TensorRef;
 
@@ -50,7 +51,9 @@ pub struct OrtEngine {
     model: Vec<u8>,
     /// Idle sessions. `Session::run` takes `&mut self`, so each call takes one.
     /// A heavy network keeps one session whose runs spread over every core
-    /// (onnxruntime's own thread defaults, as in its Python API), and callers
+    /// (onnxruntime's own thread defaults, as in its Python API) or over the
+    /// recognizer's bounded threads (the caller's thread and `threads - 1`
+    /// intra-op threads of onnxruntime's), and callers
     /// queue for it rather than oversubscribe; a light one gets a
     /// single-threaded session per concurrent caller, made on demand.
     sessions: Mutex<Vec<Session>>,
@@ -60,31 +63,46 @@ pub struct OrtEngine {
 
 impl OrtEngine {
     pub fn new(source: ModelSource<'_>, workload: Workload) -> Result<Self> {
-        let model = match source {
-            ModelSource::Path(path) => std::fs::read(path)
-                .map_err(|e| Error::model(format!("cannot read {}: {e}", path.display())))?,
-            ModelSource::Bytes(bytes) => bytes.to_vec(),
-        };
         let (builder_threads, heavy) = match workload {
-            Workload::Heavy => (None, Some(Mutex::new(()))),
+            Workload::Heavy(workers) if workers.is_bounded() => {
+                (Some(workers.threads()), Some(Mutex::new(())))
+            }
+            Workload::Heavy(_) => (None, Some(Mutex::new(()))),
             Workload::Light => (Some(1), None),
         };
         let mut engine = Self {
             builder_threads,
-            model,
+            model: Vec::new(),
             sessions: Mutex::new(Vec::new()),
             heavy,
         };
-        // Load once now so a bad file fails here, not on the first photo.
-        let session = engine.new_session()?;
+        // A heavy network's one session reads its file itself: a copy of the
+        // graph held here while onnxruntime builds from it would only add to
+        // the peak memory of loading (SFace: 19 MB).
+        let session = match (source, engine.heavy.is_some()) {
+            (ModelSource::Path(path), true) => engine
+                .builder()?
+                .commit_from_file(path)
+                .map_err(ort_error)?,
+            (ModelSource::Path(path), false) => {
+                engine.model = std::fs::read(path)
+                    .map_err(|e| Error::model(format!("cannot read {}: {e}", path.display())))?;
+                engine.new_session()?
+            }
+            (ModelSource::Bytes(bytes), _) => {
+                engine.model = bytes.to_vec();
+                let session = engine.new_session()?;
+                if engine.heavy.is_some() {
+                    engine.model = Vec::new();
+                }
+                session
+            }
+        };
         engine.give_back(session);
-        if engine.heavy.is_some() {
-            engine.model = Vec::new();
-        }
         Ok(engine)
     }
 
-    fn new_session(&self) -> Result<Session> {
+    fn builder(&self) -> Result<SessionBuilder> {
         // `All` (ORT_ENABLE_ALL, 99) is the Python API's default optimisation
         // level; the ort crate's `Level3` is only ORT_ENABLE_LAYOUT.
         let mut builder = Session::builder()
@@ -98,7 +116,23 @@ impl OrtEngine {
                 .with_inter_threads(1)
                 .map_err(ort_error)?;
         }
-        builder.commit_from_memory(&self.model).map_err(ort_error)
+        if self.heavy.is_none() {
+            // A light network (a detector) sees a new input size with almost
+            // every photo: an arena would keep the largest run's memory for
+            // good, per session, and memory patterns are cached per shape.
+            builder = builder
+                .with_execution_providers([ep::CPU::default().with_arena_allocator(false).build()])
+                .map_err(ort_error)?
+                .with_memory_pattern(false)
+                .map_err(ort_error)?;
+        }
+        Ok(builder)
+    }
+
+    fn new_session(&self) -> Result<Session> {
+        self.builder()?
+            .commit_from_memory(&self.model)
+            .map_err(ort_error)
     }
 
     fn take_session(&self) -> Result<Session> {

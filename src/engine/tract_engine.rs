@@ -116,7 +116,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, Once, PoisonError};
 use std::time::{Duration, Instant};
 
 use ndarray::{concatenate, s, ArrayD, ArrayView4, Axis};
@@ -128,6 +128,7 @@ use tract_onnx::tract_core::ops::matmul::optimized::OptMatMul;
 use super::measured_kernels::with_measured_kernels;
 use super::{Engine, ModelSource, Workload};
 use crate::error::{Error, Result};
+use crate::workers::Workers;
 
 type Plan = TypedSimplePlan;
 type State = TypedSimpleState;
@@ -160,33 +161,33 @@ impl ShapedPlan {
 }
 
 pub struct TractEngine {
-    model: InferenceModel,
+    /// The graph plans are made from. A heavy network runs one input shape
+    /// (single items of the embedder's crop size), so it lets go of the graph
+    /// once that plan is built: its float16 weights would stay resident for
+    /// nothing.
+    source: Mutex<Option<InferenceModel>>,
     workload: Workload,
     plans: Mutex<HashMap<[usize; 4], Arc<ShapedPlan>>>,
-}
-
-/// The cores faces are spread over: rayon's global pool, which the batch path
-/// runs on.
-fn cores() -> usize {
-    rayon::current_num_threads().max(1)
 }
 
 /// Matrix products with at least this many kernel panels are split over the
 /// cores under [`matmul_executor`] (tract's default is 64; see the module notes).
 const THREADING_PANEL_THRESHOLD: usize = 8;
 
-/// A pool spanning all cores, used to split one face's matrix products when
-/// there are fewer faces than cores (lowest latency at batch 1). The panel
-/// gate is process-wide but only matters under a multithreaded executor, and
-/// this engine is the only code in fastface that installs one.
-fn matmul_executor() -> Executor {
-    static EXECUTOR: OnceLock<Executor> = OnceLock::new();
-    EXECUTOR
-        .get_or_init(|| {
-            tract_linalg::multithread::set_threading_panel_threshold(THREADING_PANEL_THRESHOLD);
-            Executor::multithread_with_name(cores(), "fastface-tract")
-        })
-        .clone()
+/// The executor splitting one face's matrix products over `workers`' threads
+/// when there are fewer faces than threads (lowest latency at batch 1): their
+/// splitting pool, or a single thread when there is one. The panel gate is
+/// process-wide but only matters under a multithreaded executor, and this
+/// engine is the only code in fastface that installs one.
+fn matmul_executor(workers: &Workers) -> Result<Executor> {
+    static PANEL_GATE: Once = Once::new();
+    PANEL_GATE.call_once(|| {
+        tract_linalg::multithread::set_threading_panel_threshold(THREADING_PANEL_THRESHOLD)
+    });
+    Ok(match workers.splitting_pool()? {
+        Some(pool) => Executor::MultiThread(pool),
+        None => Executor::SingleThread,
+    })
 }
 
 /// Single faces take turns on the matrix-product pool. tract keeps a
@@ -252,7 +253,7 @@ impl TractEngine {
         }
         .map_err(model_error)?;
         Ok(Self {
-            model,
+            source: Mutex::new(Some(model)),
             workload,
             plans: Mutex::new(HashMap::new()),
         })
@@ -264,14 +265,22 @@ impl TractEngine {
         }
         // Built outside the lock; two threads racing on one shape both build,
         // one wins.
-        let typed = self
-            .model
+        let model = self
+            .source
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
             .clone()
+            .ok_or_else(|| {
+                Error::Internal(format!(
+                    "tract: input {shape:?} is not the one shape this network was planned for"
+                ))
+            })?;
+        let typed = model
             .with_input_fact(0, f32::fact(shape).into())
             .and_then(|m| m.into_typed())
             .map_err(model_error)?;
         let optimised = match self.workload {
-            Workload::Heavy => with_measured_kernels(|| typed.into_optimized()),
+            Workload::Heavy(_) => with_measured_kernels(|| typed.into_optimized()),
             Workload::Light => typed.into_optimized(),
         };
         let plan = optimised
@@ -281,6 +290,9 @@ impl TractEngine {
             plan,
             states: Mutex::new(Vec::new()),
         });
+        if matches!(self.workload, Workload::Heavy(_)) {
+            *self.source.lock().unwrap_or_else(PoisonError::into_inner) = None;
+        }
         if let Ok(mut plans) = self.plans.lock() {
             if plans.len() >= MAX_CACHED_PLANS {
                 plans.clear();
@@ -335,22 +347,29 @@ impl TractEngine {
         }
     }
 
-    /// A heavy batch: as many items as divide evenly over the cores go one per
-    /// core; the rest (fewer than the cores) each get all cores.
-    fn run_spread(&self, input: ArrayView4<'_, f32>) -> Result<Vec<ArrayD<f32>>> {
+    /// A heavy batch: as many items as divide evenly over `workers`' threads
+    /// go one per thread; the rest (fewer than the threads) each get all of
+    /// them.
+    fn run_spread(
+        &self,
+        input: ArrayView4<'_, f32>,
+        workers: &Workers,
+    ) -> Result<Vec<ArrayD<f32>>> {
         let n = input.len_of(Axis(0));
-        let spread = n - n % cores();
-        let mut items: Vec<Vec<ArrayD<f32>>> = (0..spread)
-            .into_par_iter()
-            .map(|i| self.run_item(input, i, Executor::SingleThread))
-            .collect::<Result<_>>()?;
+        let spread = n - n % workers.threads();
+        let mut items: Vec<Vec<ArrayD<f32>>> = workers.install(|| {
+            (0..spread)
+                .into_par_iter()
+                .map(|i| self.run_item(input, i, Executor::SingleThread))
+                .collect::<Result<_>>()
+        })?;
         // Called from a rayon worker (of any pool), an item stays on that
         // thread: waiting there for the matrix-product pool would let the
         // worker run other jobs meanwhile, one of which could be waiting for
         // its turn.
         let leftover = match rayon::current_thread_index() {
             Some(_) => Executor::SingleThread,
-            None => matmul_executor(),
+            None => matmul_executor(workers)?,
         };
         for i in spread..n {
             items.push(self.run_item(input, i, leftover.clone())?);
@@ -401,8 +420,8 @@ impl Engine for TractEngine {
         if input.len_of(Axis(0)) == 0 {
             return Err(Error::invalid("an engine run needs at least one item"));
         }
-        match self.workload {
-            Workload::Heavy => self.run_spread(input),
+        match &self.workload {
+            Workload::Heavy(workers) => self.run_spread(input, workers),
             Workload::Light => self.run_whole(input, Executor::SingleThread),
         }
     }

@@ -11,6 +11,7 @@ use super::engine::engine_choice;
 use crate::embedder::Embedder;
 use crate::engine::ModelSource;
 use crate::manifest::Manifest;
+use crate::workers::Workers;
 
 /// An embedding network, loaded and optimised once; safe to share between
 /// threads, each call runs with the GIL released on all cores.
@@ -42,7 +43,12 @@ impl CoreEmbedder {
             let manifest = Manifest::load(&models_dir)?;
             let name = model.unwrap_or_else(|| manifest.defaults().model.clone());
             let entry = manifest.embedder(&name)?;
-            Embedder::new(ModelSource::Path(&entry.onnx), entry.spec, choice)
+            Embedder::new(
+                ModelSource::Path(&entry.onnx),
+                entry.spec,
+                choice,
+                Workers::all_cores(),
+            )
         })?;
         Ok(Self {
             inner: Arc::new(inner),

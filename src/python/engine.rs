@@ -7,6 +7,7 @@ use pyo3::prelude::*;
 
 use super::detached;
 use crate::engine::{self, EngineChoice};
+use crate::workers::Workers;
 
 /// Loads onnxruntime's shared library (the one inside the `onnxruntime` Python
 /// package) so that `engine="auto"` and `engine="onnxruntime"` can use it.
@@ -27,6 +28,14 @@ pub fn engine_choice(name: &str) -> PyResult<EngineChoice> {
     Ok(EngineChoice::parse(name)?)
 }
 
+/// The name users pass for a resolved engine.
+pub fn engine_name(engine: EngineChoice) -> &'static str {
+    match engine {
+        EngineChoice::OnnxRuntime => "onnxruntime",
+        EngineChoice::Tract | EngineChoice::Auto => "tract",
+    }
+}
+
 /// tract's instruction set, the worker threads, (kernel, products) pairs, and
 /// whether the kernels were chosen by timing them.
 type TractInfo = (String, usize, Vec<(String, usize)>, bool);
@@ -44,8 +53,10 @@ pub fn tract_info(
     width: usize,
 ) -> PyResult<TractInfo> {
     detached(py, || {
-        let tract =
-            engine::TractEngine::new(engine::ModelSource::Path(&path), engine::Workload::Heavy)?;
+        let tract = engine::TractEngine::new(
+            engine::ModelSource::Path(&path),
+            engine::Workload::Heavy(Workers::all_cores()),
+        )?;
         let kernels = tract.matmul_kernels([1, channels, height, width])?;
         Ok::<_, crate::error::Error>((
             engine::tract_isa(),

@@ -5,14 +5,13 @@ use std::path::PathBuf;
 use numpy::{IntoPyArray, PyArray2, PyArray4, PyReadonlyArray2, PyReadonlyArray3};
 use pyo3::prelude::*;
 
-use super::arrays::{
-    detect_images, face_arrays, faces_from_arrays, owned_image, owned_images, FaceArrays,
-};
+use super::arrays::{face_arrays, faces_from_arrays, owned_image, owned_images, FaceArrays};
 use super::detached;
 use super::embedder::CoreEmbedder;
-use super::engine::engine_choice;
+use super::engine::{engine_choice, engine_name};
 use crate::manifest::Manifest;
 use crate::pipeline::{Pipeline, PipelineConfig};
+use crate::workers::Workers;
 
 /// One image's faces and their embeddings: boxes `(n, 4)`, scores `(n,)`,
 /// landmarks `(n, 5, 2)`, embeddings `(n, dim)`.
@@ -34,7 +33,9 @@ pub struct CorePipeline {
 impl CorePipeline {
     /// Names are the manifest's (in `models_dir`); `None` means its default.
     #[new]
-    #[pyo3(signature = (models_dir, *, detector = None, model = None, alignment = None, margin = None, engine = "auto", min_face_size = None, scale_factor = None, thresholds = None, detect_long_side = None))]
+    /// `threads`: the pipeline runs on a pool of that many threads of its
+    /// own; `None`: on every core (rayon's global pool).
+    #[pyo3(signature = (models_dir, *, detector = None, model = None, alignment = None, margin = None, engine = "auto", min_face_size = None, scale_factor = None, thresholds = None, detect_long_side = None, threads = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -48,6 +49,7 @@ impl CorePipeline {
         scale_factor: Option<f32>,
         thresholds: Option<(f32, f32, f32)>,
         detect_long_side: Option<usize>,
+        threads: Option<usize>,
     ) -> PyResult<Self> {
         let config = PipelineConfig {
             detector,
@@ -61,7 +63,11 @@ impl CorePipeline {
             detect_long_side,
         };
         let inner = detached(py, move || {
-            Pipeline::new(&Manifest::load(&models_dir)?, &config)
+            let workers = match threads {
+                Some(n) => Workers::bounded(n)?,
+                None => Workers::all_cores(),
+            };
+            Pipeline::new(&Manifest::load(&models_dir)?, &config, workers)
         })?;
         Ok(Self { inner })
     }
@@ -73,7 +79,12 @@ impl CorePipeline {
         py: Python<'py>,
         images: Vec<PyReadonlyArray3<'py, u8>>,
     ) -> PyResult<Vec<FaceArrays<'py>>> {
-        detect_images(py, self.inner.detector(), &images)
+        let images = owned_images(&images)?;
+        let faces = detached(py, || {
+            let views: Vec<_> = images.iter().map(|i| i.view()).collect();
+            self.inner.detect(&views)
+        })?;
+        Ok(faces.iter().map(|f| face_arrays(py, f)).collect())
     }
 
     /// `detect`, then every face aligned and embedded: per image
@@ -128,21 +139,43 @@ impl CorePipeline {
         Ok(crops.into_pyarray(py))
     }
 
-    /// The pipeline's embedder (the same loaded network), for pre-aligned crops.
+    /// The pipeline's embedder (the same network, loaded now if it was not
+    /// yet), for pre-aligned crops.
     #[getter]
-    fn embedder(&self) -> CoreEmbedder {
-        CoreEmbedder::shared(self.inner.embedder().clone())
+    fn embedder(&self, py: Python<'_>) -> PyResult<CoreEmbedder> {
+        let embedder = detached(py, || self.inner.embedder().cloned())?;
+        Ok(CoreEmbedder::shared(embedder))
     }
 
-    /// The detector's engine: `"tract"` or `"onnxruntime"`.
+    /// The engine every network of the pipeline runs on: `"tract"` or
+    /// `"onnxruntime"`.
+    #[getter]
+    fn engine(&self) -> &'static str {
+        engine_name(self.inner.engine())
+    }
+
+    /// The detector's engine (the pipeline's): `"tract"` or `"onnxruntime"`.
     #[getter]
     fn detector_engine(&self) -> &'static str {
-        self.inner.detector().engine_name()
+        engine_name(self.inner.engine())
     }
 
     #[getter]
-    fn detector(&self) -> &'static str {
-        self.inner.detector().name()
+    fn detector(&self) -> String {
+        self.inner.detector_name().to_string()
+    }
+
+    /// Whether the detector and the embedder have been loaded yet (each
+    /// loads on its first use): `(detector, embedder)`.
+    #[getter]
+    fn loaded(&self) -> (bool, bool) {
+        self.inner.loaded()
+    }
+
+    /// How many threads the pipeline's work spreads over.
+    #[getter]
+    fn threads(&self) -> usize {
+        self.inner.workers().threads()
     }
 
     #[getter]
