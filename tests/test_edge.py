@@ -31,9 +31,10 @@ from fastface import (
 from fastface._models import SAMPLES_DIR
 from fastface.compat import face_recognition
 
-# Train photos enrolled per sample person: enough for the demo's 25/25 on the
-# val photos, few enough to stay quick under emulation.
-ENROLLED_PER_PERSON = 3
+# Train photos enrolled per sample person: the demo enrols all 93 train photos;
+# 4 per person already name all 25 val photos (3 leave one Madonna photo at
+# 1.173, just past SFace's 1.1576), 5 keep a margin and stay quick under emulation.
+ENROLLED_PER_PERSON = 5
 # Val photos embedded by tract as well, for the engine parity check.
 PARITY_PHOTOS = 3
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png"}
@@ -68,7 +69,7 @@ def test_sample_people_are_identified(
     recognizer: FaceRecognizer, val_faces: dict[Path, Face]
 ) -> None:
     enrolled: dict[str, int] = {}
-    gallery = Gallery(recognizer.model_id)
+    gallery = Gallery(recognizer.model)
     for photo in photos("train"):
         if enrolled.get(person(photo), 0) < ENROLLED_PER_PERSON:
             gallery.add_embeddings(person(photo), main_face(recognizer.embed(str(photo))).embedding)
@@ -179,7 +180,9 @@ def test_bad_input_is_a_typed_error(recognizer: FaceRecognizer, tmp_path: Path) 
     with pytest.raises(ImageError):
         load_image(tmp_path / "missing.jpg")
     with pytest.raises(TypeError):
-        recognizer.embed(np.zeros((64, 64, 3), dtype=np.float64))
+        recognizer.embed(np.zeros((64, 64, 3), dtype=np.int32))
+    with pytest.raises(ValueError):
+        recognizer.embed(np.full((64, 64, 3), 2.0))
     with pytest.raises(ValueError):
         recognizer.embed(np.zeros((64, 64, 7), dtype=np.uint8))
     assert recognizer.embed(np.zeros((64, 64, 3), dtype=np.uint8)) == []
