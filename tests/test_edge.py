@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import pytest
-
 from fastface import (
     Face,
     FaceRecognizer,
@@ -42,7 +41,9 @@ SEARCH_KERNELS = ("avx512", "avx2", "neon", "scalar")
 
 
 def photos(split: str) -> list[Path]:
-    return sorted(p for p in (SAMPLES_DIR / split).glob("*/*") if p.suffix.lower() in PHOTO_SUFFIXES)
+    return sorted(
+        p for p in (SAMPLES_DIR / split).glob("*/*") if p.suffix.lower() in PHOTO_SUFFIXES
+    )
 
 
 def person(photo: Path) -> str:
