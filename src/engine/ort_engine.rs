@@ -116,7 +116,14 @@ impl OrtEngine {
                 .with_inter_threads(1)
                 .map_err(ort_error)?;
         }
-        if self.heavy.is_none() {
+        if self.heavy.is_some() {
+            // The weights get buffers of their own size rather than arena
+            // chunks rounded up to powers of two (SFace: about 14 MB less
+            // resident, measured with onnxruntime 1.32).
+            builder = builder
+                .with_config_entry("session.use_device_allocator_for_initializers", "1")
+                .map_err(ort_error)?;
+        } else {
             // A light network (a detector) sees a new input size with almost
             // every photo: an arena would keep the largest run's memory for
             // good, per session, and memory patterns are cached per shape.
