@@ -50,13 +50,17 @@ core_tests() {
     need_debian_packages qemu-user-static gcc-aarch64-linux-gnu
     rustup target add "$target" >/dev/null
     # Its own target folder: the cross build shares nothing with the x86-64 one.
-    # The crate itself optimised as its dependencies are (opt-level 2, debug
-    # assertions kept): unoptimised, the search tests take minutes under qemu.
-    CARGO_TARGET_DIR=target/aarch64 CARGO_PROFILE_DEV_OPT_LEVEL=2 \
+    # Compiled for the tests' sake: fastface optimised (opt-level 2, debug
+    # assertions kept; unoptimised, the search tests take minutes under qemu),
+    # its dependencies not and no debug info (a quarter of the CPU time of the
+    # usual dev profile; tract runs only tiny products here).
+    CARGO_TARGET_DIR=target/aarch64 \
         CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc \
         CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc \
         CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64-static -L /usr/aarch64-linux-gnu" \
-        cargo test --target "$target" --lib 2>&1 | tee "$cache/cargo-test.log" || true
+        cargo test --target "$target" --lib --config profile.dev.opt-level=2 \
+        --config 'profile.dev.package."*".opt-level=0' --config profile.dev.debug=false \
+        2>&1 | tee "$cache/cargo-test.log" || true
 }
 
 # A run that never reached its result line (a build error, a crash) counts as
