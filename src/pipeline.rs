@@ -14,7 +14,7 @@ use ndarray::{s, Array2, Array4, ArrayView3, Axis};
 use rayon::prelude::*;
 
 use crate::align::Alignment;
-use crate::detect::downscale::MIN_LONG_SIDE;
+use crate::detect::downscale::check_long_side;
 use crate::detect::{
     detect_ordered, Downscaled, Face, FaceDetector, Mtcnn, MtcnnOptions, Yunet, YunetOptions,
 };
@@ -131,14 +131,8 @@ fn mtcnn_settings(
     Ok((files, options))
 }
 
-/// The YuNet detector `name` of `manifest`, with `config`'s smallest face;
-/// MTCNN's pyramid and stage settings do not apply to it.
-pub fn build_yunet(manifest: &Manifest, name: &str, config: &PipelineConfig) -> Result<Yunet> {
-    let (file, options) = yunet_settings(manifest, name, config)?;
-    Yunet::new(ModelSource::Path(&file), options, config.engine)
-}
-
-/// YuNet's network file and settings, checked.
+/// YuNet's network file and settings (the manifest's, with `config`'s
+/// smallest face), checked; MTCNN's pyramid and stage settings do not apply.
 fn yunet_settings(
     manifest: &Manifest,
     name: &str,
@@ -235,10 +229,8 @@ impl Pipeline {
             Some(size) => size,
             None => manifest.detect_long_side(detector_name)?,
         };
-        if detect_long_side > 0 && detect_long_side < MIN_LONG_SIDE {
-            return Err(Error::invalid(format!(
-                "the detection size (longer side, pixels) must be at least {MIN_LONG_SIDE}, or 0 for full resolution; got {detect_long_side}"
-            )));
+        if detect_long_side > 0 {
+            check_long_side(detect_long_side)?;
         }
         // Resolved now, so that a missing onnxruntime fails here.
         let engine = resolve(config.engine)?;

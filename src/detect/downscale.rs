@@ -14,6 +14,17 @@ use crate::resize::shrink_area_u8;
 /// recognising anyway.
 pub const MIN_LONG_SIDE: usize = 64;
 
+/// Refuses a detection size below [`MIN_LONG_SIDE`]: checked when a pipeline
+/// is set up, before its detector loads, and again by [`Downscaled::new`].
+pub fn check_long_side(long_side: usize) -> Result<()> {
+    if long_side < MIN_LONG_SIDE {
+        return Err(Error::invalid(format!(
+            "the detection size (longer side, pixels) must be at least {MIN_LONG_SIDE}, or 0 for full resolution; got {long_side}"
+        )));
+    }
+    Ok(())
+}
+
 /// Runs `inner` on a copy of each image shrunk (area averaging) so that its
 /// longer side is at most `long_side` pixels; smaller images are detected as
 /// they are.
@@ -24,11 +35,7 @@ pub struct Downscaled {
 
 impl Downscaled {
     pub fn new(inner: Box<dyn FaceDetector>, long_side: usize) -> Result<Self> {
-        if long_side < MIN_LONG_SIDE {
-            return Err(Error::invalid(format!(
-                "the detection size (longer side, pixels) must be at least {MIN_LONG_SIDE}, or 0 for full resolution; got {long_side}"
-            )));
-        }
+        check_long_side(long_side)?;
         Ok(Self { inner, long_side })
     }
 
