@@ -7,10 +7,12 @@ from pathlib import Path
 
 import cv2
 import fastface
+import lying_images
 import numpy as np
 import pytest
 from fastface import ImageError, load_image
-from fastface._image import ImageFileNotFoundError
+from fastface._image import ImageFileNotFoundError, ImageTooLargeError, read_header
+from lying_images import LYING
 
 PIL = pytest.importorskip("PIL")
 from PIL import Image, ImageOps  # noqa: E402
@@ -279,3 +281,61 @@ def test_other_formats_and_header_sizes(ext: str) -> None:
         assert np.abs(got.astype(int) - rgb.astype(int)).mean() < 8
     else:
         np.testing.assert_array_equal(got, rgb)
+
+
+# ------------------------------------------------------- files that lie about their size
+
+
+@pytest.mark.parametrize("name", sorted(LYING))
+def test_a_size_hidden_or_lied_about_is_refused_before_decoding(name: str) -> None:
+    """Each file declares hundreds of millions of pixels in a way a naive header
+    reader misses (junk before a JPEG marker, a TIFF size stored signed, a PNM
+    comment longer than the reader looks...); the size is read as the decoder
+    will read it and the file refused before OpenCV allocates anything. (The
+    server's test measures that no memory is taken: tests/test_serve_attacks.py.)"""
+    data, pixels = LYING[name]
+    if pixels is None:
+        with pytest.raises(ImageError, match="format fastface does not decode"):
+            load_image(data)
+        return
+    with pytest.raises(ImageTooLargeError, match=f"{pixels:,} pixels"):
+        load_image(data)
+
+
+def test_header_sizes_agree_with_the_decoder() -> None:
+    """The same tricks at a small size: where OpenCV decodes the file, it finds the
+    size the header reader read."""
+    for make in (
+        lying_images.jpeg_junk_before_sof,
+        lying_images.jpeg_fill_and_junk_progressive,
+        lying_images.tiff_signed_size,
+    ):
+        data = make(48, 40)
+        header = read_header(data)
+        assert (header.width, header.height) == (48, 40)
+        assert load_image(data).shape == (40, 48, 3)
+
+
+def test_ambiguous_headers_are_refused() -> None:
+    """Headers a decoder could read two ways are not guessed at."""
+    small = lying_images.jpeg_junk_before_sof(48, 40)
+    sof = small.find(b"\xff\xc0")
+    length = int.from_bytes(small[sof + 2 : sof + 4], "big")
+    second_frame = (
+        small[: sof + 2 + length] + small[sof : sof + 2 + length] + small[sof + 2 + length :]
+    )
+    signed_negative = lying_images._tiff(-5, 40, 9, b"\0" * 64, 1)
+    for data in (second_frame, signed_negative, b"\x89PNG\r\n\x1a\n" + b"\0" * 40):
+        with pytest.raises(ImageError, match="header does not give the image's size"):
+            load_image(data)
+
+
+def test_conversions_need_no_more_than_the_result_beside_the_decoded_image() -> None:
+    """16-bit RGBA, converted a block of rows at a time, equals the whole-array
+    conversion."""
+    rng = np.random.default_rng(3)
+    rgba16 = rng.integers(0, 65536, (700, 300, 4), dtype=np.uint16)
+    ok, enc = cv2.imencode(".png", rgba16)
+    assert ok
+    got = load_image(enc.tobytes())
+    np.testing.assert_array_equal(got, load_image(rgba16[:, :, [2, 1, 0, 3]]))

@@ -31,6 +31,8 @@ import os
 import struct
 import sys
 import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any, Union
 
 import cv2
@@ -152,9 +154,9 @@ def _read_file(path: str) -> bytes:
 def _decode(data: bytes, name: str, limit: int) -> npt.NDArray[np.uint8]:
     if not data:
         raise ImageError(f"cannot decode image {name}: the file is empty")
-    kind, size = _header_size(data)
-    if size is not None:
-        _check_pixels(size, name, limit)
+    header = read_header(data, name)
+    kind = header.kind
+    _check_pixels((header.width, header.height), name, limit)
     if kind == "jpeg" and not _jpeg_complete(data):
         raise ImageError(f"cannot decode image {name}: the JPEG data is truncated")
     buf = np.frombuffer(data, dtype=np.uint8)
@@ -163,16 +165,37 @@ def _decode(data: bytes, name: str, limit: int) -> npt.NDArray[np.uint8]:
     except cv2.error as e:
         raise ImageError(f"cannot decode image {name}: {str(e).strip()}") from None
     if decoded is None or decoded.size == 0:
-        what = "a corrupt or truncated" if kind else "not an image, or an unsupported or corrupt"
-        raise ImageError(f"cannot decode image {name}: {what} {kind or 'file'}".rstrip())
+        raise ImageError(f"cannot decode image {name}: a corrupt or truncated {kind} file")
     height, width = decoded.shape[:2]
     _check_pixels((width, height), name, limit)
     try:
-        rgb = _to_rgb8(decoded, bgr=True)
+        rgb = _decoded_to_rgb8(decoded)
     except (TypeError, ValueError) as e:
         raise ImageError(f"cannot use image {name}: {e}") from None
+    del decoded  # (converted in place, or no longer needed)
     orientation = _exif_orientation(data, kind)
     return np.ascontiguousarray(_apply_orientation(rgb, orientation))
+
+
+# Rows converted at a time: the temporaries of a conversion stay a few MB whatever
+# the image's size.
+_BLOCK_BYTES = 1 << 22
+
+
+def _decoded_to_rgb8(decoded: npt.NDArray[Any]) -> npt.NDArray[np.uint8]:
+    """OpenCV's decoded array (BGR order, any depth and channels) as RGB uint8,
+    with no more memory than the result beside it: 8-bit BGR is reordered in
+    place, anything else converted a block of rows at a time."""
+    if decoded.dtype == np.uint8 and decoded.ndim == 3 and decoded.shape[2] == 3:
+        cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB, dst=decoded)
+        return decoded
+    height, width = decoded.shape[:2]
+    channels = decoded.shape[2] if decoded.ndim == 3 else 1
+    rows = max(1, _BLOCK_BYTES // max(1, width * channels * decoded.itemsize * 4))
+    out = np.empty((height, width, 3), np.uint8)
+    for top in range(0, height, rows):
+        out[top : top + rows] = _to_rgb8(decoded[top : top + rows], bgr=True)
+    return out
 
 
 def _check_pixels(size: tuple[int, int], name: str, limit: int) -> None:
@@ -278,131 +301,338 @@ def _from_pil(image: Any, pil: Any) -> npt.NDArray[np.uint8]:
 # ------------------------------------------------------------------ header parsing
 
 
-def _header_size(data: bytes) -> tuple[str | None, tuple[int, int] | None]:
-    """The format and ``(width, height)`` from the file header, without decoding;
-    ``None`` where unknown or unparsable (then the limit is checked after decoding)."""
+#: The formats :func:`load_image` decodes from bytes or files: those whose size it
+#: reads from the header exactly as OpenCV's decoder will, before decoding.
+DECODED_FORMATS = ("JPEG", "PNG", "WebP", "BMP", "GIF", "TIFF", "PNM/PAM", "Sun raster")
+
+
+@dataclass(frozen=True)
+class ImageHeader:
+    """What an encoded image's header says, read the way its decoder reads it."""
+
+    kind: str
+    width: int
+    height: int
+    #: The most bytes per pixel the decoder itself holds (its output in the
+    #: file's own channels and depth, plus any whole-image buffer it keeps).
+    decoder_bytes_per_pixel: int
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height
+
+    @property
+    def peak_bytes(self) -> int:
+        """The most memory decoding to RGB uint8 takes (:func:`load_image`): the
+        decoder's own buffers plus the RGB result, or the result and one
+        rotated copy of it."""
+        return self.pixels * max(self.decoder_bytes_per_pixel + 3, 6)
+
+
+class _Unsized(Exception):
+    """A header that does not say the image's size unambiguously."""
+
+
+def read_header(data: bytes, name: str = "") -> ImageHeader:
+    """The format, size and decoding cost of encoded image ``data``, from its header.
+
+    Raises :class:`ImageError` for a format fastface does not decode (anything but
+    :data:`DECODED_FORMATS`) or a header whose size cannot be read as the decoder
+    will read it, so no image is ever decoded without its size known first.
+    """
+    name = name or f"<{len(data)} bytes>"
+    kind = _format(data)
+    if kind is None:
+        raise ImageError(
+            f"cannot decode image {name}: not an image, or a format fastface does not "
+            f"decode (it takes {', '.join(DECODED_FORMATS)})"
+        )
     try:
-        if data.startswith(b"\x89PNG\r\n\x1a\n"):
-            if data[12:16] == b"IHDR":
-                w, h = struct.unpack(">II", data[16:24])
-                return "png", (w, h)
-            return "png", None
-        if data.startswith(b"\xff\xd8"):
-            return "jpeg", _jpeg_size(data)
-        if data[:6] in (b"GIF87a", b"GIF89a"):
-            w, h = struct.unpack("<HH", data[6:10])
-            return "gif", (w, h)
-        if data.startswith(b"BM") and len(data) >= 26:
-            (dib,) = struct.unpack("<I", data[14:18])
-            if dib == 12:
-                w, h = struct.unpack("<HH", data[18:22])
-            else:
-                w, h = struct.unpack("<ii", data[18:26])
-            return "bmp", (abs(w), abs(h))
-        if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-            return "webp", _webp_size(data)
-        if data[:4] in (b"II*\x00", b"MM\x00*"):
-            tags = _tiff_tags(data, (256, 257))
-            if 256 in tags and 257 in tags:
-                return "tiff", (tags[256], tags[257])
-            return "tiff", None
-        if len(data) > 2 and data[0:1] == b"P" and data[1:2] in b"123456":
-            return "pnm", _pnm_size(data)
-    except (struct.error, IndexError, ValueError):
-        return None, None
-    return None, None
+        header = _SIZERS[kind](data)
+    except (_Unsized, struct.error, IndexError, ValueError, KeyError):
+        header = None
+    if header is None or header.width < 1 or header.height < 1:
+        raise ImageError(
+            f"cannot decode image {name}: a corrupt or truncated {kind} file (its header "
+            "does not give the image's size)"
+        )
+    return header
 
 
-_SOF_MARKERS = set(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+def _format(data: bytes) -> str | None:
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if data.startswith(b"\xff\xd8"):
+        return "jpeg"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "gif"
+    if data.startswith(b"BM"):
+        return "bmp"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    if data[:4] in (b"II*\x00", b"MM\x00*"):
+        return "tiff"
+    if len(data) > 2 and data[0:1] == b"P" and data[1:2] in b"1234567":
+        return "pnm"
+    if data[:4] == b"\x59\xa6\x6a\x95":
+        return "sunraster"
+    return None
 
 
-def _jpeg_segments(data: bytes) -> Any:
-    """Yields ``(marker, payload_start, payload_end)`` of the JPEG segments before the
-    first scan (SOS is yielded, then the walk stops)."""
+def _header_size(data: bytes) -> tuple[str | None, tuple[int, int] | None]:
+    """The format and ``(width, height)`` from the header (``None`` where unknown)."""
+    try:
+        header = read_header(data)
+    except ImageError:
+        return _format(data), None
+    return header.kind, (header.width, header.height)
+
+
+def _png_header(data: bytes) -> ImageHeader:
+    # libpng refuses a file whose first chunk is not a 13-byte IHDR.
+    length, ctype = struct.unpack(">I4s", data[8:16])
+    if ctype != b"IHDR" or length != 13:
+        raise _Unsized
+    w, h, depth, color = struct.unpack(">IIBB", data[16:26])
+    if w > 0x7FFFFFFF or h > 0x7FFFFFFF:
+        raise _Unsized  # libpng's own limit
+    channels = {0: 1, 2: 3, 3: 3, 4: 4, 6: 4}[color]
+    if b"tRNS" in data:
+        channels = 4
+    return ImageHeader("png", w, h, channels * (2 if depth == 16 else 1))
+
+
+# The start-of-frame markers libjpeg reads a size from; progressive ones keep the
+# whole image's coefficients (2 bytes a sample) until the end.
+_SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+_PROGRESSIVE = frozenset({0xC2, 0xC6, 0xCA, 0xCE})
+# Markers with a length field libjpeg skips or reads before the first scan.
+_JPEG_SKIPPED = frozenset({0xC4, 0xCC, 0xDB, 0xDC, 0xDD, 0xFE}) | frozenset(range(0xE0, 0xF0))
+
+
+def _jpeg_markers(data: bytes) -> Iterator[tuple[int, int, int]]:
+    """Yields ``(marker, payload_start, payload_end)`` up to and including the first
+    scan (SOS), reading the marker stream as libjpeg does: bytes before a marker
+    that are not ``0xFF`` are skipped (libjpeg warns and goes on), as are fill
+    bytes; standalone markers carry no length."""
     i = 2
     n = len(data)
-    while i + 4 <= n:
-        if data[i] != 0xFF:
-            return
-        marker = data[i + 1]
-        if marker == 0xFF:  # fill byte
+    while True:
+        while i < n and data[i] != 0xFF:  # junk before a marker
             i += 1
+        while i < n and data[i] == 0xFF:  # fill bytes
+            i += 1
+        if i >= n:
+            return
+        marker = data[i]
+        i += 1
+        if marker == 0x00:  # a stuffed zero, not a marker: keep looking
             continue
-        if marker in (0x01,) or 0xD0 <= marker <= 0xD9:
-            i += 2
+        if marker == 0x01 or 0xD0 <= marker <= 0xD7:
             continue
-        (length,) = struct.unpack(">H", data[i + 2 : i + 4])
-        yield marker, i + 4, i + 2 + length
+        if marker in (0xD8, 0xD9):  # a second SOI, or EOI before any scan
+            raise _Unsized
+        if i + 2 > n:
+            return
+        (length,) = struct.unpack(">H", data[i : i + 2])
+        if length < 2 or i + length > n:
+            raise _Unsized
+        yield marker, i + 2, i + length
         if marker == 0xDA:
             return
-        i += 2 + length
+        i += length
 
 
-def _jpeg_size(data: bytes) -> tuple[int, int] | None:
-    for marker, start, _ in _jpeg_segments(data):
+def _jpeg_header(data: bytes) -> ImageHeader:
+    frame: tuple[int, int, int, int, bool] | None = None  # w, h, components, sample, progressive
+    for marker, start, _ in _jpeg_markers(data):
         if marker in _SOF_MARKERS:
-            h, w = struct.unpack(">HH", data[start + 1 : start + 5])
-            return w, h
-    return None
+            if frame is not None:
+                raise _Unsized  # libjpeg refuses a second frame header
+            precision, h, w, components = struct.unpack(">BHHB", data[start : start + 6])
+            frame = (w, h, components, 2 if precision > 8 else 1, marker in _PROGRESSIVE)
+        elif marker == 0xDA:
+            if frame is None:
+                raise _Unsized
+            w, h, components, sample, progressive = frame
+            (in_scan,) = struct.unpack(">B", data[start : start + 1])
+            # Progressive or several scans: libjpeg keeps every coefficient
+            # (2 bytes a sample of each component) until the last scan.
+            buffered = 2 * components if progressive or in_scan < components else 0
+            return ImageHeader("jpeg", w, h, max(components, 3) * sample + buffered)
+        elif marker not in _JPEG_SKIPPED:
+            raise _Unsized  # libjpeg stops at a marker it does not know
+    raise _Unsized  # no scan: nothing the decoder would show
+
+
+def _gif_header(data: bytes) -> ImageHeader:
+    w, h = struct.unpack("<HH", data[6:10])
+    return ImageHeader("gif", w, h, 4)
+
+
+def _bmp_header(data: bytes) -> ImageHeader:
+    (dib,) = struct.unpack("<I", data[14:18])
+    if dib == 12:
+        w, h = struct.unpack("<HH", data[18:22])
+    elif dib >= 40:
+        w, h = struct.unpack("<ii", data[18:26])
+    else:
+        raise _Unsized
+    if w <= 0 or h == 0 or h == -(2**31):
+        raise _Unsized
+    return ImageHeader("bmp", w, abs(h), 4)
+
+
+def _webp_header(data: bytes) -> ImageHeader:
+    chunk = data[12:16]
+    if chunk == b"VP8 ":
+        if data[23:26] != b"\x9d\x01\x2a":
+            raise _Unsized
+        w, h = struct.unpack("<HH", data[26:30])
+        return ImageHeader("webp", w & 0x3FFF, h & 0x3FFF, 4)
+    if chunk == b"VP8L":
+        if data[20] != 0x2F:
+            raise _Unsized
+        (bits,) = struct.unpack("<I", data[21:25])
+        return ImageHeader("webp", 1 + (bits & 0x3FFF), 1 + ((bits >> 14) & 0x3FFF), 4)
+    if chunk == b"VP8X":  # the canvas, which holds every frame
+        w = int.from_bytes(data[24:27], "little") + 1
+        h = int.from_bytes(data[27:30], "little") + 1
+        return ImageHeader("webp", w, h, 4)
+    raise _Unsized
+
+
+def _pnm_header(data: bytes) -> ImageHeader:
+    if data[1:2] == b"7":
+        return _pam_header(data)
+    tokens = _pnm_tokens(data, 2 if data[1:2] in b"14" else 3)
+    w, h = tokens[0], tokens[1]
+    deep = len(tokens) == 3 and tokens[2] > 255
+    channels = 3 if data[1:2] in b"36" else 1
+    return ImageHeader("pnm", w, h, channels * (2 if deep else 1))
+
+
+def _pnm_tokens(data: bytes, count: int) -> list[int]:
+    """The first ``count`` numbers after the magic, skipping whitespace and ``#``
+    comments as OpenCV's PxM reader does."""
+    out: list[int] = []
+    i, n = 2, len(data)
+    while len(out) < count:
+        while i < n and data[i] in b" \t\r\n\v\f":
+            i += 1
+        if i < n and data[i] == 0x23:  # '#': a comment to the end of the line
+            while i < n and data[i] not in b"\r\n":
+                i += 1
+            continue
+        start = i
+        while i < n and 0x30 <= data[i] <= 0x39:
+            i += 1
+        if i == start or i - start > 10:
+            raise _Unsized
+        out.append(int(data[start:i]))
+    return out
+
+
+def _pam_header(data: bytes) -> ImageHeader:
+    end = data.find(b"ENDHDR", 2)
+    if end < 0:
+        raise _Unsized
+    fields: dict[bytes, int] = {}
+    for line in data[2:end].splitlines():
+        words = line.split(b"#", 1)[0].split()
+        if len(words) == 2 and words[0] in (b"WIDTH", b"HEIGHT", b"DEPTH", b"MAXVAL"):
+            if words[0] in fields:
+                raise _Unsized  # which one the decoder keeps is its own business
+            fields[words[0]] = int(words[1])
+    depth = fields.get(b"DEPTH", 1)
+    sample = 2 if fields.get(b"MAXVAL", 255) > 255 else 1
+    return ImageHeader("pnm", fields[b"WIDTH"], fields[b"HEIGHT"], max(depth, 3) * sample)
+
+
+def _sunraster_header(data: bytes) -> ImageHeader:
+    w, h = struct.unpack(">II", data[4:12])
+    return ImageHeader("sunraster", w, h, 4)
+
+
+def _tiff_header(data: bytes) -> ImageHeader:
+    tags = _tiff_tags(data, (256, 257, 258, 277), strict=True)
+    w, h = tags[256], tags[257]
+    bits = max(tags.get(258, 8), 8)
+    samples = max(tags.get(277, 1), 1)
+    # OpenCV's TIFF reader keeps a strip (up to the whole image) in a buffer of
+    # 4 channels as well as its result.
+    sample = min(8, (bits + 7) // 8)
+    return ImageHeader("tiff", w, h, 4 * sample + max(samples, 4) * sample)
 
 
 def _jpeg_complete(data: bytes) -> bool:
     """Whether an end-of-image marker follows the first scan. (Entropy-coded data
     escapes 0xFF as 0xFF00, so 0xFFD9 after the scan header is the real EOI.)"""
-    try:
-        sos_end = None
-        for marker, _, end in _jpeg_segments(data):
+    sos_end = None
+    with contextlib.suppress(_Unsized, struct.error):
+        for marker, _, end in _jpeg_markers(data):
             if marker == 0xDA:
                 sos_end = end
-        if sos_end is None:
-            return True  # no scan found by this walk: leave the verdict to the decoder
-        return data.find(b"\xff\xd9", sos_end) >= 0
-    except struct.error:
-        return True
+    if sos_end is None:
+        return True  # no scan found by this walk: leave the verdict to the decoder
+    return data.find(b"\xff\xd9", sos_end) >= 0
 
 
-def _webp_size(data: bytes) -> tuple[int, int] | None:
-    chunk = data[12:16]
-    if chunk == b"VP8 ":
-        w, h = struct.unpack("<HH", data[26:30])
-        return w & 0x3FFF, h & 0x3FFF
-    if chunk == b"VP8L":
-        (bits,) = struct.unpack("<I", data[21:25])
-        return 1 + (bits & 0x3FFF), 1 + ((bits >> 14) & 0x3FFF)
-    if chunk == b"VP8X":
-        w = int.from_bytes(data[24:27], "little") + 1
-        h = int.from_bytes(data[27:30], "little") + 1
-        return w, h
-    return None
+_SIZERS: dict[str, Callable[[bytes], ImageHeader]] = {
+    "png": _png_header,
+    "jpeg": _jpeg_header,
+    "gif": _gif_header,
+    "bmp": _bmp_header,
+    "webp": _webp_header,
+    "tiff": _tiff_header,
+    "pnm": _pnm_header,
+    "sunraster": _sunraster_header,
+}
 
 
-def _pnm_size(data: bytes) -> tuple[int, int] | None:
-    fields: list[int] = []
-    for line in data[2:512].split(b"\n"):
-        line = line.split(b"#", 1)[0]
-        for token in line.split():
-            fields.append(int(token))
-            if len(fields) == 2:
-                return fields[0], fields[1]
-    return None
+# The integer TIFF field types libtiff reads a size from: BYTE, SHORT, LONG, SBYTE,
+# SSHORT, SLONG (and, in BigTIFF, LONG8, SLONG8).
+_TIFF_INTEGERS = {1: "B", 3: "H", 4: "I", 6: "b", 8: "h", 9: "i"}
 
 
-def _tiff_tags(tiff: bytes, wanted: tuple[int, ...]) -> dict[int, int]:
-    """Integer values of ``wanted`` tags in the first IFD of a TIFF structure."""
+def _tiff_tags(tiff: bytes, wanted: tuple[int, ...], *, strict: bool = False) -> dict[int, int]:
+    """Integer values of ``wanted`` tags in the first IFD of a TIFF structure.
+
+    ``strict`` (image sizes): a wanted tag stored in a way libtiff would read
+    differently or refuse (a count other than 1, a negative or non-integer value,
+    a duplicate) raises :class:`_Unsized`.
+    """
     endian = "<" if tiff[:2] == b"II" else ">"
     (offset,) = struct.unpack(endian + "I", tiff[4:8])
     (count,) = struct.unpack(endian + "H", tiff[offset : offset + 2])
     out: dict[int, int] = {}
-    for k in range(min(count, 1000)):
+    for k in range(count):
         entry = tiff[offset + 2 + 12 * k : offset + 14 + 12 * k]
         if len(entry) < 12:
+            if strict:
+                raise _Unsized
             break
         tag, typ, n = struct.unpack(endian + "HHI", entry[:8])
-        if tag in wanted and n >= 1:
-            if typ == 3:  # SHORT
-                (out[tag],) = struct.unpack(endian + "H", entry[8:10])
-            elif typ == 4:  # LONG
-                (out[tag],) = struct.unpack(endian + "I", entry[8:12])
+        if tag not in wanted:
+            continue
+        sized = strict and tag in (256, 257)
+        code = _TIFF_INTEGERS.get(typ)
+        if code is None or n < 1 or (sized and (n != 1 or tag in out)):
+            if sized:
+                raise _Unsized
+            continue
+        if n * struct.calcsize(code) <= 4:
+            (value,) = struct.unpack_from(endian + code, entry, 8)
+        else:  # several values (bits per sample of each channel): the first
+            (where,) = struct.unpack_from(endian + "I", entry, 8)
+            (value,) = struct.unpack_from(endian + code, tiff, where)
+        if value < 0:
+            if sized:
+                raise _Unsized
+            continue
+        out.setdefault(tag, value)
+    if strict and not {256, 257} <= set(out):
+        raise _Unsized
     return out
 
 
@@ -427,9 +657,10 @@ def _exif_orientation(data: bytes, kind: str | None) -> int:
 
 def _exif_block(data: bytes, kind: str | None) -> bytes | None:
     if kind == "jpeg":
-        for marker, start, end in _jpeg_segments(data):
-            if marker == 0xE1 and data[start : start + 6] == b"Exif\x00\x00":
-                return data[start:end]
+        with contextlib.suppress(_Unsized):
+            for marker, start, end in _jpeg_markers(data):
+                if marker == 0xE1 and data[start : start + 6] == b"Exif\x00\x00":
+                    return data[start:end]
         return None
     if kind == "png":
         i = 8

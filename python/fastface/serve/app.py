@@ -9,13 +9,15 @@ the Rust core works with the GIL released.
 
 # No `from __future__ import annotations`: FastAPI reads the endpoints' annotations,
 # some of which are local to create_app, at definition time.
+import asyncio
 import base64
 import binascii
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Annotated, Any
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, Any, TypeVar
 
 import anyio.to_thread
 import numpy as np
@@ -27,18 +29,35 @@ from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, ConfigDict
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from .. import __version__
-from .._image import ImageTooLargeError, load_image
+from .._image import ImageTooLargeError, _check_pixels, load_image, read_header
 from .._pipeline import Face, FaceRecognizer, choose_face
 from ..errors import ImageError
 from .auth import HEADER, KeyCheck
+from .budget import BODY_FACTOR, BudgetExceededError, BusyError, MemoryBudget, Pool
 from .config import ServeConfig
-from .limits import DEADLINE_KEY, BodyLimit, BodyTooLargeError, Deadline, TimeLimit, error_body
+from .limits import (
+    DEADLINE_KEY,
+    RETRY_AFTER_S,
+    BodyLimit,
+    BodyTooLargeError,
+    Deadline,
+    TimeLimit,
+    error_body,
+)
 from .metrics import Metrics, MetricsMiddleware
-from .store import SubjectStore, UnknownFaceError, UnknownSubjectError, check_subject
+from .store import (
+    SubjectStore,
+    UnknownFaceError,
+    UnknownSubjectError,
+    check_subject,
+    subject_key,
+)
 
 log = logging.getLogger("fastface.serve")
+T = TypeVar("T")
 
 PUBLIC_PATHS = frozenset({"/healthz", "/docs", "/docs/oauth2-redirect", "/openapi.json"})
 
@@ -251,11 +270,28 @@ async def _form_files(
         return found
 
 
+#: Arrays, objects and separators a JSON body may hold: a request is one object
+#: of a few fields, each a base64 string or a list of them, so anything far past
+#: this (deep nesting, millions of tiny values that would each cost a Python
+#: object) is refused before it is parsed.
+MAX_JSON_STRUCTURE = 1024
+
+
 def _json_images(body: bytes, fields: dict[str, bool]) -> dict[str, list[bytes]]:
+    structure = body.count(b"[") + body.count(b"{") + body.count(b",")
+    if structure > MAX_JSON_STRUCTURE:
+        raise _bad(
+            400,
+            f"the JSON body holds {structure:,} arrays, objects and separators, more than "
+            f"the {MAX_JSON_STRUCTURE:,} a request may have; send "
+            '{"image": "<base64>"} or {"image": ["<base64>", ...]}',
+        )
     try:
         data = json.loads(body)
     except ValueError as err:
         raise _bad(400, f"the body is not valid JSON: {err}") from None
+    except RecursionError:
+        raise _bad(400, "the JSON body is nested too deeply") from None
     if not isinstance(data, dict):
         raise _bad(422, "the JSON body must be an object")
     found: dict[str, list[bytes]] = {}
@@ -270,40 +306,72 @@ def _json_images(body: bytes, fields: dict[str, bool]) -> dict[str, list[bytes]]
     return found
 
 
-def image_fields(
-    fields: dict[str, bool], max_images: int
-) -> Callable[[Request], Awaitable[dict[str, list[bytes]]]]:
-    """A dependency reading the image fields (name -> many allowed) of a request."""
+def _time_left(request: Request, default: float) -> float:
+    deadline: Deadline | None = request.scope.get(DEADLINE_KEY)
+    return default if deadline is None else deadline.remaining()
 
-    async def read(request: Request) -> dict[str, list[bytes]]:
-        media = request.headers.get("content-type", "").partition(";")[0].strip().lower()
-        if media == "multipart/form-data":
-            found = await _form_files(request, fields, max_images)
-        elif media == "application/json":
-            found = _json_images(await request.body(), fields)
-        elif len(fields) == 1 and (
-            media.startswith("image/") or media == "application/octet-stream"
-        ):
-            found = {next(iter(fields)): [await request.body()]}
-        else:
-            raise _bad(
-                415,
-                "send images as multipart/form-data files, as JSON with base64 strings, "
-                "or (one image) as the raw body with an image/* content type",
+
+async def _hold_body(request: Request, pool: Pool, max_upload: int, wait: float) -> int:
+    """Reserves the memory the body of ``request`` may take (waiting, off the
+    worker threads, while other bodies hold it); returns the bytes to release."""
+    declared = request.headers.get("content-length", "")
+    length = int(declared) if declared.isdigit() else max_upload
+    cost = BODY_FACTOR * min(length, max_upload)
+    ends = time.monotonic() + wait
+    while not pool.try_acquire(cost):
+        if time.monotonic() >= ends:
+            raise BusyError(
+                "the service is busy reading other uploads (its memory budget is in use); "
+                "retry shortly"
             )
-        for name, many in fields.items():
-            count = len(found[name])
-            if count == 0:
-                raise _bad(422, f"the request has no image in field {name!r}")
-            if not many and count > 1:
-                raise _bad(422, f"field {name!r} takes one image, got {count}")
-            if count > max_images:
-                raise _bad(413, f"at most {max_images} images per request, got {count}")
-            if any(not data for data in found[name]):
-                raise _bad(422, f"an image in field {name!r} is empty")
-        return found
+        await asyncio.sleep(0.02)
+    return cost
+
+
+def image_fields(
+    fields: dict[str, bool], max_images: int, budget: MemoryBudget, config: ServeConfig
+) -> Callable[[Request], AsyncIterator[dict[str, list[bytes]]]]:
+    """A dependency reading the image fields (name -> many allowed) of a request,
+    its body's memory held from the budget until the request is answered."""
+
+    async def read(request: Request) -> AsyncIterator[dict[str, list[bytes]]]:
+        wait = _time_left(request, config.timeout)
+        cost = await _hold_body(request, budget.bodies, config.max_upload_bytes, wait)
+        try:
+            yield await _read_fields(request, fields, max_images)
+        finally:
+            budget.bodies.release(cost)
 
     return read
+
+
+async def _read_fields(
+    request: Request, fields: dict[str, bool], max_images: int
+) -> dict[str, list[bytes]]:
+    media = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media == "multipart/form-data":
+        found = await _form_files(request, fields, max_images)
+    elif media == "application/json":
+        found = _json_images(await request.body(), fields)
+    elif len(fields) == 1 and (media.startswith("image/") or media == "application/octet-stream"):
+        found = {next(iter(fields)): [await request.body()]}
+    else:
+        raise _bad(
+            415,
+            "send images as multipart/form-data files, as JSON with base64 strings, "
+            "or (one image) as the raw body with an image/* content type",
+        )
+    for name, many in fields.items():
+        count = len(found[name])
+        if count == 0:
+            raise _bad(422, f"the request has no image in field {name!r}")
+        if not many and count > 1:
+            raise _bad(422, f"field {name!r} takes one image, got {count}")
+        if count > max_images:
+            raise _bad(413, f"at most {max_images} images per request, got {count}")
+        if any(not data for data in found[name]):
+            raise _bad(422, f"an image in field {name!r} is empty")
+    return found
 
 
 # ----------------------------------------------------------------- the app
@@ -331,6 +399,9 @@ def create_app(
             f"durable gallery. Send the API key in the `{HEADER}` header."
         ),
         lifespan=lifespan,
+        # A redirect to the path with(out) its slash would be built from the
+        # request's Host header: unknown paths answer 404 instead.
+        redirect_slashes=False,
         responses=_ERRORS,
     )
     key_header = APIKeyHeader(name=HEADER, auto_error=False)
@@ -345,8 +416,33 @@ def create_app(
 
     guarded = [Depends(require_key)]
 
-    def decode(data: bytes) -> npt.NDArray[np.uint8]:
-        return load_image(data, max_pixels=config.max_pixels)
+    budget = MemoryBudget(config.memory_budget)
+
+    def check_images(images: dict[str, list[bytes]]) -> None:
+        """Every image's header, format and pixels checked before any is decoded."""
+        for field, datas in images.items():
+            for number, data in enumerate(datas, 1):
+                name = f"{field!r}" if len(datas) == 1 else f"{field!r} number {number}"
+                header = read_header(data, name)
+                _check_pixels((header.width, header.height), name, config.max_pixels)
+                cost = budget.image_cost(header.peak_bytes, header.pixels)
+                if cost > budget.images.capacity:
+                    raise BudgetExceededError(
+                        f"image {name} ({header.width}x{header.height} {header.kind}) needs "
+                        f"{cost / (1 << 20):,.0f} MiB to decode, more than the service's budget "
+                        f"for decoded images ({budget.images.capacity / (1 << 20):,.0f} MiB; "
+                        "--memory-budget)"
+                    )
+
+    def on_image(request: Request, data: bytes, work: Callable[[npt.NDArray[np.uint8]], T]) -> T:
+        """``work`` on the decoded image, its memory reserved from the budget
+        (waiting for it while other requests hold it) from before the decode
+        until ``work`` is done and the pixels are dropped."""
+        header = read_header(data)
+        cost = budget.image_cost(header.peak_bytes, header.pixels)
+        with budget.images.holding(cost, _time_left(request, config.timeout)):
+            start(request)
+            return work(load_image(data, max_pixels=config.max_pixels))
 
     def start(request: Request) -> None:
         """Skips a request whose time ran out while it waited for a worker."""
@@ -354,9 +450,9 @@ def create_app(
         if deadline is not None and deadline.expired:
             raise TimeoutError("the request waited past its time limit")
 
-    one_image = Depends(image_fields({"image": False}, config.max_images))
-    two_images = Depends(image_fields({"a": False, "b": False}, config.max_images))
-    photos = Depends(image_fields({"image": True}, config.max_images))
+    one_image = Depends(image_fields({"image": False}, config.max_images, budget, config))
+    two_images = Depends(image_fields({"a": False, "b": False}, config.max_images, budget, config))
+    photos = Depends(image_fields({"image": True}, config.max_images, budget, config))
     Images = dict[str, list[bytes]]
     TopK = Annotated[int, Query(ge=1, le=100, description="candidates per face")]
     Threshold = Annotated[
@@ -370,14 +466,16 @@ def create_app(
     def detect(request: Request, images: Annotated[Images, one_image]) -> DetectOut:
         """Faces in the image: boxes, scores, five landmarks; best score first."""
         start(request)
-        faces = recognizer.detect(decode(images["image"][0]))
+        check_images(images)
+        faces = on_image(request, images["image"][0], recognizer.detect)
         return DetectOut.model_validate({"faces": [_face_out(f) for f in faces]})
 
     @app.post("/v1/embed", dependencies=guarded, openapi_extra=_body_doc({"image": False}))
     def embed(request: Request, images: Annotated[Images, one_image]) -> EmbedOut:
         """Every face of the image with its unit embedding."""
         start(request)
-        faces = recognizer.embed(decode(images["image"][0]))
+        check_images(images)
+        faces = on_image(request, images["image"][0], recognizer.embed)
         out = [{**_face_out(f), "embedding": [float(v) for v in _embedding(f)]} for f in faces]
         return EmbedOut.model_validate({"model_id": recognizer.model_id, "faces": out})
 
@@ -387,8 +485,8 @@ def create_app(
     ) -> VerifyOut:
         """Whether images ``a`` and ``b`` show the same person (the main face of each)."""
         start(request)
-        per_image = recognizer.embed_many([decode(images["a"][0]), decode(images["b"][0])])
-        a, b = (choose_face(faces) for faces in per_image)
+        check_images(images)
+        a, b = (choose_face(on_image(request, images[k][0], recognizer.embed)) for k in "ab")
         for name, face in (("a", a), ("b", b)):
             if face is None:
                 raise _bad(422, f"no face found in image {name!r}")
@@ -414,7 +512,8 @@ def create_app(
     ) -> IdentifyOut:
         """Every face of the image against the gallery."""
         start(request)
-        faces = recognizer.embed(decode(images["image"][0]))
+        check_images(images)
+        faces = on_image(request, images["image"][0], recognizer.embed)
         limit = recognizer.threshold if threshold is None else threshold
         if not faces:
             return IdentifyOut(threshold=limit, faces=[])
@@ -445,6 +544,7 @@ def create_app(
     @app.get("/v1/subjects/{subject}", dependencies=guarded)
     def get_subject(subject: Subject) -> SubjectOut:
         """The ids of a subject's faces, in enrolment order."""
+        subject = subject_key(subject)
         return SubjectOut(subject=subject, face_ids=store.faces_of(subject))
 
     @app.post(
@@ -457,11 +557,12 @@ def create_app(
         """Adds the main face of each photo to ``subject`` (created when new).
         Answered once saved durably; a photo without a face fails the whole request."""
         start(request)
-        check_subject(subject)
-        per_photo = recognizer.embed_many([decode(data) for data in images["image"]])
+        subject = check_subject(subject)
+        check_images(images)
         chosen = []
-        for number, faces in enumerate(per_photo, 1):
-            face = choose_face(faces)
+        # One photo at a time: a request holds the memory of one decoded image.
+        for number, data in enumerate(images["image"], 1):
+            face = choose_face(on_image(request, data, recognizer.embed))
             if face is None:
                 raise _bad(422, f"no face found in photo {number}; nothing was enrolled")
             chosen.append(face)
@@ -480,6 +581,7 @@ def create_app(
     @app.delete("/v1/subjects/{subject}", dependencies=guarded)
     def remove_subject(subject: Subject) -> SubjectRemoved:
         """Removes a subject and all its faces."""
+        subject = subject_key(subject)
         return SubjectRemoved(subject=subject, removed=store.remove_subject(subject))
 
     @app.delete("/v1/faces/{face_id}", dependencies=guarded)
@@ -568,7 +670,22 @@ def _add_error_handlers(app: FastAPI) -> None:
         return _error(404, "not_found", f"no {what} {exc.args[0]!r}")
 
     async def timeout(_: Request, exc: Exception) -> Response:
-        return _error(503, "timeout", str(exc))
+        return _error(503, "timeout", str(exc), {"Retry-After": str(RETRY_AFTER_S)})
+
+    async def busy(_: Request, exc: Exception) -> Response:
+        return _error(503, "busy", str(exc), {"Retry-After": str(RETRY_AFTER_S)})
+
+    async def over_budget(_: Request, exc: Exception) -> Response:
+        return _error(413, "too_large", str(exc))
+
+    async def disconnected(request: Request, _: Exception) -> Response:
+        # Nobody reads this answer; one line in the log, no traceback.
+        log.info(
+            "%s %s: the client disconnected before its request was read",
+            request.method,
+            request.url.path,
+        )
+        return _error(400, "bad_request", "the client disconnected")
 
     async def storage(_: Request, exc: Exception) -> Response:
         if isinstance(exc, ConnectionError):
@@ -591,5 +708,8 @@ def _add_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(UnknownSubjectError, unknown)
     app.add_exception_handler(UnknownFaceError, unknown)
     app.add_exception_handler(TimeoutError, timeout)
+    app.add_exception_handler(BusyError, busy)
+    app.add_exception_handler(BudgetExceededError, over_budget)
+    app.add_exception_handler(ClientDisconnect, disconnected)
     app.add_exception_handler(OSError, storage)
     app.add_exception_handler(Exception, internal)

@@ -122,14 +122,24 @@ def run(args: argparse.Namespace) -> int:
         config.threads,
         len(keys),
     )
+    from .protocol import HideQueryStrings, protocol_with_header_timeout
+
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(config, recognizer, store, KeyCheck(keys)),
             log_level=config.log_level,
+            # uvicorn's lines (access log included) go through the logging set up
+            # above: one format, on stderr.
+            log_config=None,
             server_header=False,
-            timeout_keep_alive=30,
+            http=protocol_with_header_timeout(config.header_timeout),
+            timeout_keep_alive=max(1, round(config.keepalive_timeout)),
+            limit_concurrency=config.max_connections,
+            # Request headers and lines: an upload is in the body, never here.
+            h11_max_incomplete_event_size=64 * 1024,
         )
     )
+    logging.getLogger("uvicorn.access").addFilter(HideQueryStrings())
     try:
         started = asyncio.run(_serve(server, sock))
     finally:

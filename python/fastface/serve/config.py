@@ -61,6 +61,14 @@ class ServeConfig:
     max_images: int = 32
     #: Seconds a request may take before it is answered 503.
     timeout: float = 30.0
+    #: The most memory the process should take, bytes (see ``budget.py``).
+    memory_budget: int = 1536 * 1024 * 1024
+    #: Connections served at once; requests beyond answer 503.
+    max_connections: int = 64
+    #: Seconds a client has to send a request's headers.
+    header_timeout: float = 10.0
+    #: Seconds an idle keep-alive connection stays open.
+    keepalive_timeout: float = 5.0
     api_key_file: str | None = None
     log_level: str = "info"
 
@@ -70,15 +78,43 @@ class ServeConfig:
             raise ValueError(f"engine must be one of {ENGINES}, got {self.engine!r}")
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be from 0 to 65535, got {self.port}")
-        for name in ("threads", "max_upload_bytes", "max_pixels", "max_images"):
+        for name in (
+            "threads",
+            "max_upload_bytes",
+            "max_pixels",
+            "max_images",
+            "memory_budget",
+            "max_connections",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if not self.timeout > 0:
-            raise ValueError(f"timeout must be a positive number of seconds, got {self.timeout}")
+        for name in ("timeout", "header_timeout", "keepalive_timeout"):
+            if not getattr(self, name) > 0:
+                raise ValueError(
+                    f"{name} must be a positive number of seconds, got {getattr(self, name)}"
+                )
+        self._check_budget()
         if self.threshold is not None and not 0 <= self.threshold <= 2:
             raise ValueError(f"threshold must lie in [0, 2], got {self.threshold}")
         if self.log_level not in ("critical", "error", "warning", "info", "debug"):
             raise ValueError(f"unknown log level {self.log_level!r}")
+
+    def _check_budget(self) -> None:
+        from .budget import MemoryBudget
+
+        budget = MemoryBudget(self.memory_budget)  # raises when below the allowance
+        # An 8-bit RGB photo of max_pixels must fit, and a body of max_upload_bytes.
+        if budget.largest_image() < self.max_pixels:
+            raise ValueError(
+                f"memory_budget {self.memory_budget:,} is too small for max_pixels "
+                f"{self.max_pixels:,}: it decodes photos of up to {budget.largest_image():,} "
+                "pixels; raise memory_budget or lower max_pixels"
+            )
+        if budget.bodies.capacity < 3 * self.max_upload_bytes:
+            raise ValueError(
+                f"memory_budget {self.memory_budget:,} is too small for max_upload_bytes "
+                f"{self.max_upload_bytes:,}; raise memory_budget or lower max_upload_bytes"
+            )
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(ServeConfig)}
@@ -144,6 +180,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--max-pixels", type=int, metavar="N", help="largest image, width*height (default 50 M)")
     add("--max-images", type=int, metavar="N", help="photos per enrolment (default 32)")
     add("--timeout", type=float, metavar="S", help="request time limit, seconds (default 30)")
+    add(
+        "--memory-budget",
+        type=int,
+        metavar="BYTES",
+        help="most memory the process takes; images and uploads wait for their share "
+        f"(default {d.memory_budget:,}: 1.5 GiB)",
+    )
+    add(
+        "--max-connections",
+        type=int,
+        metavar="N",
+        help=f"connections served at once; more answer 503 (default {d.max_connections})",
+    )
+    add(
+        "--header-timeout",
+        type=float,
+        metavar="S",
+        help=f"seconds to send a request's headers (default {d.header_timeout:g})",
+    )
+    add(
+        "--keepalive-timeout",
+        type=float,
+        metavar="S",
+        help=f"seconds an idle connection stays open (default {d.keepalive_timeout:g})",
+    )
     add(
         "--api-key-file",
         metavar="FILE",

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -20,18 +21,19 @@ def error_body(status: int, kind: str, message: str) -> bytes:
     return json.dumps({"error": {"status": status, "type": kind, "message": message}}).encode()
 
 
+#: Seconds a client told 503 (busy or out of time) is asked to wait.
+RETRY_AFTER_S = 2
+
+
 async def send_error(send: Send, status: int, kind: str, message: str) -> None:
     body = error_body(status, kind, message)
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    if status == 503:
+        headers.append((b"retry-after", str(RETRY_AFTER_S).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
@@ -83,9 +85,14 @@ class Deadline:
     503 unless the request has begun to save a change, which then runs to its end
     (so a client told 503 knows nothing was saved)."""
 
-    def __init__(self) -> None:
+    def __init__(self, seconds: float) -> None:
         self._lock = threading.Lock()
         self._state = "running"
+        self._ends = time.monotonic() + seconds
+
+    def remaining(self) -> float:
+        """Seconds left before the time limit (never below 0)."""
+        return max(0.0, self._ends - time.monotonic())
 
     @property
     def expired(self) -> bool:
@@ -123,7 +130,7 @@ class TimeLimit:
         if scope["type"] != "http" or scope["path"] in self.exempt:
             await self.app(scope, receive, send)
             return
-        deadline = Deadline()
+        deadline = Deadline(self.seconds)
         scope[DEADLINE_KEY] = deadline
         started = False
 

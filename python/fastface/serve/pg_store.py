@@ -133,7 +133,7 @@ class PgFaceStore:
         """Adds faces to ``subject``; returns their ids once committed. When
         ``may_commit`` answers ``False`` nothing is written and
         :class:`TimeoutError` is raised (a request past its time limit)."""
-        check_subject(subject)
+        subject = check_subject(subject)
         if not len(embeddings):
             raise ValueError("no embeddings to enrol")
         if not may_commit():

@@ -33,6 +33,7 @@ import struct
 import sys
 import threading
 import time
+import unicodedata
 import uuid
 import zlib
 from collections.abc import Callable, Iterator, Sequence
@@ -70,14 +71,37 @@ class UnknownFaceError(KeyError):
     """No face of that id."""
 
 
+# Unicode categories refused in a subject name: control (Cc, which holds U+0085),
+# format (Cf: zero-width and bidirectional-override characters), surrogates and
+# line or paragraph separators; any of them lets two names look alike.
+_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+
+
 def check_subject(name: str) -> str:
-    """A subject name: 1 to 200 characters, not blank, no control characters and
-    no ``/`` (a name must fit in one segment of a URL path)."""
+    """A subject name in NFC form: 1 to 200 characters, no ``/`` (a name must fit
+    in one segment of a URL path), no control or format characters (Unicode Cc,
+    Cf: zero-width and bidi overrides) and no leading or trailing whitespace, so
+    that two names that look the same are the same name. Returns the NFC form;
+    raises ``ValueError`` naming what is wrong."""
+    name = unicodedata.normalize("NFC", name)
     if not name.strip() or len(name) > MAX_SUBJECT_LENGTH:
         raise ValueError(f"a subject name must have 1 to {MAX_SUBJECT_LENGTH} characters")
-    if any(ord(c) < 32 or ord(c) == 127 or c == "/" for c in name):
-        raise ValueError("a subject name must not contain control characters or '/'")
+    if name != name.strip():
+        raise ValueError("a subject name must not begin or end with whitespace")
+    for c in name:
+        if c == "/" or unicodedata.category(c) in _REFUSED_CATEGORIES:
+            raise ValueError(
+                f"a subject name must not contain control or invisible formatting "
+                f"characters or '/' (found U+{ord(c):04X})"
+            )
     return name
+
+
+def subject_key(name: str) -> str:
+    """The form a subject name is looked up in (NFC), without refusing anything:
+    a name stored before the rules of :func:`check_subject` can still be read
+    and removed."""
+    return unicodedata.normalize("NFC", name)
 
 
 @dataclass(frozen=True)
@@ -355,7 +379,7 @@ class FaceStore:
         they are on disk. ``may_commit`` is asked under the write lock just before
         the journal is written; when it answers ``False`` nothing is written and
         :class:`TimeoutError` is raised (a request past its time limit)."""
-        check_subject(subject)
+        subject = check_subject(subject)
         rows = np.ascontiguousarray(embeddings, dtype=np.float32)
         if rows.ndim != 2 or rows.shape[1] != self._gallery.dim or not len(rows):
             raise ValueError(f"embeddings must have shape (n >= 1, {self._gallery.dim})")
