@@ -28,6 +28,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         f"in the {HEADER} header."
     )
     settings.add_arguments(parser)
+    parser.add_argument(
+        "--repair",
+        action="store_true",
+        help="repair a damaged journal in --data: keep every intact record (the original "
+        "file is kept beside it), report exactly what was lost, and exit",
+    )
 
 
 def _fail(message: str) -> int:
@@ -74,7 +80,17 @@ def run(args: argparse.Namespace) -> int:
     from .._pipeline import FaceRecognizer
     from ..errors import FastfaceError
     from .pg_store import PgFaceStore, is_postgres_url
-    from .store import JOURNAL_NAME, FaceStore, SubjectStore
+    from .store import JOURNAL_NAME, FaceStore, SubjectStore, repair_journal
+
+    if getattr(args, "repair", False):
+        if is_postgres_url(config.gallery):
+            return _fail("--repair repairs the journal of a --data folder, not a database")
+        try:
+            report = repair_journal(config.data, config.model)
+        except (FastfaceError, OSError) as err:
+            return _fail(str(err))
+        print("\n".join(report.lines()))
+        return 0
 
     logging.basicConfig(
         level=config.log_level.upper(),

@@ -28,7 +28,10 @@ import base64
 import contextlib
 import json
 import logging
+import mmap
 import os
+import re
+import shutil
 import struct
 import sys
 import threading
@@ -37,9 +40,9 @@ import unicodedata
 import uuid
 import zlib
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -210,28 +213,161 @@ def _encode(payload: dict[str, Any]) -> bytes:
     return _FRAME.pack(len(body), zlib.crc32(body)) + body
 
 
-def _read_records(f: BinaryIO) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yields ``(end offset, payload)`` for each whole record; stops at the first
-    short, oversized or mismatching one."""
-    offset = 0
+@dataclass(frozen=True)
+class Damage:
+    """Bytes of a journal that are not a whole, checksummed record."""
+
+    offset: int
+    size: int
+    #: ``torn``: an unfinished last record (its length runs past the end of the
+    #: file, and the bytes there do not match its checksum): a crash while it
+    #: was written, so it was never acknowledged. ``damaged``: anything else
+    #: (a record failing its checksum with its full length present, or followed
+    #: by intact records): it may have been acknowledged.
+    kind: str
+    #: For damage whose length field alone was hit: the record itself, intact
+    #: (its checksum matches), which a repair keeps.
+    salvaged: dict[str, Any] | None = None
+    #: The bytes after the length and checksum.
+    text: bytes = field(default=b"", repr=False)
+
+    def describe(self) -> str:
+        """What the bytes appear to hold (read from the damaged bytes: names and
+        ids in them may themselves be damaged)."""
+        return _describe(self.text)
+
+    def lost_face_ids(self) -> list[str]:
+        """The face ids a lost enrolment appears to hold."""
+        if self.salvaged is not None or _OP_ENROL not in self.text:
+            return []
+        return [m.group(1).decode(errors="replace") for m in _FACE_ID.finditer(self.text)]
+
+
+@dataclass
+class JournalScan:
+    """A journal read whole: its intact records, in order, and what is not."""
+
+    #: ``(offset, end, payload)`` of every intact record, the header first.
+    records: list[tuple[int, int, dict[str, Any]]]
+    damage: list[Damage]
+    size: int
+
+    @property
+    def torn_tail(self) -> Damage | None:
+        last = self.damage[-1] if self.damage else None
+        return last if last is not None and last.kind == "torn" else None
+
+    @property
+    def damaged(self) -> list[Damage]:
+        return [d for d in self.damage if d.kind == "damaged"]
+
+
+def _record_at(data: Any, offset: int, size: int) -> tuple[int, dict[str, Any]] | None:
+    """``(end, payload)`` of a whole, checksummed record at ``offset``, else None."""
+    if offset + _FRAME.size > size:
+        return None
+    length, crc = _FRAME.unpack(data[offset : offset + _FRAME.size])
+    end = offset + _FRAME.size + length
+    if length > _MAX_RECORD or end > size:
+        return None
+    body = data[offset + _FRAME.size : end]
+    if zlib.crc32(body) != crc:
+        return None
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return None
+    return (end, payload) if isinstance(payload, dict) else None
+
+
+# Every record after the header starts its payload with this (``_encode`` writes
+# no spaces, and a quote inside a JSON string is escaped): where to look for the
+# next intact record after damage.
+_RECORD_START = b'{"op":"'
+
+
+def _next_record(data: Any, start: int, size: int) -> int | None:
+    """The offset of the first intact record starting after ``start``."""
+    at = start + _FRAME.size
     while True:
-        head = f.read(_FRAME.size)
-        if len(head) < _FRAME.size:
-            return
-        length, crc = _FRAME.unpack(head)
-        if length > _MAX_RECORD:
-            return
-        body = f.read(length)
-        if len(body) < length or zlib.crc32(body) != crc:
-            return
-        try:
-            payload = json.loads(body)
-        except ValueError:
-            return
-        if not isinstance(payload, dict):
-            return
-        offset += _FRAME.size + length
-        yield offset, payload
+        found: int = data.find(_RECORD_START, at)
+        if found < 0:
+            return None
+        candidate = found - _FRAME.size
+        if candidate > start and _record_at(data, candidate, size) is not None:
+            return candidate
+        at = found + 1
+
+
+def scan_journal(path: str | os.PathLike[str]) -> JournalScan:
+    """Reads a journal, telling a torn tail from damage (see :class:`Damage`)."""
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        if size == 0:
+            return JournalScan([], [], 0)
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            records: list[tuple[int, int, dict[str, Any]]] = []
+            damage: list[Damage] = []
+            offset = 0
+            while offset < size:
+                whole = _record_at(data, offset, size)
+                if whole is not None:
+                    records.append((offset, whole[0], whole[1]))
+                    offset = whole[0]
+                    continue
+                following = _next_record(data, offset, size)
+                end = size if following is None else following
+                damage.append(_damage(data, offset, end, size, last=following is None))
+                offset = end
+    return JournalScan(records, damage, size)
+
+
+def _damage(data: Any, offset: int, end: int, size: int, *, last: bool) -> Damage:
+    """Classifies the bytes ``[offset, end)`` that are not an intact record."""
+    text = bytes(data[offset + _FRAME.size : end]) if end > offset + _FRAME.size else b""
+    salvaged = None
+    kind = "damaged"
+    if end - offset >= _FRAME.size:
+        length, crc = _FRAME.unpack(data[offset : offset + _FRAME.size])
+        if zlib.crc32(text) == crc:  # only the length field was hit
+            with contextlib.suppress(ValueError):
+                payload = json.loads(text)
+                if isinstance(payload, dict):
+                    salvaged = payload
+        elif last and offset + _FRAME.size + length > size:
+            kind = "torn"  # an unfinished last write: its length runs past the end
+    elif last:
+        kind = "torn"  # not even a whole length and checksum
+    return Damage(offset, end - offset, kind, salvaged, text)
+
+
+_FACE_ID = re.compile(rb'"id":"([^"]{1,64})"')
+_SUBJECT = re.compile(rb'"subject":"((?:[^"\\]|\\.){0,800})"')
+_OP = re.compile(rb'"op":"([a-z_]{1,32})"')
+_OP_ENROL = b'"op":"enrol"'
+
+
+def _describe(text: bytes) -> str:
+    op = _OP.search(text)
+    subject = _SUBJECT.search(text)
+    ids = [m.group(1).decode(errors="replace") for m in _FACE_ID.finditer(text)]
+    name = "?"
+    if subject:
+        with contextlib.suppress(ValueError):
+            name = json.loads(b'"' + subject.group(1) + b'"')
+    kind = op.group(1).decode() if op else "?"
+    if kind == "enrol":
+        return f"an enrolment of {len(ids)} face(s) of subject {name!r}: {', '.join(ids)}"
+    if kind == "remove_subject":
+        return f"the removal of subject {name!r} (its faces may be back)"
+    if kind == "remove_face":
+        return f"the removal of face {', '.join(ids)} (it may be back)"
+    return "bytes that do not read as a record"
+
+
+class JournalDamagedError(GalleryError):
+    """A journal with damage that may hold acknowledged changes: the service
+    refuses to start on it (``fastface serve --repair`` salvages it)."""
 
 
 def _claim(directory: Path) -> int:
@@ -490,27 +626,28 @@ class FaceStore:
 
     def _replay(self, model: str | None) -> None:
         """Rebuilds the faces from the journal, whose header decides the model
-        when ``model`` is ``None`` (and must agree with it otherwise)."""
-        with open(self.path, "rb") as f:
-            records = _read_records(f)
-            header = next(records, None)
-            if header is None or header[1].get("format") != FORMAT:
-                raise GalleryError(
-                    f"{self.path} is not a fastface journal of format {FORMAT} "
-                    "(or its header is damaged)"
-                )
-            end, head = header
-            try:
-                model = model_for(str(self.path), str(head.get("model_id")), model)
-            except GalleryError as err:
-                raise GalleryError(f"{err}, or use another --data folder") from None
-            self._gallery = Gallery(model)
-            for record_end, record in records:
-                self._apply(record)
-                end = record_end
-        size = self.path.stat().st_size
-        if size > end:
-            self._cut_torn_tail(end, size)
+        when ``model`` is ``None`` (and must agree with it otherwise). Refuses a
+        journal with damage that may hold acknowledged changes
+        (:class:`JournalDamagedError`); an unfinished last record is set aside."""
+        scan = scan_journal(self.path)
+        if scan.damaged:
+            raise JournalDamagedError(_damage_message(self.path, scan))
+        if not scan.records or scan.records[0][2].get("format") != FORMAT:
+            raise GalleryError(
+                f"{self.path} is not a fastface journal of format {FORMAT} "
+                "(or its header is damaged)"
+            )
+        head = scan.records[0][2]
+        try:
+            model = model_for(str(self.path), str(head.get("model_id")), model)
+        except GalleryError as err:
+            raise GalleryError(f"{err}, or use another --data folder") from None
+        self._gallery = Gallery(model)
+        for _, _, record in scan.records[1:]:
+            self._apply(record)
+        torn = scan.torn_tail
+        if torn is not None:
+            self._cut_torn_tail(torn)
         if self._dead > max(_COMPACT_MIN_DEAD, self.face_count()):
             self._rewrite()
         log.info(
@@ -520,19 +657,22 @@ class FaceStore:
             self.subject_count(),
         )
 
-    def _cut_torn_tail(self, good: int, size: int) -> None:
+    def _cut_torn_tail(self, torn: Damage) -> None:
         aside = self.path.with_name(f"{JOURNAL_NAME}.torn-{time.time_ns()}")
         with open(self.path, "r+b") as f:
-            f.seek(good)
+            f.seek(torn.offset)
             aside.write_bytes(f.read())
-            f.truncate(good)
+            f.truncate(torn.offset)
             os.fsync(f.fileno())
         _fsync_dir(self.directory)
         log.warning(
-            "%s ended in %d bytes of an unfinished record (a crash while writing); "
-            "they were never acknowledged, kept in %s and cut off",
+            "%s ended in an unfinished record at offset %d (%d bytes, shorter than its "
+            "length says: a crash while it was written, so it was never acknowledged; it "
+            "appears to be %s); kept in %s and cut off",
             self.path,
-            size - good,
+            torn.offset,
+            torn.size,
+            torn.describe(),
             aside.name,
         )
 
@@ -594,3 +734,122 @@ class FaceStore:
         if os.fstat(self._fd).st_ino != os.stat(self.path).st_ino:
             os.close(self._fd)
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+
+
+def _damage_message(path: Path, scan: JournalScan) -> str:
+    first = scan.damaged[0]
+    after = sum(1 for start, _, _ in scan.records if start > first.offset)
+    where = (
+        f"followed by {after} intact record(s)"
+        if after
+        else "the last record, whole in length but failing its checksum"
+    )
+    more = len(scan.damaged) - 1
+    return (
+        f"{path} is damaged: {first.size} bytes at offset {first.offset} are not an intact "
+        f"record ({where}; they appear to be {first.describe()})"
+        + (f", and {more} more damaged place(s) follow" if more else "")
+        + ". They may hold acknowledged changes, so the service does not start on this "
+        "journal, and nothing was changed. Run `fastface serve --repair --data "
+        f"{path.parent}` to keep every intact record (the original file is kept beside it) "
+        "and see exactly what was lost."
+    )
+
+
+@dataclass
+class RepairReport:
+    """What :func:`repair_journal` kept and lost."""
+
+    path: Path
+    #: Intact records kept, the header not counted.
+    kept: int
+    #: Records whose length field alone was damaged: kept.
+    salvaged: list[Damage]
+    #: Damaged records, which may have been acknowledged: lost.
+    lost: list[Damage]
+    #: An unfinished last record (never acknowledged): set aside.
+    torn: Damage | None
+    #: Where the original journal was kept (None: nothing needed repair).
+    original: Path | None
+
+    @property
+    def lost_face_ids(self) -> list[str]:
+        return [i for d in self.lost for i in d.lost_face_ids()]
+
+    def lines(self) -> list[str]:
+        if self.original is None:
+            return [f"{self.path}: every record is intact; nothing to repair"]
+        out = [
+            f"{self.path}: {self.kept} intact record(s) kept; the original is kept as "
+            f"{self.original.name}"
+        ]
+        for d in self.salvaged:
+            out.append(
+                f"  offset {d.offset} ({d.size} bytes): its length field was damaged, the "
+                f"record itself is intact and was kept: {d.describe()}"
+            )
+        for d in self.lost:
+            out.append(f"  offset {d.offset} ({d.size} bytes): LOST, {d.describe()}")
+        if self.torn is not None:
+            out.append(
+                f"  offset {self.torn.offset} ({self.torn.size} bytes): an unfinished last "
+                f"record (never acknowledged), set aside: {self.torn.describe()}"
+            )
+        ids = self.lost_face_ids
+        out.append(f"faces lost: {len(ids)}" + (f" ({', '.join(ids)})" if ids else ""))
+        return out
+
+
+def repair_journal(directory: str | os.PathLike[str], model: str | None = None) -> RepairReport:
+    """Rewrites the journal of ``directory`` with every intact record (and every
+    record whose length field alone was damaged), dropping damaged records and
+    an unfinished tail; the original is kept as ``journal.ffj.damaged-<time>``.
+    ``model`` is needed only when the journal's header itself is damaged. The
+    folder must not be in use by a server."""
+    folder = Path(directory)
+    path = folder / JOURNAL_NAME
+    if not path.exists():
+        raise GalleryError(f"{folder} holds no journal ({JOURNAL_NAME}) to repair")
+    claim = _claim(folder)
+    try:
+        scan = scan_journal(path)
+        torn = scan.torn_tail
+        report = RepairReport(
+            path,
+            max(0, len(scan.records) - 1),
+            [d for d in scan.damaged if d.salvaged is not None],
+            [d for d in scan.damaged if d.salvaged is None],
+            torn,
+            None,
+        )
+        if not scan.damage:
+            return report
+        pieces: list[tuple[int, dict[str, Any]]] = [(o, p) for o, _, p in scan.records]
+        pieces += [(d.offset, d.salvaged) for d in report.salvaged if d.salvaged is not None]
+        pieces.sort(key=lambda piece: piece[0])
+        if not pieces or pieces[0][0] != 0 or pieces[0][1].get("format") != FORMAT:
+            if model is None:
+                raise GalleryError(
+                    f"the header of {path} is damaged too: give the model the gallery was "
+                    "made with (--model NAME) to repair it"
+                )
+            gallery = Gallery(model)
+            header = {"format": FORMAT, "model_id": gallery.model_id, "dim": gallery.dim}
+            pieces.insert(0, (-1, header))
+            report.kept = len(scan.records)
+        original = path.with_name(f"{JOURNAL_NAME}.damaged-{time.time_ns()}")
+        shutil.copyfile(path, original)
+        tmp = path.with_name(JOURNAL_NAME + ".tmp")
+        with open(original, "rb+") as f:
+            os.fsync(f.fileno())
+        with open(tmp, "wb") as f:
+            for _, payload in pieces:
+                f.write(_encode(payload))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(folder)
+        report.original = original
+        return report
+    finally:
+        os.close(claim)
