@@ -1,6 +1,7 @@
 """Load test of `fastface serve` on the loopback interface.
 
     python benches/bench_serve.py [--requests 500] [--concurrency 1 4 8] [--quick]
+    python benches/bench_serve.py --hostile [--requests 200] [--memory-budget BYTES]
 
 Starts the real server (a subprocess on 127.0.0.1, an ephemeral port, a fresh
 data folder), enrols the 93 sample training photos of 5 people, then sends
@@ -13,6 +14,13 @@ The peer is the same work in-process on the same threads (decode, detect,
 align, embed, search with one recognizer and one gallery, no HTTP): the ratio
 column is server requests/s over in-process requests/s, what the HTTP layer
 costs. The closing note gives the throughput of 4 client threads against 1.
+
+``--hostile``: the same identify traffic from 2 clients while 8 more send
+bombs in turn (every file of ``tests/lying_images.py``, enrolments of 16 and
+32 blank 7000x7000 PNGs, 7000x7000 photos to detect, JSON nested 1,000 deep):
+prints the ordinary requests' errors, rate and latency, the bombs' answers by
+status, the count of answers of 500 or above (must be 0) and the server's peak
+resident memory against its ``--memory-budget`` (must be below).
 """
 
 from __future__ import annotations
@@ -27,15 +35,17 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
+import cv2
 import fastface
 import httpx
 import numpy as np
 from fastface._models import MODELS_DIR, SAMPLES_DIR
 
 
-def start_server(data: Path, threads: int | None) -> tuple[subprocess.Popen[str], str]:
-    flags = ["--port", "0", "--data", str(data), "--log-level", "warning"]
+def start_server(data: Path, threads: int | None, *extra: str) -> tuple[subprocess.Popen[str], str]:
+    flags = ["--port", "0", "--data", str(data), "--log-level", "warning", *extra]
     if threads:
         flags += ["--threads", str(threads)]
     server = subprocess.Popen(
@@ -151,17 +161,118 @@ def in_process(
     return requests / (time.perf_counter() - started)
 
 
+def bombs() -> list[tuple[str, str, dict[str, Any]]]:
+    """(name, path, httpx arguments) of each hostile request."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from lying_images import LYING
+
+    ok, encoded = cv2.imencode(".png", np.zeros((7000, 7000, 3), np.uint8))
+    blank = encoded.tobytes()
+    out: list[tuple[str, str, dict[str, Any]]] = [
+        (f"lying {name}", "/v1/detect", {"files": {"image": data}})
+        for name, (data, _) in LYING.items()
+    ]
+    out += [
+        ("16 blank 7000x7000", "/v1/subjects/bomb/faces", {"files": [("image", blank)] * 16}),
+        ("32 blank 7000x7000", "/v1/subjects/bomb/faces", {"files": [("image", blank)] * 32}),
+        ("7000x7000 detect", "/v1/detect", {"files": {"image": blank}}),
+        (
+            "json 1000 deep",
+            "/v1/identify",
+            {
+                "content": b"[" * 1000 + b"]" * 1000,
+                "headers": {"content-type": "application/json"},
+            },
+        ),
+    ]
+    return out
+
+
+def hostile(args: argparse.Namespace, probes: list[bytes], train: list[Path]) -> None:
+    """Ordinary identify traffic among bombs; see the module's text."""
+    import collections
+
+    budget = args.memory_budget
+    with tempfile.TemporaryDirectory() as data:
+        extra = ["--memory-budget", str(budget)] if budget else []
+        server, url = start_server(Path(data), args.threads, *extra)
+        try:
+            with httpx.Client(base_url=url, timeout=300) as c:
+                for person in sorted({p.parent.name for p in train}):
+                    files = [("image", p.read_bytes()) for p in train if p.parent.name == person]
+                    c.post(f"/v1/subjects/{person}/faces", files=files).raise_for_status()
+                load(url, probes, 10, 1)  # warm-up: every network loaded
+            start_rss = rss_mib(server.pid)[0]
+            attacks = bombs()
+            answers: collections.Counter[tuple[str, int]] = collections.Counter()
+            done = threading.Event()
+            lock = threading.Lock()
+
+            def attacker(first: int) -> None:
+                with httpx.Client(base_url=url, timeout=300) as c:
+                    turn = first
+                    while not done.is_set():
+                        name, path, kwargs = attacks[turn % len(attacks)]
+                        turn += 1
+                        try:
+                            status = c.post(path, **kwargs).status_code
+                        except httpx.HTTPError:
+                            status = 0
+                        with lock:
+                            answers[(name, status)] += 1
+
+            threads = [threading.Thread(target=attacker, args=(i,)) for i in range(8)]
+            for t in threads:
+                t.start()
+            ordinary = load(url, probes, args.requests, 2)
+            done.set()
+            for t in threads:
+                t.join()
+            now, peak = rss_mib(server.pid)
+        finally:
+            server.terminate()
+            server.wait(30)
+    budget_mib = (budget or 1536 * 2**20) / 2**20
+    by_status = collections.Counter[int]()
+    for (_, status), n in answers.items():
+        by_status[status] += n
+    print(
+        f"hostile mix: {args.requests} identify requests from 2 clients among "
+        f"{sum(answers.values())} bombs from 8 clients"
+    )
+    print(
+        f"ordinary: errors {int(ordinary['errors'])}, {ordinary['rps']:.1f} req/s, "
+        f"p50 {ordinary['p50']:.0f} ms, p99 {ordinary['p99']:.0f} ms"
+    )
+    for (name, status), n in sorted(answers.items()):
+        print(f"  bomb {name:<34} {status:>4} x {n}")
+    fatal = sum(n for s, n in by_status.items() if s >= 500 and s != 503 or s == 0)
+    print(f"answers by status: {dict(sorted(by_status.items()))}; 5xx other than 503: {fatal}")
+    print(
+        f"server resident memory: {start_rss:.0f} MiB before, {now:.0f} MiB after, peak "
+        f"{peak:.0f} MiB; budget {budget_mib:.0f} MiB"
+    )
+    if ordinary["errors"] or fatal or peak > budget_mib:
+        raise SystemExit("the hostile mix broke the service")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=500, help="identify requests per level")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 8])
     parser.add_argument("--threads", type=int, help="the server's worker threads (default: cores)")
     parser.add_argument("--quick", action="store_true", help="50 requests per level")
+    parser.add_argument("--hostile", action="store_true", help="identify traffic among bombs")
+    parser.add_argument("--memory-budget", type=int, help="the server's --memory-budget")
     args = parser.parse_args()
     requests = 50 if args.quick else args.requests
 
     train = sorted(p for p in (SAMPLES_DIR / "train").glob("*/*") if p.is_file())
     probes = [p.read_bytes() for p in sorted((SAMPLES_DIR / "val").glob("*/*")) if p.is_file()]
+    if args.hostile:
+        args.requests = requests
+        hostile(args, probes, train)
+        return
     with tempfile.TemporaryDirectory() as data:
         server, url = start_server(Path(data), args.threads)
         try:

@@ -17,11 +17,16 @@ Files and bytes
     are decoded by OpenCV with every channel and bit depth kept, then converted as
     above; the EXIF orientation of JPEG, PNG and WebP files is applied (as a phone
     camera's viewer would show the photo). Before decoding, the width and height are
-    read from the header (PNG, JPEG, GIF, BMP, WebP, TIFF, PNM) and an image of more
-    than :func:`max_image_pixels` pixels (default 100 megapixels) is refused, so a
-    small "decompression bomb" file cannot exhaust memory. Anything unreadable -- a
-    missing, empty, truncated, corrupt or non-image file -- raises
-    :class:`fastface.ImageError` naming the source.
+    read from the header as OpenCV's decoder will read them (:func:`read_header`:
+    JPEG, PNG, WebP, BMP, GIF, TIFF, PNM/PAM, Sun raster; a JPEG's marker stream
+    with junk and fill bytes, every frame type, TIFF sizes of any integer type)
+    and an image of more than :func:`max_image_pixels` pixels (default 100
+    megapixels) is refused, so a small "decompression bomb" file cannot exhaust
+    memory. Other formats OpenCV could decode (JPEG 2000, AVIF, HDR, PFM, EXR)
+    are refused, since their size cannot be checked first: convert them. The
+    conversion to RGB needs no more memory than the result beside the decoded
+    image. Anything unreadable -- a missing, empty, truncated, corrupt or
+    non-image file -- raises :class:`fastface.ImageError` naming the source.
 """
 
 from __future__ import annotations

@@ -26,8 +26,9 @@ import time
 from collections.abc import Iterator
 
 #: Memory the process needs besides the work in flight: both networks loaded,
-#: FastAPI, uvicorn, every worker thread's buffers (the server measured
-#: 560-570 MiB under identify load at 1 to 8 clients; see docs/serve.md).
+#: FastAPI, uvicorn, every worker thread's buffers (measured: 220-370 MiB after
+#: loading both networks and serving, benches/bench_serve.py --hostile; an older
+#: build held 562-567 MiB under identify load at 1 to 8 clients).
 PROCESS_ALLOWANCE = 640 * 1024 * 1024
 #: A body's cost in memory per byte: the bytes read, the JSON string or form
 #: part made of them, the decoded image bytes.

@@ -242,6 +242,17 @@ class Damage:
             return []
         return [m.group(1).decode(errors="replace") for m in _FACE_ID.finditer(self.text)]
 
+    def subject(self) -> str | None:
+        """The subject the damaged bytes appear to name."""
+        found = _SUBJECT.search(self.text)
+        if found is None:
+            return None
+        try:
+            name = json.loads(b'"' + found.group(1) + b'"')
+        except ValueError:
+            return None
+        return name if isinstance(name, str) else None
+
 
 @dataclass
 class JournalScan:
@@ -351,7 +362,7 @@ def _describe(text: bytes) -> str:
     op = _OP.search(text)
     subject = _SUBJECT.search(text)
     ids = [m.group(1).decode(errors="replace") for m in _FACE_ID.finditer(text)]
-    name = "?"
+    name: Any = "?"
     if subject:
         with contextlib.suppress(ValueError):
             name = json.loads(b'"' + subject.group(1) + b'"')
@@ -771,10 +782,15 @@ class RepairReport:
     torn: Damage | None
     #: Where the original journal was kept (None: nothing needed repair).
     original: Path | None
+    #: Offsets of lost enrolments whose faces intact later records removed
+    #: anyway (their subject, or each of their faces): nothing is missing.
+    superseded: set[int] = field(default_factory=set)
 
     @property
     def lost_face_ids(self) -> list[str]:
-        return [i for d in self.lost for i in d.lost_face_ids()]
+        """Faces the gallery had and no longer has: those of lost enrolments that
+        no later intact record removed."""
+        return [i for d in self.lost if d.offset not in self.superseded for i in d.lost_face_ids()]
 
     def lines(self) -> list[str]:
         if self.original is None:
@@ -789,7 +805,12 @@ class RepairReport:
                 f"record itself is intact and was kept: {d.describe()}"
             )
         for d in self.lost:
-            out.append(f"  offset {d.offset} ({d.size} bytes): LOST, {d.describe()}")
+            later = (
+                " (removed later by an intact record: nothing is missing)"
+                if d.offset in self.superseded
+                else ""
+            )
+            out.append(f"  offset {d.offset} ({d.size} bytes): LOST, {d.describe()}{later}")
         if self.torn is not None:
             out.append(
                 f"  offset {self.torn.offset} ({self.torn.size} bytes): an unfinished last "
@@ -824,6 +845,7 @@ def repair_journal(directory: str | os.PathLike[str], model: str | None = None) 
         )
         if not scan.damage:
             return report
+        report.superseded = _superseded(report.lost, scan.records)
         pieces: list[tuple[int, dict[str, Any]]] = [(o, p) for o, _, p in scan.records]
         pieces += [(d.offset, d.salvaged) for d in report.salvaged if d.salvaged is not None]
         pieces.sort(key=lambda piece: piece[0])
@@ -853,3 +875,24 @@ def repair_journal(directory: str | os.PathLike[str], model: str | None = None) 
         return report
     finally:
         os.close(claim)
+
+
+def _superseded(lost: list[Damage], intact: list[tuple[int, int, dict[str, Any]]]) -> set[int]:
+    """Offsets of lost enrolments whose every face an intact later record removes."""
+    out = set()
+    for damage in lost:
+        ids = damage.lost_face_ids()
+        if not ids:
+            continue
+        subject = damage.subject()
+        removed: set[str] = set()
+        for start, _, record in intact:
+            if start < damage.offset:
+                continue
+            if record.get("op") == "remove_subject" and record.get("subject") == subject:
+                removed.update(ids)
+            elif record.get("op") == "remove_face":
+                removed.add(str(record.get("id")))
+        if removed.issuperset(ids):
+            out.add(damage.offset)
+    return out
