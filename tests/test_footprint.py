@@ -1,6 +1,7 @@
-"""What a small board needs: networks loaded only when first used, and a
+"""What a small board needs: networks loaded only when first used, a
 recognizer bounded to the threads it is given (``threads=N``) on both engines,
-with the same results as on every core.
+with the same results as on every core, and onnxruntime's optimised graph kept
+between processes (``FASTFACE_CACHE_DIR``) with the same results as without.
 
 Thread counts are taken in a fresh interpreter (other tests leave pools of
 their own running in this one): the threads the process gains from creating a
@@ -10,6 +11,7 @@ recognizer and embedding photos with it.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -113,3 +115,73 @@ def test_threads_bound_the_threads_started(engine: str, threads: int) -> None:
     started = json.loads(out.strip().splitlines()[-1])
     engine_own = {"tract": threads if threads > 1 else 0, "onnxruntime": threads}[engine]
     assert started <= threads + threads + engine_own, started
+
+
+# Embeddings of the photos by a fresh onnxruntime recognizer, as JSON lists.
+EMBED_IN_CHILD = """
+import json, sys
+import fastface
+recognizer = fastface.FaceRecognizer(engine="onnxruntime")
+faces = [recognizer.embed(photo)[0] for photo in json.loads(sys.argv[1])]
+print(json.dumps([face.embedding.tolist() for face in faces]))
+"""
+
+
+def embed_in_child(cache_dir: str) -> np.ndarray:
+    env = {**os.environ, "FASTFACE_CACHE_DIR": cache_dir}
+    out = subprocess.run(
+        [sys.executable, "-c", EMBED_IN_CHILD, json.dumps([str(p) for p in PHOTOS[:3]])],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+    ).stdout
+    return np.array(json.loads(out.strip().splitlines()[-1]), dtype=np.float32)
+
+
+def cached_graphs(cache_dir: Path) -> list[Path]:
+    return sorted(cache_dir.glob("sface-*.onnx"))
+
+
+def test_onnxruntime_keeps_the_optimised_graph_for_the_next_process(tmp_path: Path) -> None:
+    """The first process saves SFace's optimised graph; the next loads it as it
+    is, and both embed exactly as a process without the cache does."""
+    uncached = embed_in_child("")
+    first = embed_in_child(str(tmp_path))
+    [graph] = cached_graphs(tmp_path)
+    written = graph.stat()
+    assert written.st_size > 10_000_000  # the widened float32 weights
+    second = embed_in_child(str(tmp_path))
+    assert cached_graphs(tmp_path) == [graph]
+    assert graph.stat().st_mtime_ns == written.st_mtime_ns and graph.stat().st_ino == written.st_ino
+    np.testing.assert_allclose(first, uncached, atol=1e-6)
+    np.testing.assert_allclose(second, uncached, atol=1e-6)
+    assert not [p for p in tmp_path.iterdir() if p.suffix == ".tmp"]
+
+
+def test_a_damaged_cached_graph_is_made_again(tmp_path: Path) -> None:
+    reference = embed_in_child(str(tmp_path))
+    [graph] = cached_graphs(tmp_path)
+    size = graph.stat().st_size
+    graph.write_bytes(b"\x08\x07not a graph" * 100)
+    np.testing.assert_allclose(embed_in_child(str(tmp_path)), reference, atol=1e-6)
+    assert cached_graphs(tmp_path) == [graph] and graph.stat().st_size == size
+
+
+def test_a_new_graph_replaces_the_networks_older_ones(tmp_path: Path) -> None:
+    """A reinstall or a new onnxruntime makes a new key: the old file goes,
+    other files in the folder stay."""
+    stale = tmp_path / f"sface-{'0' * 32}.onnx"
+    stale.write_bytes(b"an old build's graph")
+    other = tmp_path / "notes.txt"
+    other.write_text("not ours")
+    embed_in_child(str(tmp_path))
+    [graph] = cached_graphs(tmp_path)
+    assert graph != stale and other.read_text() == "not ours"
+
+
+def test_a_cache_folder_that_cannot_be_made_changes_nothing(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    reference = embed_in_child("")
+    np.testing.assert_allclose(embed_in_child(str(blocker / "cache")), reference, atol=1e-6)

@@ -5,6 +5,7 @@
 //! means the same thing everywhere.
 
 mod measured_kernels;
+mod ort_cache;
 mod ort_engine;
 mod tract_engine;
 

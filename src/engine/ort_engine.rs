@@ -11,6 +11,7 @@ use ort::session::builder::{GraphOptimizationLevel, SessionBuilder};
 use ort::session::Session;
 use ort::value::TensorRef;
 
+use super::ort_cache::CachedGraph;
 use super::{Engine, ModelSource, Workload};
 use crate::error::{Error, Result};
 
@@ -25,6 +26,7 @@ pub fn load_onnxruntime(library: &Path) -> Result<()> {
         .get_or_init(|| {
             let builder = ort::init_from(library).map_err(|e| e.to_string())?;
             builder.with_name("fastface").commit();
+            super::ort_cache::remember_library(library);
             Ok(())
         })
         .clone()
@@ -80,10 +82,7 @@ impl OrtEngine {
         // graph held here while onnxruntime builds from it would only add to
         // the peak memory of loading (SFace: 19 MB).
         let session = match (source, engine.heavy.is_some()) {
-            (ModelSource::Path(path), true) => engine
-                .builder()?
-                .commit_from_file(path)
-                .map_err(ort_error)?,
+            (ModelSource::Path(path), true) => engine.heavy_session(path)?,
             (ModelSource::Path(path), false) => {
                 engine.model = std::fs::read(path)
                     .map_err(|e| Error::model(format!("cannot read {}: {e}", path.display())))?;
@@ -102,12 +101,59 @@ impl OrtEngine {
         Ok(engine)
     }
 
-    fn builder(&self) -> Result<SessionBuilder> {
-        // `All` (ORT_ENABLE_ALL, 99) is the Python API's default optimisation
-        // level; the ort crate's `Level3` is only ORT_ENABLE_LAYOUT.
+    /// The heavy network's session, from its optimised graph in the cache
+    /// (`ort_cache.rs`) where there is one, else optimised here (and the result
+    /// saved for the next process).
+    fn heavy_session(&self, source: &Path) -> Result<Session> {
+        let Some(cached) = CachedGraph::locate(source) else {
+            return self
+                .optimising_builder()?
+                .commit_from_file(source)
+                .map_err(ort_error);
+        };
+        if cached.path().is_file() {
+            let prepared = self
+                .builder(GraphOptimizationLevel::Disable)?
+                .commit_from_file(cached.path());
+            // A file onnxruntime cannot load (damaged, from another build
+            // under the same key) is made again below.
+            if let Ok(session) = prepared {
+                return Ok(session);
+            }
+        }
+        if let Some(scratch) = cached.scratch() {
+            let saving = match self
+                .optimising_builder()?
+                .with_optimized_model_path(&scratch)
+            {
+                Ok(mut builder) => builder.commit_from_file(source).ok(),
+                Err(_) => None,
+            };
+            match saving {
+                Some(session) => {
+                    cached.publish(&scratch);
+                    return Ok(session);
+                }
+                None => {
+                    let _ = std::fs::remove_file(&scratch);
+                }
+            }
+        }
+        self.optimising_builder()?
+            .commit_from_file(source)
+            .map_err(ort_error)
+    }
+
+    /// `All` (ORT_ENABLE_ALL, 99) is the Python API's default optimisation
+    /// level; the ort crate's `Level3` is only ORT_ENABLE_LAYOUT.
+    fn optimising_builder(&self) -> Result<SessionBuilder> {
+        self.builder(GraphOptimizationLevel::All)
+    }
+
+    fn builder(&self, optimisation: GraphOptimizationLevel) -> Result<SessionBuilder> {
         let mut builder = Session::builder()
             .map_err(ort_error)?
-            .with_optimization_level(GraphOptimizationLevel::All)
+            .with_optimization_level(optimisation)
             .map_err(ort_error)?;
         if let Some(threads) = self.builder_threads {
             builder = builder
@@ -137,7 +183,7 @@ impl OrtEngine {
     }
 
     fn new_session(&self) -> Result<Session> {
-        self.builder()?
+        self.optimising_builder()?
             .commit_from_memory(&self.model)
             .map_err(ort_error)
     }
