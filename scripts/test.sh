@@ -16,4 +16,5 @@ python -m mypy.stubtest fastface._core --allowlist tests/stubtest_allowlist.txt
 # all of tract compiles again (about 10 minutes here). Needs libpython, as the
 # development install does; plain `cargo test` needs no Python at all.
 cargo test --release --lib --features python
-python -m pytest -q "$@"
+# The slowest tests are listed, to keep CI within its 45 minutes.
+python -m pytest -q --durations=25 "$@"
