@@ -160,15 +160,19 @@ def test_huge_photos_stay_within_the_memory_budget(server: Watched, client: http
     assert "blank" not in names
 
 
-def test_an_image_that_cannot_fit_the_budget_is_refused_at_once(client: httpx.Client) -> None:
-    """A 16-bit RGBA TIFF needs several times its pixels in memory to decode:
-    one within the pixel limit but over the image budget gets 413."""
-    data = LYING["tiff signed size"][0]  # 400 M pixels: over the pixel limit first
-    assert_error(client.post("/v1/detect", files={"image": data}), 413)
-    deep = np.zeros((7000, 7000, 4), np.uint16)  # 49 M pixels, 8 bytes each decoded
-    answer = client.post("/v1/detect", files={"image": encoded(".png", deep)})
-    if answer.status_code != 200:  # budgets large enough to decode it answer 200
-        assert "--memory-budget" in assert_error(answer, 413)
+def test_an_image_that_cannot_fit_the_budget_is_refused_at_once(
+    server: Watched, client: httpx.Client
+) -> None:
+    """A 16-bit RGBA PNG takes 8 bytes a pixel to decode, 11 with the RGB
+    result: 36 M pixels, within the pixel limit, need 396 MB, more than this
+    server's whole image pool (345 MiB of its 1,100 MiB budget): 413 at once,
+    nothing decoded."""
+    deep = encoded(".png", np.zeros((6000, 6000, 4), np.uint16))
+    server.reset_peak()
+    before = status_kib(server.process.pid, "VmRSS") * 1024
+    answer = client.post("/v1/detect", files={"image": deep})
+    assert "--memory-budget" in assert_error(answer, 413)
+    assert server.peak() - before < 48 * MIB
 
 
 # ----------------------------------------------------------------- bodies
@@ -272,17 +276,18 @@ def test_slow_header_connections_are_closed(server: Watched, client: httpx.Clien
     for _ in range(50):
         sock = socket.create_connection((host, int(port)))
         sock.sendall(f"GET /healthz HTTP/1.1\r\nHost: {host}\r\nX-Slow: ".encode())
-        sock.settimeout(30)
         socks.append(sock)
     try:
         closed = 0
+        deadline = time.monotonic() + 30  # for all of them together
         for sock in socks:
+            sock.settimeout(max(0.01, deadline - time.monotonic()))
             try:
                 closed += sock.recv(1024) == b""
             except ConnectionResetError:
                 closed += 1
             except TimeoutError:
-                pass  # still open after 30 s
+                pass  # still open
         assert closed == 50, f"only {closed} of 50 slow connections were closed"
     finally:
         for sock in socks:
@@ -319,3 +324,46 @@ def test_connections_beyond_the_cap_answer_503(tmp_path: Path) -> None:
         for sock in idle:
             sock.close()
         capped.stop()
+
+
+# ----------------------------------------------------------------- the budget itself
+
+
+def test_the_budget_serves_first_come_first_and_refuses_what_cannot_fit() -> None:
+    from fastface.serve.budget import BudgetExceededError, BusyError, Pool
+
+    pool = Pool("decoded images", 10)
+    pool.acquire(8, timeout=1)
+    order: list[str] = []
+    waiting = threading.Event()
+
+    def big() -> None:
+        waiting.set()
+        pool.acquire(5, timeout=60)
+        order.append("big")
+
+    waiter = threading.Thread(target=big)
+    waiter.start()
+    waiting.wait()
+    while not pool._queue:  # the big one is queued
+        time.sleep(0.001)
+    assert not pool.try_acquire(1), "a small request must not overtake a waiting one"
+    with pytest.raises(BusyError, match="retry"):
+        pool.acquire(1, timeout=0.05)  # behind the big one, and out of time
+    pool.release(8)
+    waiter.join(60)
+    assert order == ["big"] and pool.used == 5
+    with pytest.raises(BudgetExceededError, match="--memory-budget"):
+        pool.acquire(11, timeout=60)
+    pool.release(5)
+    assert pool.used == 0
+
+
+def test_a_budget_too_small_for_the_limits_is_refused_at_start(tmp_path: Path) -> None:
+    from fastface.serve.config import ServeConfig
+
+    with pytest.raises(ValueError, match="too small for max_pixels"):
+        ServeConfig(memory_budget=800 * MIB).check()
+    with pytest.raises(ValueError, match="more than the"):
+        ServeConfig(memory_budget=600 * MIB).check()
+    ServeConfig(memory_budget=800 * MIB, max_pixels=10_000_000).check()
