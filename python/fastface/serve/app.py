@@ -183,13 +183,16 @@ class ErrorOut(_Answer):
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorOut, "description": text}
     for code, text in {
-        400: "malformed body (JSON, base64, multipart)",
+        400: "malformed body (JSON, base64, multipart; JSON nested too deeply or too large)",
         401: "missing or wrong API key",
         404: "unknown route, subject or face",
-        413: "body, image pixels or photo count over the limit",
+        413: "body, image pixels or photo count over the limit, or an image needing more "
+        "memory to decode than the service's budget",
         415: "unsupported content type",
-        422: "undecodable image, no face where one is needed, or a bad parameter",
-        503: "past the request time limit, or the gallery could not be saved",
+        422: "undecodable image or unsupported image format, no face where one is needed, "
+        "or a bad parameter or subject name",
+        503: "past the request time limit, the memory budget busy (see Retry-After), or "
+        "the gallery could not be saved",
     }.items()
 }
 
