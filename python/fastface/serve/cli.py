@@ -138,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
         config.threads,
         len(keys),
     )
-    from .protocol import HideQueryStrings, protocol_with_header_timeout
+    from .protocol import HideQueryStrings, protocol_class
 
     server = uvicorn.Server(
         uvicorn.Config(
@@ -148,9 +148,8 @@ def run(args: argparse.Namespace) -> int:
             # above: one format, on stderr.
             log_config=None,
             server_header=False,
-            http=protocol_with_header_timeout(config.header_timeout),
+            http=protocol_class(config.header_timeout, config.max_connections),
             timeout_keep_alive=max(1, round(config.keepalive_timeout)),
-            limit_concurrency=config.max_connections,
             # Request headers and lines: an upload is in the body, never here.
             h11_max_incomplete_event_size=64 * 1024,
         )

@@ -1,27 +1,51 @@
-"""The HTTP connection: uvicorn's h11 protocol with a time limit on headers, and an
-access log that never shows a query string.
+"""The HTTP connection: uvicorn's h11 protocol with a time limit on headers and a
+cap on connections answered with the service's JSON error, and an access log
+that never shows a query string.
 
 uvicorn bounds an idle keep-alive connection (``timeout_keep_alive``) and the
-connections served at once (``limit_concurrency``), but a client that opens a
-connection and sends its headers a byte at a time is kept forever. Here a
-connection must deliver a request's complete headers within ``header_timeout``
-seconds of connecting (on a kept-alive connection: of the next request's first
-byte), or it is closed.
+connections served at once (``limit_concurrency``, answered in plain text), but
+a client that opens a connection and sends its headers a byte at a time is kept
+forever. Here a connection must deliver a request's complete headers within
+``header_timeout`` seconds of connecting (on a kept-alive connection: of the
+next request's first byte), or it is closed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, cast
 
+from starlette.types import Receive, Scope, Send
 from uvicorn.config import Config
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import ServerState
 
+from .limits import RETRY_AFTER_S, error_body
 
-def protocol_with_header_timeout(seconds: float) -> type[asyncio.Protocol]:
-    """An h11 protocol class that closes connections slow to send their headers."""
+
+def protocol_class(header_timeout: float, max_connections: int) -> type[asyncio.Protocol]:
+    """An h11 protocol class that closes connections slow to send their headers,
+    and answers a request arriving while more than ``max_connections`` are open
+    (or as many requests run) with a JSON 503 that closes its connection."""
+    seconds = header_timeout
+    message = f"more than {max_connections} connections at once; retry shortly"
+    body = error_body(503, "busy", message)
+
+    async def unavailable(scope: Scope, receive: Receive, send: Send) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 503,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"retry-after", str(RETRY_AFTER_S).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body, "more_body": False})
 
     class HeaderTimeoutProtocol(H11Protocol):
         def __init__(
@@ -69,6 +93,16 @@ def protocol_with_header_timeout(seconds: float) -> type[asyncio.Protocol]:
         def connection_lost(self, exc: Exception | None) -> None:
             self._disarm()
             super().connection_lost(exc)
+
+        def handle_events(self) -> None:
+            if len(self.connections) > max_connections or len(self.tasks) >= max_connections:
+                normal, self.app = self.app, cast(Any, unavailable)
+                try:
+                    super().handle_events()
+                finally:
+                    self.app = normal
+            else:
+                super().handle_events()
 
     return HeaderTimeoutProtocol
 
