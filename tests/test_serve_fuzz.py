@@ -37,7 +37,7 @@ EXAMPLES = 400
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     folder: Path = tmp_path_factory.mktemp("fuzzed")
-    running = Server("--data", folder / "data", "--timeout", 20)
+    running = Server("--data", folder / "data", "--timeout", 300)
     yield running
     running.stop()
     log = "".join(running.log)

@@ -102,8 +102,8 @@ def check_subject(name: str) -> str:
 
 def subject_key(name: str) -> str:
     """The form a subject name is looked up in (NFC), without refusing anything:
-    a name stored before the rules of :func:`check_subject` can still be read
-    and removed."""
+    a name stored (in NFC) before the rules of :func:`check_subject`, holding a
+    character they now refuse, can still be read and removed."""
     return unicodedata.normalize("NFC", name)
 
 
