@@ -339,3 +339,64 @@ def test_conversions_need_no_more_than_the_result_beside_the_decoded_image() -> 
     assert ok
     got = load_image(enc.tobytes())
     np.testing.assert_array_equal(got, load_image(rgba16[:, :, [2, 1, 0, 3]]))
+
+
+DECODE_PEAK = """
+import sys
+import cv2, numpy as np
+from fastface._image import load_image, read_header
+kind = sys.argv[1]
+h = w = 3000
+def mark(a):
+    a[::7, ::5] = np.iinfo(a.dtype).max if a.dtype.kind == "u" else 1
+    return a
+make = {
+    "png": (".png", mark(np.zeros((h, w, 3), np.uint8))),
+    "png rgba16": (".png", mark(np.zeros((h, w, 4), np.uint16))),
+    "png rgba8": (".png", mark(np.zeros((h, w, 4), np.uint8))),
+    "jpeg progressive": (".jpg", mark(np.zeros((h, w, 3), np.uint8)), cv2.IMWRITE_JPEG_PROGRESSIVE, 1),
+    "webp alpha": (".webp", mark(np.zeros((h, w, 4), np.uint8)), cv2.IMWRITE_WEBP_QUALITY, 101),
+    "gif": (".gif", mark(np.zeros((h, w, 3), np.uint8))),
+    "tiff float": (".tiff", mark(np.zeros((h, w, 3), np.float32))),
+    "bmp 32": (".bmp", mark(np.zeros((h, w, 4), np.uint8))),
+    "pgm 16": (".pgm", mark(np.zeros((h, w), np.uint16))),
+}[kind]
+ok, enc = cv2.imencode(make[0], make[1], list(make[2:]))
+data = enc.tobytes()
+del enc, make
+status = lambda key: int([x for x in open("/proc/self/status") if x.startswith(key)][0].split()[1])
+before = status("VmRSS")
+open("/proc/self/clear_refs", "w").write("5")
+image = load_image(data)
+print(read_header(data).peak_bytes, (status("VmHWM") - before) * 1024)
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="Linux only")
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "png",
+        "png rgba16",
+        "png rgba8",
+        "jpeg progressive",
+        "webp alpha",
+        "gif",
+        "tiff float",
+        "bmp 32",
+        "pgm 16",
+    ],
+)
+def test_decoding_takes_no_more_than_the_header_says(kind: str) -> None:
+    """`ImageHeader.peak_bytes` (what `fastface serve` reserves from its memory
+    budget before decoding) covers the memory decoding really takes, measured
+    in a fresh process (the high-water mark reset just before)."""
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", DECODE_PEAK, kind], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    estimate, measured = map(int, out.stdout.split())
+    assert measured <= estimate + (2 << 20), f"{kind}: {measured:,} > {estimate:,}"
