@@ -159,6 +159,13 @@ def test_huge_photos_stay_within_the_memory_budget(server: Watched, client: http
         t.join()
     assert sorted(a.status_code for a in answers) == [200] * 4, [a.text for a in answers]
     peak = server.peak()
+    # Every reservation is given back (a body's, just after its answer is sent).
+    released = ('fastface_memory_reserved_bytes{pool="images"} 0.0', 'pool="bodies"} 0.0')
+    deadline = time.monotonic() + 30
+    while not all(r in (metrics := client.get("/metrics").text) for r in released):
+        assert time.monotonic() < deadline, f"a reservation leaked:\n{metrics}"
+        time.sleep(0.05)
+    assert 'fastface_memory_capacity_bytes{pool="images"}' in metrics
     assert peak <= BUDGET, f"peak {peak / MIB:,.0f} MiB over the budget of {BUDGET / MIB:,.0f}"
     names = {s["subject"] for s in client.get("/v1/subjects").json()["subjects"]}
     assert "blank" not in names

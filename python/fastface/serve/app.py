@@ -386,6 +386,13 @@ def create_app(
     metrics = Metrics(
         lambda: store.face_count(), lambda: store.subject_count(), store.model_id, recognizer.engine
     )
+    budget = MemoryBudget(config.memory_budget)
+    metrics.watch_memory(
+        {
+            "bodies": (lambda: budget.bodies.used, budget.bodies.capacity),
+            "images": (lambda: budget.images.used, budget.images.capacity),
+        }
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -418,8 +425,6 @@ def create_app(
             )
 
     guarded = [Depends(require_key)]
-
-    budget = MemoryBudget(config.memory_budget)
 
     def check_images(images: dict[str, list[bytes]]) -> None:
         """Every image's header, format and pixels checked before any is decoded."""

@@ -1,4 +1,4 @@
-"""Prometheus metrics of one server: requests, latencies, gallery size."""
+"""Prometheus metrics of one server: requests, latencies, gallery size, memory budget."""
 
 from __future__ import annotations
 
@@ -43,6 +43,25 @@ class Metrics:
             ["model_id", "engine"],
             registry=self.registry,
         ).labels(model_id, engine).set(1)
+
+    def watch_memory(self, pools: dict[str, tuple[Callable[[], float], float]]) -> None:
+        """Gauges of the memory budget: per pool (``bodies``, ``images``), the
+        bytes reserved now and the pool's capacity."""
+        reserved = Gauge(
+            "fastface_memory_reserved_bytes",
+            "Memory reserved by requests in flight, by pool of the --memory-budget",
+            ["pool"],
+            registry=self.registry,
+        )
+        capacity = Gauge(
+            "fastface_memory_capacity_bytes",
+            "Each pool's share of the --memory-budget",
+            ["pool"],
+            registry=self.registry,
+        )
+        for name, (used, size) in pools.items():
+            reserved.labels(name).set_function(used)
+            capacity.labels(name).set(size)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
