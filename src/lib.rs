@@ -6,6 +6,7 @@
 //! which maturin turns on.
 
 pub mod align;
+pub mod cluster;
 pub mod detect;
 pub mod dlib_align;
 pub mod embedder;
