@@ -85,6 +85,9 @@ struct ModelEntry {
     preprocessing: PreprocessingEntry,
     output: Option<OutputEntry>,
     alignment: Option<AlignmentEntry>,
+    /// Distance under which two faces are linked when clustering (tighter than
+    /// the verification `threshold`; see `clustering_threshold_notes`).
+    clustering_threshold: Option<f64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -238,6 +241,13 @@ impl Manifest {
         Ok((self.onnx_path(network)?, options))
     }
 
+    /// The clustering threshold of embedder `name`, `None` where the manifest
+    /// has none calibrated.
+    pub fn clustering_threshold(&self, name: &str) -> Result<Option<f64>> {
+        self.onnx_path(name)?;
+        Ok(self.models[name].clustering_threshold)
+    }
+
     /// The embedder `name`: its file, input contract and alignments.
     pub fn embedder(&self, name: &str) -> Result<EmbedderEntry> {
         let onnx = self.onnx_path(name)?;
@@ -358,6 +368,10 @@ mod tests {
             (112, 112, 128)
         );
         assert_eq!(sface.default_alignment, "similarity");
+        // Calibrated by benches/bench_cluster.py; dlib has none yet.
+        assert_eq!(m.clustering_threshold("sface").unwrap(), Some(1.01));
+        assert_eq!(m.clustering_threshold("dlib").unwrap(), None);
+        assert!(m.clustering_threshold("nope").is_err());
     }
 
     #[test]

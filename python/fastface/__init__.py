@@ -5,6 +5,7 @@ person when the Euclidean distance between their embeddings is below the
 model's threshold.
 """
 
+from ._cluster import cluster
 from ._embedder import Embedder, embed_faces
 from ._gallery import Candidate, Gallery, Match
 from ._image import load_image, max_image_pixels, set_max_image_pixels
@@ -25,6 +26,7 @@ from ._pipeline import (
 from .errors import FastfaceError, GalleryError, ImageError, ModelError
 
 __all__ = [
+    "cluster",
     "Candidate",
     "Gallery",
     "Match",

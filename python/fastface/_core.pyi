@@ -16,6 +16,10 @@ def tract_info(
     path: str, channels: int, height: int, width: int
 ) -> tuple[str, int, list[tuple[str, int]], bool]: ...
 def _panic_for_tests(message: str) -> None: ...  # test hook: tests/test_panic.py
+def cluster_embeddings(
+    embeddings: npt.NDArray[np.float32], threshold: float, min_size: int = 1
+) -> tuple[npt.NDArray[np.int64], int]: ...
+def clustering_threshold(models_dir: str, model: str | None = None) -> float | None: ...
 
 IMAGES_PER_BATCH: int
 

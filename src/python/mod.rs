@@ -4,6 +4,7 @@
 //! which releases the GIL and turns a panic into an ordinary error.
 
 mod arrays;
+mod cluster;
 mod detector;
 mod dlib;
 mod embedder;
@@ -88,6 +89,9 @@ fn _panic_for_tests(py: Python<'_>, message: String) -> PyResult<()> {
 
 #[pymodule]
 mod _core {
+    #[pymodule_export]
+    use super::cluster::{cluster_embeddings, clustering_threshold};
+
     #[pymodule_export]
     use super::{
         _panic_for_tests, detector::CoreDetector, embedder::CoreEmbedder, engine::load_onnxruntime,

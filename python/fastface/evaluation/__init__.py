@@ -16,6 +16,10 @@ Metrics (:mod:`.metrics`, :mod:`.calibration`, :mod:`.report`)
     chooses a threshold for a target; :func:`evaluate` is everything
     ``fastface eval`` reports.
 
+Clustering (:mod:`.clustering`)
+    :func:`pairwise_scores` and :func:`bcubed_scores`: how well cluster labels
+    (:func:`fastface.cluster`) recover the people.
+
 Plotting (:mod:`.plotting`)
     :func:`plot` draws the ROC curve and distance histograms.
 """
@@ -23,6 +27,7 @@ Plotting (:mod:`.plotting`)
 from .._photos import Progress
 from ._types import BoolArray, FloatArray
 from .calibration import calibrate
+from .clustering import ClusterScores, bcubed_scores, pairwise_scores
 from .csv_pairs import read_csv_pairs
 from .embedding import (
     ImageEmbeddings,
@@ -50,6 +55,9 @@ from .plotting import plot
 from .report import EvalResult, evaluate
 
 __all__ = [
+    "ClusterScores",
+    "bcubed_scores",
+    "pairwise_scores",
     "BoolArray",
     "FloatArray",
     "Progress",
