@@ -160,11 +160,9 @@ def _write_sheet(path: Path, faces: list[FoundFace], members: list[list[int]]) -
         255,
         np.uint8,
     )
-    # Only the photos on the sheet are decoded again, each once.
-    wanted = {i for group in shown for i in group[:_PER_ROW]}
-    images = {
-        photo: load_image(photo) for photo in dict.fromkeys(faces[i].photo for i in sorted(wanted))
-    }
+    # Where each face shown goes, by photo: the photos on the sheet are decoded
+    # again one at a time, each once, so memory holds one photo, not hundreds.
+    places: dict[str, list[tuple[int, int, int]]] = {}
     for row, group in enumerate(shown):
         top = row * (_THUMB + 4) + 2
         text = f"{row}: {len(group)} face{'s' if len(group) != 1 else ''}"
@@ -179,10 +177,11 @@ def _write_sheet(path: Path, faces: list[FoundFace], members: list[list[int]]) -
             cv2.LINE_AA,
         )
         for k, i in enumerate(group[:_PER_ROW]):
-            left = _LABEL_WIDTH + k * (_THUMB + 4)
-            sheet[top : top + _THUMB, left : left + _THUMB] = _thumbnail(
-                images[faces[i].photo], faces[i].box
-            )
+            places.setdefault(faces[i].photo, []).append((top, _LABEL_WIDTH + k * (_THUMB + 4), i))
+    for photo, spots in places.items():
+        image = load_image(photo)
+        for top, left, i in spots:
+            sheet[top : top + _THUMB, left : left + _THUMB] = _thumbnail(image, faces[i].box)
     if len(members) > _MAX_ROWS:
         note(f"the sheet shows the {_MAX_ROWS} largest of {len(members)} clusters")
     if not cv2.imwrite(str(path), sheet):
