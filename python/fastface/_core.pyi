@@ -150,6 +150,8 @@ class CorePipeline:
 @final
 class CoreShapePredictor:
     def __new__(cls, path: str) -> CoreShapePredictor: ...
+    @staticmethod
+    def from_dlib(path: str) -> CoreShapePredictor: ...
     def predict(
         self, image: npt.NDArray[np.uint8], boxes: npt.NDArray[np.float64]
     ) -> npt.NDArray[np.float64]: ...
@@ -161,4 +163,7 @@ def dlib_face_chips(
     landmarks: npt.NDArray[np.float64],
     size: int = 150,
     padding: float = 0.25,
+) -> npt.NDArray[np.uint8]: ...
+def dlib_jitter_chips(
+    chip: npt.NDArray[np.uint8], params: npt.NDArray[np.float64]
 ) -> npt.NDArray[np.uint8]: ...

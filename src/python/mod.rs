@@ -100,7 +100,7 @@ mod _core {
     };
 
     #[pymodule_export]
-    use super::dlib::{dlib_face_chips, CoreShapePredictor};
+    use super::dlib::{dlib_face_chips, dlib_jitter_chips, CoreShapePredictor};
 
     #[pymodule_export]
     const IMAGES_PER_BATCH: usize = crate::pipeline::IMAGES_PER_BATCH;

