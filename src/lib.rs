@@ -16,9 +16,11 @@ pub mod face_chip;
 pub mod gallery;
 pub mod manifest;
 pub mod pipeline;
+pub mod quality;
 pub mod resize;
 pub mod search;
 pub mod shape_predictor;
+pub mod track;
 pub mod workers;
 
 #[cfg(feature = "python")]

@@ -23,7 +23,15 @@ from ._pipeline import (
     embed_many,
     verify,
 )
-from .errors import FastfaceError, GalleryError, ImageError, ModelError
+from ._track import Frame, Track, VideoTracks, track
+from .errors import (
+    FastfaceError,
+    GalleryError,
+    ImageError,
+    ModelError,
+    VideoError,
+    VideoFileNotFoundError,
+)
 
 __all__ = [
     "cluster",
@@ -51,5 +59,11 @@ __all__ = [
     "embed_iter",
     "embed_many",
     "verify",
+    "Frame",
+    "Track",
+    "VideoError",
+    "VideoFileNotFoundError",
+    "VideoTracks",
+    "track",
 ]
 __version__ = "0.1.0"

@@ -22,6 +22,7 @@ def cluster_embeddings(
 def clustering_threshold(models_dir: str, model: str | None = None) -> float | None: ...
 
 IMAGES_PER_BATCH: int
+VIDEO_DETECT_LONG_SIDE: int
 
 @final
 class CoreEmbedder:
@@ -64,8 +65,16 @@ class CoreGallery:
 
 # Per image: boxes (n, 4), scores (n,), landmarks (n, 5, 2).
 _Faces = tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.float32]]
-# The same and embeddings (n, dim).
+# The same and qualities (n,).
+_QualityFaces = tuple[
+    npt.NDArray[np.float32],
+    npt.NDArray[np.float32],
+    npt.NDArray[np.float32],
+    npt.NDArray[np.float32],
+]
+# Boxes, scores, landmarks, embeddings (n, dim), qualities.
 _EmbeddedFaces = tuple[
+    npt.NDArray[np.float32],
     npt.NDArray[np.float32],
     npt.NDArray[np.float32],
     npt.NDArray[np.float32],
@@ -114,7 +123,7 @@ class CorePipeline:
         detect_long_side: int | None = None,
         threads: int | None = None,
     ) -> CorePipeline: ...
-    def detect(self, images: list[npt.NDArray[np.uint8]]) -> list[_Faces]: ...
+    def detect(self, images: list[npt.NDArray[np.uint8]]) -> list[_QualityFaces]: ...
     def embed(self, images: list[npt.NDArray[np.uint8]]) -> list[_EmbeddedFaces]: ...
     def embed_faces(
         self,
@@ -167,3 +176,34 @@ def dlib_face_chips(
 def dlib_jitter_chips(
     chip: npt.NDArray[np.uint8], params: npt.NDArray[np.float64]
 ) -> npt.NDArray[np.uint8]: ...
+
+# One frame's tracks: ids, boxes (n, 4), scores, landmarks (n, 5, 2), qualities,
+# ages, labels, distances (NaN before the first search); ended track ids; faces
+# embedded on the frame.
+_FrameTracks = tuple[
+    npt.NDArray[np.uint64],
+    npt.NDArray[np.float32],
+    npt.NDArray[np.float32],
+    npt.NDArray[np.float32],
+    npt.NDArray[np.float32],
+    npt.NDArray[np.uint64],
+    list[str | None],
+    npt.NDArray[np.float32],
+    list[int],
+    int,
+]
+
+@final
+class CoreTracker:
+    def __new__(
+        cls,
+        pipeline: CorePipeline,
+        gallery: CoreGallery | None = None,
+        *,
+        threshold: float,
+        detect_every: int = 1,
+        max_missed: int | None = None,
+    ) -> CoreTracker: ...
+    def process(self, frame: npt.NDArray[np.uint8]) -> _FrameTracks: ...
+    @property
+    def frames(self) -> int: ...

@@ -73,12 +73,24 @@ class Face:
     the left eye, right eye, nose, left and right mouth corner, left and right as
     seen in the image; ``embedding`` the unit ``float32 (dim,)`` vector when the face
     came from :meth:`FaceRecognizer.embed`, else ``None``.
+
+    ``quality`` says how good a view of a face this is for recognition, from 0
+    to 1: the geometric mean of a size score (the box's shorter side against
+    112 pixels, the embedders' input size), a pose score (1 when the nose sits
+    midway between the eyes and at its usual depth between the eye line and
+    the mouth, falling to 0 as it reaches an eye, the eye line or the mouth: a
+    turned or tilted head scores less) and a sharpness score (the variance of the Laplacian of the
+    face on a fixed grid: blur and motion smear score less). A clear frontal
+    face of 112 pixels or more scores about 0.8 to 1; refuse enrolment photos
+    below about 0.5. :func:`fastface.track` embeds a track's best views by it.
+    Every face fastface finds has one; ``None`` only on faces made by hand.
     """
 
     box: tuple[float, float, float, float]
     score: float
     landmarks: npt.NDArray[np.float32]
     embedding: npt.NDArray[np.float32] | None = field(default=None, repr=False)
+    quality: float | None = None
 
     @property
     def area(self) -> float:
@@ -126,6 +138,7 @@ def _faces(
     boxes: npt.NDArray[np.float32],
     scores: npt.NDArray[np.float32],
     landmarks: npt.NDArray[np.float32],
+    qualities: npt.NDArray[np.float32],
     embeddings: npt.NDArray[np.float32] | None = None,
 ) -> list[Face]:
     return [
@@ -134,9 +147,16 @@ def _faces(
             float(s),
             _frozen(lm),
             None if embeddings is None else _frozen(embeddings[i]),
+            float(q),
         )
-        for i, (b, s, lm) in enumerate(zip(boxes, scores, landmarks, strict=True))
+        for i, (b, s, lm, q) in enumerate(zip(boxes, scores, landmarks, qualities, strict=True))
     ]
+
+
+def _embedded_faces(found: _core._EmbeddedFaces) -> list[Face]:
+    """Faces from one image's arrays of :meth:`_core.CorePipeline.embed`."""
+    boxes, scores, landmarks, embeddings, qualities = found
+    return _faces(boxes, scores, landmarks, qualities, embeddings)
 
 
 def _size(value: int | None) -> int | None:
@@ -304,7 +324,7 @@ class FaceRecognizer:
         """Every face of one image with its unit embedding, the main face first."""
         # Decoded on this thread: handing one image to the decode pool and
         # waiting for it would only add two thread switches to every photo.
-        return _faces(*self._core.embed([load_image(image)])[0])
+        return _embedded_faces(self._core.embed([load_image(image)])[0])
 
     def embed_many(self, images: Sequence[ImageSource]) -> list[list[Face]]:
         """:meth:`embed` for many images, a batch per Rust call. One list per
@@ -353,7 +373,7 @@ class FaceRecognizer:
             good = [d for d in decoded if not isinstance(d, ImageError)]
             results = iter(self._core.embed(good) if good else [])
             for item in decoded:
-                yield item, [] if isinstance(item, ImageError) else _faces(*next(results))
+                yield item, [] if isinstance(item, ImageError) else _embedded_faces(next(results))
 
     def embed_faces(self, image: ImageSource, faces: Sequence[Face]) -> list[Face]:
         """Embeds the given ``faces`` of ``image`` (from :meth:`detect`, perhaps
@@ -362,7 +382,8 @@ class FaceRecognizer:
             return []
         rows = self._core.embed_faces(load_image(image), *_face_arrays(faces))
         return [
-            Face(f.box, f.score, f.landmarks, _frozen(e)) for f, e in zip(faces, rows, strict=True)
+            Face(f.box, f.score, f.landmarks, _frozen(e), f.quality)
+            for f, e in zip(faces, rows, strict=True)
         ]
 
     # ------------------------------------------------------ galleries, identity

@@ -54,7 +54,8 @@ fn owned_rows(rows: &PyReadonlyArray2<'_, f32>) -> (usize, usize, Vec<f32>) {
 }
 
 impl CoreGallery {
-    fn read(&self) -> Result<std::sync::RwLockReadGuard<'_, Gallery>, Error> {
+    /// The gallery, read-locked (also for the tracker's naming).
+    pub(super) fn read(&self) -> Result<std::sync::RwLockReadGuard<'_, Gallery>, Error> {
         self.inner
             .read()
             .map_err(|_| Error::Internal("gallery lock poisoned".into()))

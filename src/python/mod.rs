@@ -11,6 +11,7 @@ mod embedder;
 mod engine;
 mod gallery;
 mod pipeline;
+mod tracker;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -96,7 +97,8 @@ mod _core {
     use super::{
         _panic_for_tests, detector::CoreDetector, embedder::CoreEmbedder, engine::load_onnxruntime,
         engine::onnxruntime_loaded, engine::tract_info, gallery::CoreGallery,
-        pipeline::CorePipeline, FastfaceError, GalleryError, ImageError, ModelError,
+        pipeline::CorePipeline, tracker::CoreTracker, FastfaceError, GalleryError, ImageError,
+        ModelError,
     };
 
     #[pymodule_export]
@@ -104,4 +106,7 @@ mod _core {
 
     #[pymodule_export]
     const IMAGES_PER_BATCH: usize = crate::pipeline::IMAGES_PER_BATCH;
+
+    #[pymodule_export]
+    const VIDEO_DETECT_LONG_SIDE: usize = crate::track::stream::VIDEO_DETECT_LONG_SIDE;
 }

@@ -2,31 +2,59 @@
 
 use std::path::PathBuf;
 
-use numpy::{IntoPyArray, PyArray2, PyArray4, PyReadonlyArray2, PyReadonlyArray3};
+use ndarray::Array3;
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyArray4, PyReadonlyArray2, PyReadonlyArray3};
 use pyo3::prelude::*;
 
-use super::arrays::{face_arrays, faces_from_arrays, owned_image, owned_images, FaceArrays};
+use super::arrays::{face_arrays, faces_from_arrays, owned_image, owned_images};
 use super::detached;
 use super::embedder::CoreEmbedder;
 use super::engine::{engine_choice, engine_name};
+use crate::detect::Face;
 use crate::manifest::Manifest;
 use crate::pipeline::{Pipeline, PipelineConfig};
+use crate::quality::face_quality;
 use crate::workers::Workers;
 
+/// One image's faces: boxes `(n, 4)`, scores `(n,)`, landmarks `(n, 5, 2)`,
+/// qualities `(n,)` ([`crate::quality::face_quality`]).
+type QualityArrays<'py> = (
+    Bound<'py, PyArray2<f32>>,
+    Bound<'py, PyArray1<f32>>,
+    Bound<'py, numpy::PyArray3<f32>>,
+    Bound<'py, PyArray1<f32>>,
+);
+
 /// One image's faces and their embeddings: boxes `(n, 4)`, scores `(n,)`,
-/// landmarks `(n, 5, 2)`, embeddings `(n, dim)`.
+/// landmarks `(n, 5, 2)`, embeddings `(n, dim)`, qualities `(n,)`.
 type EmbeddedArrays<'py> = (
     Bound<'py, PyArray2<f32>>,
-    Bound<'py, numpy::PyArray1<f32>>,
+    Bound<'py, PyArray1<f32>>,
     Bound<'py, numpy::PyArray3<f32>>,
     Bound<'py, PyArray2<f32>>,
+    Bound<'py, PyArray1<f32>>,
 );
+
+/// The quality of each face of `image`.
+fn qualities(image: &Array3<u8>, faces: &[Face]) -> Vec<f32> {
+    faces
+        .iter()
+        .map(|face| face_quality(image.view(), face))
+        .collect()
+}
 
 /// Detector, alignment and embedder built from the manifest; safe to share
 /// between threads, each call runs with the GIL released on all cores.
 #[pyclass(module = "fastface._core", frozen)]
 pub struct CorePipeline {
     inner: Pipeline,
+}
+
+impl CorePipeline {
+    /// The pipeline itself, for the other bindings (the tracker) to run.
+    pub(super) fn pipeline(&self) -> &Pipeline {
+        &self.inner
+    }
 }
 
 #[pymethods]
@@ -73,22 +101,38 @@ impl CorePipeline {
     }
 
     /// The faces of each RGB `uint8 (height, width, 3)` image, the face the
-    /// image is about first, then by score: per image `(boxes, scores, landmarks)`.
+    /// image is about first, then by score: per image `(boxes, scores,
+    /// landmarks, qualities)`.
     fn detect<'py>(
         &self,
         py: Python<'py>,
         images: Vec<PyReadonlyArray3<'py, u8>>,
-    ) -> PyResult<Vec<FaceArrays<'py>>> {
+    ) -> PyResult<Vec<QualityArrays<'py>>> {
         let images = owned_images(&images)?;
-        let faces = detached(py, || {
+        let found = detached(py, || {
             let views: Vec<_> = images.iter().map(|i| i.view()).collect();
-            self.inner.detect(&views)
+            let faces = self.inner.detect(&views)?;
+            let qualities: Vec<Vec<f32>> = images
+                .iter()
+                .zip(&faces)
+                .map(|(image, faces)| qualities(image, faces))
+                .collect();
+            Ok((faces, qualities))
         })?;
-        Ok(faces.iter().map(|f| face_arrays(py, f)).collect())
+        Ok(found
+            .0
+            .iter()
+            .zip(found.1)
+            .map(|(faces, qualities)| {
+                let (boxes, scores, landmarks) = face_arrays(py, faces);
+                (boxes, scores, landmarks, qualities.into_pyarray(py))
+            })
+            .collect())
     }
 
     /// `detect`, then every face aligned and embedded: per image
-    /// `(boxes, scores, landmarks, embeddings)`, row `i` of each the same face.
+    /// `(boxes, scores, landmarks, embeddings, qualities)`, row `i` of each
+    /// the same face.
     fn embed<'py>(
         &self,
         py: Python<'py>,
@@ -97,13 +141,28 @@ impl CorePipeline {
         let images = owned_images(&images)?;
         let results = detached(py, || {
             let views: Vec<_> = images.iter().map(|i| i.view()).collect();
-            self.inner.embed(&views)
+            let results = self.inner.embed(&views)?;
+            let qualities: Vec<Vec<f32>> = images
+                .iter()
+                .zip(&results)
+                .map(|(image, r)| qualities(image, &r.faces))
+                .collect();
+            Ok((results, qualities))
         })?;
         Ok(results
+            .0
             .into_iter()
-            .map(|r| {
+            .zip(results.1)
+            .map(|(r, qualities)| {
                 let (boxes, scores, landmarks) = face_arrays(py, &r.faces);
-                (boxes, scores, landmarks, r.embeddings.into_pyarray(py))
+                let embeddings = r.embeddings.into_pyarray(py);
+                (
+                    boxes,
+                    scores,
+                    landmarks,
+                    embeddings,
+                    qualities.into_pyarray(py),
+                )
             })
             .collect())
     }

@@ -9,6 +9,7 @@
     fastface bench                              the benchmarks in benches/, summarised
     fastface serve --data DIR                   face recognition over HTTP (docs/serve.md)
     fastface cluster PHOTOS/ [--out DIR] [--json] [--sheet sheet.png]   faces grouped by person
+    fastface watch VIDEO|CAMERA|URL --gallery G  faces tracked and named, JSON lines [--annotate out.mp4]
     fastface embed PHOTOS/ --out faces.parquet  every face as Parquet rows [--ray local|ADDRESS]
     fastface models                             bundled models: source, licence, accuracy
 
@@ -31,7 +32,7 @@ from typing import Any, Protocol
 
 from ..errors import FastfaceError
 from ..serve import cli as serve
-from . import bench, calibrate, cluster, demo, embed, enroll, identify, info, models, verify
+from . import bench, calibrate, cluster, demo, embed, enroll, identify, info, models, verify, watch
 from . import eval as eval_
 from ._output import CliError, one_line
 
@@ -62,6 +63,7 @@ COMMANDS = [
     Command("bench", bench, "run the benchmarks in benches/ and summarise them"),
     Command("serve", serve, "an HTTP face-recognition service (fastface[serve])"),
     Command("cluster", cluster, "group the faces of a folder of photos by person (table, folders, contact sheet)"),
+    Command("watch", watch, "faces tracked and named through a video, camera or stream, as JSON events"),
     Command("embed", embed, "every face of many photos as Parquet rows (here or on Ray)"),
     Command("info", info, "engine in use and why, instruction sets, threads, models"),
     Command("models", models, "every bundled model: source, sha256, licence, training data, accuracy"),
