@@ -157,11 +157,13 @@ const DLIB_MEAN_FACE_68_Y: [f64; 51] = [
     0.785343, 0.778746, 0.784792, 0.824182, 0.831803, 0.824182,
 ];
 
+type Points = Vec<[f64; 2]>;
+
 /// The template points (fractions of an unpadded chip) and the landmarks they pair
 /// with, as dlib chooses them: all 5 points of the 5-point model; of the 68-point
 /// model the nose, eyes and outer and upper lips (27..=54 and 60..=64: no jaw, no
 /// eyebrows, no lower lip).
-fn template_pairs(landmarks: &[[f64; 2]]) -> Result<(Vec<[f64; 2]>, Vec<[f64; 2]>)> {
+fn template_pairs(landmarks: &[[f64; 2]]) -> Result<(Points, Points)> {
     match landmarks.len() {
         5 => Ok((DLIB_FACE_TEMPLATE.to_vec(), landmarks.to_vec())),
         68 => {
