@@ -79,8 +79,9 @@ class Face:
     112 pixels, the embedders' input size), a pose score (1 when the nose sits
     midway between the eyes and at its usual depth between the eye line and
     the mouth, falling to 0 as it reaches an eye, the eye line or the mouth: a
-    turned or tilted head scores less) and a sharpness score (the variance of the Laplacian of the
-    face on a fixed grid: blur and motion smear score less). A clear frontal
+    turned or tilted head scores less) and a sharpness score (the variance of
+    the Laplacian of the face on a fixed grid: blur and motion smear score
+    less). A clear frontal
     face of 112 pixels or more scores about 0.8 to 1; refuse enrolment photos
     below about 0.5. :func:`fastface.track` embeds a track's best views by it.
     Every face fastface finds has one; ``None`` only on faces made by hand.
