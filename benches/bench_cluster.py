@@ -29,18 +29,21 @@ Synthetic: 100,000 unit vectors of 128 values, 20,000 "people" of 5 faces
 around random centres, clustered at the default model's threshold in a fresh
 process; peak resident memory from the kernel (ru_maxrss) before and after.
 
-Measured (2 cores shared with other builds; SFace, YuNet):
+Measured (the 2-core machine, while a build ran beside it; SFace, YuNet):
 
-    calibration, sface: 1.01 (DevTrain pairwise F 0.9699, BCubed F 0.9880;
-      DevTest 0.9554, 0.9862, 986 clusters for 963 people)
+    calibration (DevTrain pairwise F, BCubed F -> DevTest pairwise F, BCubed F, clusters
+    for 963 people):
+      sface   1.01: 0.9699, 0.9880 -> 0.9554, 0.9862,   986
+      facenet 0.78: 0.9039, 0.9639 -> 0.9055, 0.9631, 1,050
+      dlib    0.44: 0.6384, 0.9024 -> 0.7524, 0.9146, 1,156
 
     LFW View 1 DevTest: 1549 photos of 963 people
     | method                                        | pairwise F | BCubed F | clusters | seconds |
-    | fastface.cluster (sface, 1.01)                |     0.9554 |   0.9862 |      986 |   0.075 |
-    | connected components (sface, 1.01)            |     0.9644 |   0.9889 |      981 |   0.169 |
-    | dlib chinese_whispers (face_recognition, 0.5) |     0.7227 |   0.9381 |      969 |   3.099 |
+    | fastface.cluster (sface, 1.01)                |     0.9554 |   0.9862 |      986 |   0.016 |
+    | connected components (sface, 1.01)            |     0.9644 |   0.9889 |      981 |   0.039 |
+    | dlib chinese_whispers (face_recognition, 0.5) |     0.7227 |   0.9381 |      969 |   0.715 |
 
-    synthetic: 100,000 unit vectors, 20,000 people of 5: 69 s, peak RSS 270 MB
+    synthetic: 100,000 unit vectors, 20,000 people of 5: 25 s, peak RSS 270 MB
     (the whole process, data included); 19,999 clusters, pairwise F 0.9999
 
 What was compared. Chinese whispers with one vote per edge (dlib's recipe);

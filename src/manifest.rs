@@ -368,9 +368,11 @@ mod tests {
             (112, 112, 128)
         );
         assert_eq!(sface.default_alignment, "similarity");
-        // Calibrated by benches/bench_cluster.py; dlib has none yet.
+        // Calibrated by benches/bench_cluster.py; the detector networks have none.
         assert_eq!(m.clustering_threshold("sface").unwrap(), Some(1.01));
-        assert_eq!(m.clustering_threshold("dlib").unwrap(), None);
+        assert_eq!(m.clustering_threshold("facenet").unwrap(), Some(0.78));
+        assert_eq!(m.clustering_threshold("dlib").unwrap(), Some(0.44));
+        assert_eq!(m.clustering_threshold("yunet").unwrap(), None);
         assert!(m.clustering_threshold("nope").is_err());
     }
 

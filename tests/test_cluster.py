@@ -82,10 +82,14 @@ def test_threshold_and_min_size(sample_faces: tuple[np.ndarray, np.ndarray]) -> 
     assert set(fastface.cluster(embeddings, threshold=2.0).tolist()) == {0}
 
 
-def test_the_default_models_threshold_comes_from_the_manifest() -> None:
-    threshold = clustering_threshold()
-    verification = fastface._models.default_threshold(fastface._models.default_model())
-    assert 0.5 < threshold < verification
+def test_every_embedders_threshold_comes_from_the_manifest() -> None:
+    assert clustering_threshold() == clustering_threshold("sface") == 1.01
+    for model in ("sface", "facenet", "dlib"):
+        assert 0.3 < clustering_threshold(model) < fastface._models.default_threshold(model)
+    with pytest.raises(ValueError, match="'yunet' has no calibrated clustering threshold"):
+        clustering_threshold("yunet")
+    with pytest.raises(ValueError, match="'yunet' is not an embedding model"):
+        fastface.cluster(np.eye(4, dtype=np.float32), model="yunet", threshold=1.0)
 
 
 def test_pairwise_scores_by_hand() -> None:

@@ -28,8 +28,8 @@ def clustering_threshold(model: str | None = None) -> float:
     if value is None:
         raise ValueError(
             f"model {name!r} has no calibrated clustering threshold; pass threshold= "
-            "(a distance a little below its verification threshold, "
-            f"{float(model_entry(name)['threshold'])})"
+            "(a distance below its verification threshold: benches/bench_cluster.py "
+            "calibrates one)"
         )
     return float(value)
 
@@ -80,7 +80,9 @@ def cluster(
     else:
         rows = _rows(embeddings)
     name = default_model() if model is None else model
-    dim = int(model_entry(name)["output"]["dim"])
+    dim = model_entry(name).get("output", {}).get("dim")
+    if dim is None:
+        raise ValueError(f"{name!r} is not an embedding model")
     if rows.shape[1] != dim:
         raise ValueError(
             f"embeddings have dimension {rows.shape[1]}, but model {name!r} makes {dim}: "
