@@ -16,6 +16,7 @@ import numpy.typing as npt
 
 from .._gallery import Gallery, Match
 from .._image import load_image
+from ._drawing import draw_labelled_boxes
 from ._inputs import (
     IMAGE_EXTENSIONS,
     add_recognizer_options,
@@ -44,34 +45,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_recognizer_options(parser)
 
 
-def _colour(matched: bool) -> tuple[int, int, int]:
-    return (40, 180, 40) if matched else (40, 40, 220)  # BGR
-
-
 def annotate(
     image: npt.NDArray[np.uint8], matches: Sequence[tuple[Face, Match]]
 ) -> npt.NDArray[np.uint8]:
     """A BGR copy of the RGB ``image`` with each face's box and name (or
     "unknown") and distance drawn; same size as the image."""
-    out = np.ascontiguousarray(image[..., ::-1])
-    h, w = out.shape[:2]
-    thick = max(2, int(round(min(h, w) / 250)))
-    scale = max(0.45, min(h, w) / 700)
-    for face, m in matches:
-        x1, y1, x2, y2 = (int(round(v)) for v in face.box)
-        x1, y1 = max(0, min(x1, w - 1)), max(0, min(y1, h - 1))
-        x2, y2 = max(0, min(x2, w - 1)), max(0, min(y2, h - 1))
-        colour = _colour(m.matched)
-        cv2.rectangle(out, (x1, y1), (x2, y2), colour, thick)
-        text = f"{m.label if m.label is not None else 'unknown'} {m.distance:.2f}"
-        (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
-        ty = y1 - 4 if y1 - th - base - 4 >= 0 else min(h - 1, y2 + th + base + 4)
-        cv2.rectangle(out, (x1, ty - th - base), (min(w - 1, x1 + tw + 4), ty + 2), colour, -1)
-        cv2.putText(
-            out, text, (x1 + 2, ty - base + 1), cv2.FONT_HERSHEY_SIMPLEX, scale,
-            (255, 255, 255), 1, cv2.LINE_AA,
-        )  # fmt: skip
-    return out
+    return draw_labelled_boxes(
+        image,
+        (
+            (
+                face.box,
+                f"{m.label if m.label is not None else 'unknown'} {m.distance:.2f}",
+                m.matched,
+            )
+            for face, m in matches
+        ),
+    )
 
 
 def _write_image(path: Path, bgr: npt.NDArray[np.uint8]) -> None:

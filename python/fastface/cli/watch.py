@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from ._drawing import draw_labelled_boxes
 from ._inputs import add_recognizer_options, load_gallery
 from ._output import CliError, note
 from ._progress import ProgressBar
@@ -109,31 +110,19 @@ class _Events:
         self.out.flush()
 
 
-def _colour(track: Track) -> tuple[int, int, int]:
-    return (40, 180, 40) if track.label is not None else (40, 40, 220)  # BGR
-
-
 def annotate(image: npt.NDArray[np.uint8], tracks: list[Track]) -> npt.NDArray[np.uint8]:
     """A BGR copy of the RGB ``image`` with each track's box, id and name."""
-    out = np.ascontiguousarray(image[..., ::-1])
-    h, w = out.shape[:2]
-    thick = max(2, int(round(min(h, w) / 250)))
-    scale = max(0.45, min(h, w) / 700)
-    for track in tracks:
-        x1, y1, x2, y2 = (int(round(v)) for v in track.box)
-        x1, y1 = max(0, min(x1, w - 1)), max(0, min(y1, h - 1))
-        x2, y2 = max(0, min(x2, w - 1)), max(0, min(y2, h - 1))
-        colour = _colour(track)
-        cv2.rectangle(out, (x1, y1), (x2, y2), colour, thick)
-        text = f"#{track.track_id} {track.label if track.label is not None else 'unknown'}"
-        (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
-        ty = y1 - 4 if y1 - th - base - 4 >= 0 else min(h - 1, y2 + th + base + 4)
-        cv2.rectangle(out, (x1, ty - th - base), (min(w - 1, x1 + tw + 4), ty + 2), colour, -1)
-        cv2.putText(
-            out, text, (x1 + 2, ty - base + 1), cv2.FONT_HERSHEY_SIMPLEX, scale,
-            (255, 255, 255), 1, cv2.LINE_AA,
-        )  # fmt: skip
-    return out
+    return draw_labelled_boxes(
+        image,
+        (
+            (
+                track.box,
+                f"#{track.track_id} {track.label if track.label is not None else 'unknown'}",
+                track.label is not None,
+            )
+            for track in tracks
+        ),
+    )
 
 
 class _Rate:
