@@ -1,8 +1,8 @@
 """fastface: FaceNet face recognition with a Rust core.
 
 Faces are mapped to points on the unit hypersphere; two faces belong to the same
-person when the Euclidean distance between their embeddings is below the
-model's threshold.
+person when the Euclidean distance between their embeddings is at or below
+the model's threshold.
 """
 
 from ._cluster import cluster

@@ -39,8 +39,8 @@ class Candidate:
 class Match:
     """The answer for one probe face.
 
-    ``label`` is the nearest identity when its distance passes the threshold,
-    else ``None``; ``distance`` is the distance to the nearest row whatever it
+    ``label`` is the nearest identity when its distance is at or below the
+    threshold (``matched``), else ``None``; ``distance`` is the distance to the nearest row whatever it
     is (``inf`` for an empty gallery); ``box`` is the probe face's box when the
     probe was an image. ``candidates`` holds the ``top_k`` nearest rows.
     """
