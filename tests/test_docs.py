@@ -9,18 +9,23 @@ who runs them top to bottom would):
   it holds ``paths`` (the photos of ``photos/``) and ``embeddings`` (their
   faces' SFace embeddings, ``(n, 128)``): the two names the docs leave to the
   reader.
-- ``bash`` blocks run in bash (``set -euo pipefail``), one script per block,
-  each command in turn, the shared venv's ``fastface`` first on ``PATH``. A
-  ``fastface serve`` command runs in the background until the document is done
-  (on a free port; later blocks reach it at ``127.0.0.1:8000``'s place).
-- ``toml`` blocks are read as ``fastface serve --config`` files.
-- blocks without a language are shown output or plain text; those named in
-  :data:`OUTPUTS` are compared with their command's output.
+- ``bash`` (``sh``, ``shell``) blocks run in bash (``set -euo pipefail``),
+  one script per block, each command in turn, this Python's ``fastface`` first
+  on ``PATH``; a ``curl`` command must get JSON that is no error. A ``fastface
+  serve`` command runs in the background until the document is done (on a free
+  port; later blocks reach it at ``127.0.0.1:8000``'s place).
+- ``toml`` blocks are read as ``fastface serve --config`` files, ``json``
+  blocks parsed.
+- blocks without a language (or ``text``) are shown output or plain text;
+  those named in :data:`OUTPUTS` are compared with their command's output.
+- a block in any other language fails the test until it is run here or listed
+  in :data:`NOT_RUN`.
 
 The names the blocks use (``photo.jpg``, ``group.jpg``, ``photos/``, ...) are
 sample photos copied there by ``doc_photos.stage``; paths outside the folder
-(``/var/lib/fastface``, ``/etc/fastface``) are replaced by folders in it, a
-PostgreSQL URL by a throw-away server's (``local_postgres``), and a block's
+(``/var/lib/fastface``, ``/etc/fastface``) are replaced by folders in it,
+``postgresql://user@db/faces`` by a throw-away server's URL
+(``local_postgres``), and a block's
 ``ray.init()`` joins the Ray that the ``ray_session`` fixture started (two
 CPUs at most, no dashboard, stopped after the document).
 
@@ -87,6 +92,9 @@ OUTPUTS = {
 }
 FREE = ("sample photos:", "model load", "enrol ", "identify ")
 
+#: Fence languages run as bash scripts.
+SHELLS = ("bash", "sh", "shell")
+
 #: curl commands whose answer is an error: a placeholder the reader replaces.
 EXPECTED_ERRORS = {"/v1/faces/3f1c...": 404}
 
@@ -106,7 +114,9 @@ class Run:
     skipped: list[str] = field(default_factory=list)
     text: list[str] = field(default_factory=list)
     shown: list[tuple[str, str, str]] = field(default_factory=list)
-    ran: int = 0
+    ran: int = 0  # blocks run (a bash block: at least one of its commands)
+    blocks: int = 0  # blocks with a language
+    commands: int = 0  # bash commands run
     background: list[subprocess.Popen[str]] = field(default_factory=list)
 
 
@@ -166,6 +176,7 @@ def _run_bash(run: Run, document: str, source: str, line: int, used: set[tuple[s
         if text.startswith("# ") and command:
             run.shown.append((command, f"{document}:{line + offset}", text[2:]))
     script = ["set -euo pipefail"]
+    started_with = run.commands
     kept = []
     for command in _commands(source):
         reason = _not_run(document, command, used)
@@ -174,10 +185,12 @@ def _run_bash(run: Run, document: str, source: str, line: int, used: set[tuple[s
             continue
         if command.startswith("fastface serve ") and "--repair" not in command:
             _start_server(run, command)
-            run.ran += 1
+            run.commands += 1
             continue
         kept.append(command)
         script += [f"printf '\\n@@command {len(kept) - 1}@@\\n'", _substituted(command, run)]
+    if len(kept) or run.commands > started_with:
+        run.ran += 1
     if not kept:
         return
     done = subprocess.run(
@@ -198,7 +211,7 @@ def _run_bash(run: Run, document: str, source: str, line: int, used: set[tuple[s
         run.outputs[command] = output
         if command.startswith("curl "):
             _check_answer(f"{document}:{line}: `{command}`", command, output)
-    run.ran += len(kept)
+    run.commands += len(kept)
 
 
 def _check_answer(where: str, command: str, output: str) -> None:
@@ -359,9 +372,10 @@ def run_document(
     try:
         for example in parsed:
             language = example.region.lexemes["language"]
+            run.blocks += bool(language)
             source = str(example.parsed)
             line = example.line
-            if language == "bash":
+            if language in SHELLS:
                 _run_bash(run, document, source, line, used)
                 continue
             reason = _not_run(document, source, used)
@@ -376,7 +390,10 @@ def run_document(
                 config.write_text(_substituted(source, run))
                 read_config_file(str(config))
                 run.ran += 1
-            elif language == "":
+            elif language == "json":
+                json.loads(source)  # a payload shown in the docs must be valid JSON
+                run.ran += 1
+            elif language in ("", "text"):
                 command = _shown_output(document, source, used)
                 if command:
                     run.shown.append((command, f"{document}:{line}", source))
@@ -423,7 +440,8 @@ def test_document_runs(
     }
     assert listed <= used, f"entries that match no block any more: {sorted(listed - used)}"
     print(
-        f"\n{document}: {run.ran} blocks and commands run, {len(run.shown)} outputs checked, "
+        f"\n{document}: {run.ran} of {run.blocks} code blocks run ({run.commands} bash commands), "
+        f"{len(run.shown)} shown outputs checked, "
         f"{len(run.text)} text blocks ({', '.join(run.text)}), {len(run.skipped)} not run:"
     )
     for line in run.skipped:
