@@ -698,3 +698,22 @@ def test_console_script_and_usage() -> None:
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     proc = run_process()
     assert proc.returncode == 2 and "usage: fastface" in proc.stderr
+
+
+def test_embed_without_pyarrow_says_what_to_install(tmp_path: Path) -> None:
+    """A plain install has no pyarrow: `fastface embed` names the extra to add."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; sys.modules['pyarrow'] = None\n"
+            "from fastface.cli import main\n"
+            f"sys.exit(main(['embed', {str(VAL)!r}, '--out', {str(tmp_path / 'f.parquet')!r}]))",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert "pip install 'fastface[parquet]'" in done.stderr
+    assert not (tmp_path / "f.parquet").exists()
