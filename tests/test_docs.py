@@ -43,11 +43,13 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import re
 import secrets
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -228,8 +230,9 @@ def _check_answer(where: str, command: str, output: str) -> None:
 def _start_server(run: Run, command: str) -> None:
     """A ``fastface serve`` command in the background on a free port; later
     blocks reach it where the docs say 127.0.0.1:8000."""
+    free_port = _substituted(command, run).replace("fastface serve", "fastface serve --port 0", 1)
     process = subprocess.Popen(
-        ["bash", "-c", f"exec {_substituted(command, run)} --port 0"],
+        ["bash", "-c", f"exec {free_port}"],
         cwd=run.folder,
         env=run.env,
         stderr=subprocess.PIPE,
@@ -238,15 +241,28 @@ def _start_server(run: Run, command: str) -> None:
         start_new_session=True,
     )
     run.background.append(process)
-    assert process.stderr is not None
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def drain() -> None:  # all of stderr, so that the server never blocks on it
+        assert process.stderr is not None
+        for line in process.stderr:
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=drain, daemon=True).start()
     deadline = time.monotonic() + 120
-    for line in process.stderr:
+    while True:
+        try:
+            line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            raise AssertionError(f"{command}: not listening after 120 s") from None
+        if line is None:
+            break
         listening = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)
         if listening:
             run.substitutions["127.0.0.1:8000"] = f"127.0.0.1:{listening[1]}"
             run.outputs[command] = line.replace(listening[1], "8000")
             return
-        assert time.monotonic() < deadline, f"{command}: not listening after 120 s"
     raise AssertionError(f"{command} exited with {process.wait()}")
 
 
