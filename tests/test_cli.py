@@ -677,18 +677,6 @@ def test_errors_are_one_line(tmp_path: Path, gallery: tuple[Path, str], blank: P
     assert_one_line_error(run_process("eval", "csv", tmp_path / "bad.csv"), "bad.csv:2")
 
 
-def test_names_of_the_old_module_warn() -> None:
-    import fastface.cli
-    from fastface.cli import enroll, identify
-
-    with pytest.warns(DeprecationWarning, match="fastface.cli.identify.annotate"):
-        assert fastface.cli.annotate is identify.annotate
-    with pytest.warns(DeprecationWarning, match="fastface.cli.enroll.run"):
-        assert fastface.cli.cmd_enroll is enroll.run
-    with pytest.raises(AttributeError):
-        _ = fastface.cli.no_such_name
-
-
 def test_console_script_and_usage() -> None:
     script = Path(sys.executable).with_name("fastface")
     if script.is_file():
