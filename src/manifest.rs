@@ -279,6 +279,18 @@ impl Manifest {
 
     /// The embedder `name`: its file, input contract and alignments.
     pub fn embedder(&self, name: &str) -> Result<EmbedderEntry> {
+        let is_embedder =
+            |entry: &ModelEntry| entry.output.as_ref().is_some_and(|o| o.dim.is_some());
+        if !self.models.get(name).is_some_and(is_embedder) {
+            let mut embedders: Vec<&str> = (self.models.values())
+                .filter(|entry| is_embedder(entry))
+                .map(|entry| entry.name.as_str())
+                .collect();
+            embedders.sort();
+            return Err(Error::invalid(format!(
+                "unknown model {name:?}; shipped: {embedders:?}"
+            )));
+        }
         let onnx = self.onnx_path(name)?;
         let entry = &self.models[name];
         let invalid = |what: &str| Error::model(format!("model {name:?}: {what} in the manifest"));
@@ -408,7 +420,13 @@ mod tests {
     #[test]
     fn unknown_names_are_refused() {
         let m = Manifest::parse(Path::new("/models"), REPO_MANIFEST).unwrap();
-        assert!(matches!(m.embedder("nope"), Err(Error::InvalidArgument(_))));
+        let Err(Error::InvalidArgument(message)) = m.embedder("yunet") else {
+            panic!("a detector network is not an embedder");
+        };
+        assert!(
+            message.ends_with(r#"["dlib", "facenet", "sface"]"#),
+            "{message}"
+        );
         assert!(matches!(m.mtcnn("nope"), Err(Error::InvalidArgument(_))));
         let Err(Error::InvalidArgument(message)) = m.detector_kind("nope") else {
             panic!("an unknown detector must be an invalid argument");
