@@ -37,6 +37,8 @@ from .._pipeline import Face, FaceRecognizer, choose_face
 from ..errors import ImageError
 from .auth import HEADER, KeyCheck
 from .budget import BODY_FACTOR, BudgetExceededError, BusyError, MemoryBudget, Pool
+from .camera_api import CameraOut, add_camera_routes, register_camera_metrics
+from .cameras import CameraService
 from .config import ServeConfig
 from .limits import (
     DEADLINE_KEY,
@@ -165,6 +167,8 @@ class HealthOut(_Answer):
     """Requests worked on at once."""
     faces: int
     subjects: int
+    cameras: list[CameraOut]
+    """Each camera's state and counters (``--camera``)."""
 
 
 class ErrorDetail(_Answer):
@@ -394,12 +398,19 @@ def create_app(
         }
     )
 
+    cameras = CameraService(config, store)
+    register_camera_metrics(metrics.registry, cameras)
+
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         # Endpoints run on anyio's worker threads; as many as cores keeps every
         # core busy without piling up half-done requests.
         anyio.to_thread.current_default_thread_limiter().total_tokens = config.threads
-        yield
+        cameras.start()
+        try:
+            yield
+        finally:
+            cameras.stop()
 
     app = FastAPI(
         title="fastface",
@@ -611,6 +622,7 @@ def create_app(
             threads=int(anyio.to_thread.current_default_thread_limiter().total_tokens),
             faces=store.face_count(),
             subjects=store.subject_count(),
+            cameras=[CameraOut.model_validate(c) for c in cameras.status()],
         )
 
     @app.get("/metrics", dependencies=guarded, response_class=Response)
@@ -618,6 +630,7 @@ def create_app(
         """Prometheus text: requests, latencies, gallery size."""
         return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
+    add_camera_routes(app, guarded, cameras)
     _add_error_handlers(app)
     app.add_middleware(TimeLimit, seconds=config.timeout, exempt=PUBLIC_PATHS | {"/metrics"})
     app.add_middleware(BodyLimit, max_bytes=config.max_upload_bytes)

@@ -8,6 +8,7 @@ A config file holds the same names as the flags, with underscores::
     engine = "onnxruntime"
     api_key_file = "/etc/fastface/keys"
     max_upload_bytes = 10485760
+    camera = ["door=rtsp://user:pass@192.168.1.20/stream1", "hall=0"]
 """
 
 from __future__ import annotations
@@ -71,6 +72,12 @@ class ServeConfig:
     keepalive_timeout: float = 5.0
     api_key_file: str | None = None
     log_level: str = "info"
+    #: Cameras watched, each ``name=source`` (see ``cameras.CameraSpec``).
+    camera: list[str] = field(default_factory=list)
+    #: Events kept in ``data/events`` (the oldest go first)...
+    events_max: int = 10_000
+    #: ...and the most disk their crops and records take, bytes.
+    events_max_bytes: int = 500 * 1024 * 1024
 
     def check(self) -> None:
         """Raises ``ValueError`` naming the first setting out of range."""
@@ -85,6 +92,8 @@ class ServeConfig:
             "max_images",
             "memory_budget",
             "max_connections",
+            "events_max",
+            "events_max_bytes",
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -96,6 +105,13 @@ class ServeConfig:
         self._check_budget()
         if self.threshold is not None and not 0 <= self.threshold <= 2:
             raise ValueError(f"threshold must lie in [0, 2], got {self.threshold}")
+        from .cameras import CameraSpec
+
+        names = [CameraSpec.parse(text).name for text in self.camera]  # raises on a bad one
+        if len(set(names)) < len(names):
+            raise ValueError(f"camera names must differ, got {names}")
+        if names and (self.gallery or "").startswith(("postgresql://", "postgres://")):
+            raise ValueError("cameras need the gallery in a --data folder, not in PostgreSQL")
         if self.log_level not in ("critical", "error", "warning", "info", "debug"):
             raise ValueError(f"unknown log level {self.log_level!r}")
 
@@ -211,6 +227,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="API keys, one a line (also: $FASTFACE_API_KEYS, comma-separated)",
     )
     add("--log-level", help="critical, error, warning, info (default) or debug")
+    add(
+        "--camera",
+        action="append",
+        metavar="NAME=SOURCE",
+        help="watch a camera (repeatable): SOURCE is rtsp:// or http:// URL, a camera "
+        "index (0) or a video file; NAME (a-z, 0-9, _ and -) names its events",
+    )
+    add("--events-max", type=int, metavar="N", help=f"events kept (default {d.events_max:,})")
+    add(
+        "--events-max-bytes",
+        type=int,
+        metavar="BYTES",
+        help=f"disk the kept events may take (default {d.events_max_bytes:,}: 500 MiB)",
+    )
 
 
 def from_arguments(args: argparse.Namespace) -> ServeConfig:
@@ -237,6 +267,8 @@ def from_arguments(args: argparse.Namespace) -> ServeConfig:
 
 
 def _fits(value: Any, annotation: str) -> bool:
+    if annotation == "list[str]":
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
     kinds: dict[str, type | tuple[type, ...]] = {
         "str": str,
         "int": int,
