@@ -35,6 +35,10 @@ WIDTH, HEIGHT, FRAMES, FPS = 640, 360, 75, 25.0
 
 @pytest.fixture(scope="module")
 def clip() -> Clip:
+    return door_clip()
+
+
+def door_clip() -> Clip:
     """Ben walks across the top, the stranger along the bottom; both stay in
     view for the whole clip."""
     side = 150
@@ -101,14 +105,15 @@ class Stream:
         self.server.server_close()
 
 
-def wait_for(check: Any, seconds: float, what: str, server: Server) -> Any:
+def wait_for(check: Any, seconds: float, what: str, server: Server | None) -> Any:
     ends = time.monotonic() + seconds
     while time.monotonic() < ends:
         found = check()
         if found:
             return found
         time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {what}:\n" + "".join(server.log[-30:]))
+    log = "".join(server.log[-30:]) if server is not None else ""
+    raise AssertionError(f"timed out waiting for {what}:\n{log}")
 
 
 def cameras_of(client: httpx.Client) -> dict[str, dict[str, Any]]:

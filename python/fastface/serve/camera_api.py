@@ -176,6 +176,24 @@ class CameraCollector:
         yield GaugeMetricFamily(
             "fastface_events_bytes", "Disk the kept events take", value=events.bytes
         )
+        mqtt = self._service.mqtt
+        if mqtt is not None:
+            yield GaugeMetricFamily(
+                "fastface_mqtt_connected",
+                "1 while the MQTT broker is connected",
+                value=1.0 if mqtt.connected else 0.0,
+            )
+            yield GaugeMetricFamily(
+                "fastface_mqtt_queued", "MQTT messages waiting for the broker", value=mqtt.queued
+            )
+            yield CounterMetricFamily(
+                "fastface_mqtt_sent", "MQTT messages acknowledged by the broker", value=mqtt.sent
+            )
+            yield CounterMetricFamily(
+                "fastface_mqtt_dropped",
+                "MQTT messages dropped because the queue was full (--mqtt-queue)",
+                value=mqtt.dropped,
+            )
         yield CounterMetricFamily(
             "fastface_events_removed",
             "Events removed by the retention limits",

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -34,6 +34,9 @@ from ..errors import FastfaceError
 from .config import ServeConfig
 from .events import Event, EventStore, new_event_id
 from .store import FaceStore, SubjectStore
+
+if TYPE_CHECKING:
+    from .mqtt import MqttPublisher
 
 log = logging.getLogger("fastface.serve")
 
@@ -370,6 +373,18 @@ class CameraService:
         )
         self._listeners: list[Callable[[Notice], None]] = []
         self.cameras: dict[str, Camera] = {}
+        self.mqtt: MqttPublisher | None = None
+        if config.mqtt is not None:
+            from .mqtt import MqttPublisher
+
+            self.mqtt = MqttPublisher(
+                config.mqtt,
+                cameras=[CameraSpec.parse(text).name for text in config.camera],
+                people=lambda: store.subjects().keys(),
+                away_after=config.mqtt_away_after,
+                queue_size=config.mqtt_queue,
+            )
+            self.listen(self.mqtt.notice)
         if not config.camera:
             return
         if not isinstance(store, FaceStore):
@@ -402,6 +417,8 @@ class CameraService:
                 log.exception("a camera listener failed on %s", notice.kind)
 
     def start(self) -> None:
+        if self.mqtt is not None:
+            self.mqtt.start()
         for camera in self.cameras.values():
             log.info("camera %s: watching %s", camera.spec.name, camera.spec.shown())
             camera.start()
@@ -411,6 +428,8 @@ class CameraService:
             camera.signal_stop()  # all at once: each may take a frame to stop
         for camera in self.cameras.values():
             camera.stop()
+        if self.mqtt is not None:
+            self.mqtt.stop()  # after the cameras: their last events go out
 
     def status(self) -> list[dict[str, Any]]:
         return [camera.status() for camera in self.cameras.values()]

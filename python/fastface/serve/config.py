@@ -78,6 +78,12 @@ class ServeConfig:
     events_max: int = 10_000
     #: ...and the most disk their crops and records take, bytes.
     events_max_bytes: int = 500 * 1024 * 1024
+    #: The MQTT broker the cameras' events go to: ``mqtt://user:pass@host:1883``.
+    mqtt: str | None = None
+    #: Seconds after which a person no longer in view is ``away``.
+    mqtt_away_after: float = 300.0
+    #: Messages kept while the broker is away (then the oldest are dropped).
+    mqtt_queue: int = 10_000
 
     def check(self) -> None:
         """Raises ``ValueError`` naming the first setting out of range."""
@@ -94,10 +100,11 @@ class ServeConfig:
             "max_connections",
             "events_max",
             "events_max_bytes",
+            "mqtt_queue",
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("timeout", "header_timeout", "keepalive_timeout"):
+        for name in ("timeout", "header_timeout", "keepalive_timeout", "mqtt_away_after"):
             if not getattr(self, name) > 0:
                 raise ValueError(
                     f"{name} must be a positive number of seconds, got {getattr(self, name)}"
@@ -110,6 +117,10 @@ class ServeConfig:
         names = [CameraSpec.parse(text).name for text in self.camera]  # raises on a bad one
         if len(set(names)) < len(names):
             raise ValueError(f"camera names must differ, got {names}")
+        if self.mqtt is not None:
+            from .mqtt import BrokerAddress
+
+            BrokerAddress.parse(self.mqtt)
         if names and (self.gallery or "").startswith(("postgresql://", "postgres://")):
             raise ValueError("cameras need the gallery in a --data folder, not in PostgreSQL")
         if self.log_level not in ("critical", "error", "warning", "info", "debug"):
@@ -240,6 +251,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         metavar="BYTES",
         help=f"disk the kept events may take (default {d.events_max_bytes:,}: 500 MiB)",
+    )
+    add(
+        "--mqtt",
+        metavar="URL",
+        help="publish the cameras' events, presence and Home Assistant discovery to this "
+        "broker: mqtt://user:password@host:1883 (mqtts:// for TLS)",
+    )
+    add(
+        "--mqtt-away-after",
+        type=float,
+        metavar="S",
+        help=f"seconds out of view before a person is away (default {d.mqtt_away_after:g})",
+    )
+    add(
+        "--mqtt-queue",
+        type=int,
+        metavar="N",
+        help=f"messages kept while the broker is away (default {d.mqtt_queue:,})",
     )
 
 
