@@ -198,6 +198,8 @@ def test_cameras_name_the_enrolled_keep_strangers_unknown_and_reopen_a_cut_strea
             bad = client.get("/v1/events", params={"since": "yesterday"})
             assert bad.status_code == 422 and "ISO 8601" in bad.text
             assert client.get("/v1/events/0000-none/crop").status_code == 404
+            # The CompreFace door opens only with --compreface-api.
+            assert client.get("/api/v1/recognition/subjects").status_code == 404
             with server.client(key=None) as anonymous:
                 assert anonymous.get("/v1/events").status_code == 401
 

@@ -39,7 +39,9 @@ from .auth import HEADER, KeyCheck
 from .budget import BODY_FACTOR, BudgetExceededError, BusyError, MemoryBudget, Pool
 from .camera_api import CameraOut, add_camera_routes, register_camera_metrics
 from .cameras import CameraService
+from .compreface import add_compreface_routes
 from .config import ServeConfig
+from .library import LIVE_PATH, add_library_routes, key_from
 from .limits import (
     DEADLINE_KEY,
     RETRY_AFTER_S,
@@ -398,7 +400,7 @@ def create_app(
         }
     )
 
-    cameras = CameraService(config, store)
+    cameras = CameraService(config, store, recognizer)
     register_camera_metrics(metrics.registry, cameras)
 
     @contextlib.asynccontextmanager
@@ -427,8 +429,10 @@ def create_app(
     )
     key_header = APIKeyHeader(name=HEADER, auto_error=False)
 
-    async def require_key(key: Annotated[str | None, Security(key_header)]) -> None:
-        if not keys.accepts(key):
+    async def require_key(
+        request: Request, key: Annotated[str | None, Security(key_header)]
+    ) -> None:
+        if not keys.accepts(key_from(request, key)):
             raise HTTPException(
                 status_code=401,
                 detail=f"a valid API key is required in the {HEADER} header",
@@ -631,8 +635,19 @@ def create_app(
         return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     add_camera_routes(app, guarded, cameras)
+    add_library_routes(
+        app, guarded, config=config, recognizer=recognizer, store=store, cameras=cameras,
+        budget=budget, keys=keys, photo=one_image,
+    )  # fmt: skip
+    if config.compreface_api:
+        add_compreface_routes(
+            app, guarded, config=config, recognizer=recognizer, store=store, budget=budget,
+            file=Depends(image_fields({"file": False}, 1, budget, config)),
+        )  # fmt: skip
     _add_error_handlers(app)
-    app.add_middleware(TimeLimit, seconds=config.timeout, exempt=PUBLIC_PATHS | {"/metrics"})
+    app.add_middleware(
+        TimeLimit, seconds=config.timeout, exempt=PUBLIC_PATHS | {"/metrics", LIVE_PATH}
+    )
     app.add_middleware(BodyLimit, max_bytes=config.max_upload_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app

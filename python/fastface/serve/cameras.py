@@ -29,6 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .._gallery import Gallery
+from .._pipeline import FaceRecognizer, choose_face
 from .._track import Track, VideoTracks, track
 from ..errors import FastfaceError
 from .config import ServeConfig
@@ -192,7 +193,8 @@ class Camera:
         threshold: float | None,
         detector: str | None,
         tell: Callable[[Notice], None],
-        store_event: Callable[[Event, bytes], None],
+        store_event: Callable[[Event, bytes, npt.NDArray[np.float32] | None], None],
+        embed: Callable[[npt.NDArray[np.uint8]], npt.NDArray[np.float32] | None],
     ) -> None:
         self.spec = spec
         self.stats = CameraStats()
@@ -201,6 +203,8 @@ class Camera:
         self._detector = detector
         self._tell = tell
         self._store_event = store_event
+        self._embed = embed
+        self._latest: tuple[npt.NDArray[np.uint8], list[Track]] | None = None
         self._stop = threading.Event()
         self._open: dict[int, _OpenTrack] = {}
         self._stream: VideoTracks | None = None
@@ -297,6 +301,11 @@ class Camera:
             for track_id in frame.ended:
                 self._finish(track_id)
             self.stats.tracks = len(self._open)
+            self._latest = (frame.image, frame.tracks)
+
+    def latest(self) -> tuple[npt.NDArray[np.uint8], list[Track]] | None:
+        """The last frame tracked and its tracks (for the live view)."""
+        return self._latest
 
     def _update(self, seen: Track, image: npt.NDArray[np.uint8], now: float) -> None:
         kept = self._open.get(seen.track_id)
@@ -331,8 +340,10 @@ class Camera:
             quality=kept.quality,
             frames=kept.frames,
         )
+        # An unknown face's embedding lets the Face Library group it with others.
+        embedding = self._embed(kept.crop) if kept.label is None else None
         try:
-            self._store_event(event, jpeg(kept.crop))
+            self._store_event(event, jpeg(kept.crop), embedding)
         except (OSError, ValueError) as err:
             log.error(
                 "camera %s: could not store event %s: %s", self.spec.name, event.event_id, err
@@ -362,10 +373,19 @@ class Camera:
         }
 
 
+def _main_embedding(
+    recognizer: FaceRecognizer, image: npt.NDArray[np.uint8]
+) -> npt.NDArray[np.float32] | None:
+    face = choose_face(recognizer.embed(image))
+    return None if face is None else face.embedding
+
+
 class CameraService:
     """Every camera of the service, their events, and who listens to them."""
 
-    def __init__(self, config: ServeConfig, store: SubjectStore) -> None:
+    def __init__(
+        self, config: ServeConfig, store: SubjectStore, recognizer: FaceRecognizer
+    ) -> None:
         self.events = EventStore(
             Path(config.data) / "events",
             max_events=config.events_max,
@@ -402,6 +422,7 @@ class CameraService:
                 detector=config.detector,
                 tell=self._tell,
                 store_event=self.events.add,
+                embed=lambda crop: _main_embedding(recognizer, crop),
             )
 
     def listen(self, listener: Callable[[Notice], None]) -> None:

@@ -150,6 +150,9 @@ def run(args: argparse.Namespace) -> int:
             server_header=False,
             http=protocol_class(config.header_timeout, config.max_connections),
             timeout_keep_alive=max(1, round(config.keepalive_timeout)),
+            # A request finishes within its time limit; what is still open then
+            # (a live view being watched) is closed rather than waited for.
+            timeout_graceful_shutdown=max(1, round(config.timeout)),
             # Request headers and lines: an upload is in the body, never here.
             h11_max_incomplete_event_size=64 * 1024,
         )

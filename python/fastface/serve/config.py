@@ -84,6 +84,8 @@ class ServeConfig:
     mqtt_away_after: float = 300.0
     #: Messages kept while the broker is away (then the oldest are dropped).
     mqtt_queue: int = 10_000
+    #: Answer CompreFace's recognition API under ``/api/v1/recognition``.
+    compreface_api: bool = False
 
     def check(self) -> None:
         """Raises ``ValueError`` naming the first setting out of range."""
@@ -265,6 +267,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"seconds out of view before a person is away (default {d.mqtt_away_after:g})",
     )
     add(
+        "--compreface-api",
+        action="store_true",
+        default=None,
+        help="also answer CompreFace's recognition REST API (/api/v1/recognition/...), "
+        "for Double Take and Home Assistant's CompreFace integrations",
+    )
+    add(
         "--mqtt-queue",
         type=int,
         metavar="N",
@@ -296,6 +305,8 @@ def from_arguments(args: argparse.Namespace) -> ServeConfig:
 
 
 def _fits(value: Any, annotation: str) -> bool:
+    if annotation == "bool":
+        return isinstance(value, bool)
     if annotation == "list[str]":
         return isinstance(value, list) and all(isinstance(v, str) for v in value)
     kinds: dict[str, type | tuple[type, ...]] = {

@@ -11,7 +11,9 @@ leaves whole records only (a crop without its record is removed at start).
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -20,6 +22,9 @@ import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+import numpy.typing as npt
 
 log = logging.getLogger("fastface.serve")
 
@@ -53,6 +58,9 @@ class Event:
         return asdict(self)
 
 
+_FIELDS = [f.name for f in dataclasses.fields(Event)]
+
+
 def new_event_id(end: float) -> str:
     """A unique id that sorts by ``end``."""
     return f"{round(end * 1000):013d}-{secrets.token_hex(4)}"
@@ -83,7 +91,8 @@ class EventStore:
         for event_id in sorted(records):
             path = records[event_id]
             try:
-                event = Event(**json.loads(path.read_text()))
+                record = json.loads(path.read_text())
+                event = Event(**{name: record[name] for name in _FIELDS})
             except (OSError, ValueError, TypeError) as err:
                 log.warning("skipping the unreadable event record %s: %s", path, err)
                 continue
@@ -102,20 +111,54 @@ class EventStore:
         self._kept[event.event_id] = (event, size)
         self.bytes += size
 
-    def add(self, event: Event, crop_jpeg: bytes) -> None:
-        """Writes ``event`` with its crop, then removes the oldest events past the
-        limits."""
+    def add(
+        self,
+        event: Event,
+        crop_jpeg: bytes,
+        embedding: npt.NDArray[np.float32] | None = None,
+    ) -> None:
+        """Writes ``event`` with its crop (and the crop's face embedding, which
+        groups unknown faces), then removes the oldest events past the limits."""
         self.directory.mkdir(parents=True, exist_ok=True)
         crop = self.directory / (event.event_id + ".jpg")
-        record = self.directory / (event.event_id + ".json")
         crop.write_bytes(crop_jpeg)
-        text = json.dumps(event.as_json()).encode()
-        tmp = record.with_suffix(".tmp")
-        tmp.write_bytes(text)
-        os.replace(tmp, record)
+        size = len(crop_jpeg) + self._write_record(event, embedding)
         with self._lock:
-            self._remember(event, len(crop_jpeg) + len(text))
+            self._remember(event, size)
             self._prune()
+
+    def _write_record(self, event: Event, embedding: npt.NDArray[np.float32] | None) -> int:
+        record: dict[str, Any] = event.as_json()
+        if embedding is not None:
+            data = np.ascontiguousarray(embedding, dtype="<f4").tobytes()
+            record["embedding"] = base64.b64encode(data).decode()
+        text = json.dumps(record).encode()
+        path = self.directory / (event.event_id + ".json")
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(text)
+        os.replace(tmp, path)
+        return len(text)
+
+    def embedding(self, event_id: str) -> npt.NDArray[np.float32] | None:
+        """The face embedding stored with an event, if any."""
+        try:
+            record = json.loads((self.directory / (event_id + ".json")).read_text())
+        except (OSError, ValueError):
+            return None
+        text = record.get("embedding")
+        return None if text is None else np.frombuffer(base64.b64decode(text), "<f4")
+
+    def relabel(self, event_ids: list[str], label: str) -> None:
+        """Gives kept events a label (a group of unknown faces named at last)."""
+        for event_id in event_ids:
+            event = self.get(event_id)
+            if event is None:
+                continue
+            renamed = dataclasses.replace(event, label=label)
+            self._write_record(renamed, self.embedding(event_id))
+            with self._lock:
+                if event_id in self._kept:
+                    self._kept[event_id] = (renamed, self._kept[event_id][1])
 
     def _prune(self) -> None:
         while self._kept and (len(self._kept) > self.max_events or self.bytes > self.max_bytes):
