@@ -106,4 +106,3 @@ def test_no_face_and_no_key_answer_as_compreface_does(client: httpx.Client) -> N
     assert not_image.status_code == 422
     keyless = httpx.post(f"{client.base_url}{API}/recognize", files={"file": b"x"})
     assert keyless.status_code == 401
-
