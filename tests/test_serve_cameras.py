@@ -274,9 +274,15 @@ def test_camera_settings_from_flags_and_the_config_file(tmp_path: Path) -> None:
         (["--camera", "a=0", "--camera", "a=1"], "must differ"),
         (["--camera", "a=0", "--gallery", "postgresql://x/y"], "PostgreSQL"),
         (["--events-max", "0"], "events_max"),
+        (["--mqtt-away-after", "0"], "mqtt_away_after"),
     ):
         with pytest.raises(ValueError, match=message):
             settings.from_arguments(parser.parse_args(bad))
+    config_file.write_text('compreface_api = true\nmqtt = "mqtt://ann:pw@broker.lan"\n')
+    config = settings.from_arguments(parser.parse_args(["--config", str(config_file)]))
+    assert config.compreface_api is True and config.mqtt == "mqtt://ann:pw@broker.lan"
+    with pytest.raises(ValueError, match="mqtt://user:password@host"):
+        settings.from_arguments(parser.parse_args(["--mqtt", "tcp://broker.lan"]))
     config_file.write_text('camera = "door=0"\n')
     with pytest.raises(ValueError, match="camera"):
         settings.from_arguments(parser.parse_args(["--config", str(config_file)]))

@@ -37,6 +37,7 @@ from .._image import _check_pixels, load_image, read_header
 from .._pipeline import Face, FaceRecognizer, choose_face
 from .budget import MemoryBudget
 from .config import ServeConfig
+from .limits import time_left
 from .store import SubjectStore, UnknownFaceError, UnknownSubjectError, check_subject, subject_key
 
 PREFIX = "/api/v1/recognition"
@@ -74,7 +75,7 @@ def add_compreface_routes(
         _check_pixels((header.width, header.height), "the file", config.max_pixels)
         started = time.perf_counter()
         cost = budget.image_cost(header.peak_bytes, header.pixels)
-        with budget.images.holding(cost, config.timeout):
+        with budget.images.holding(cost, time_left(request, config.timeout)):
             faces = recognizer.embed(load_image(data, max_pixels=config.max_pixels))
         return faces, 1000 * (time.perf_counter() - started)
 

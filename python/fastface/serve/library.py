@@ -40,6 +40,7 @@ from .budget import MemoryBudget
 from .cameras import CameraService
 from .config import ServeConfig
 from .events import UNKNOWN
+from .limits import time_left
 from .store import SubjectStore, check_subject
 
 log = logging.getLogger("fastface.serve")
@@ -263,7 +264,7 @@ def add_library_routes(
         header = read_header(data, "the photo")
         _check_pixels((header.width, header.height), "the photo", config.max_pixels)
         cost = budget.image_cost(header.peak_bytes, header.pixels)
-        with budget.images.holding(cost, config.timeout):
+        with budget.images.holding(cost, time_left(request, config.timeout)):
             image = load_image(data, max_pixels=config.max_pixels)
             face = choose_face(recognizer.embed(image))
             reason = refusal(face)
