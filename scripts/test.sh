@@ -16,5 +16,6 @@ python -m mypy.stubtest fastface._core --allowlist tests/stubtest_allowlist.txt
 # all of tract compiles again (about 10 minutes here). Needs libpython, as the
 # development install does; plain `cargo test` needs no Python at all.
 cargo test --release --lib --features python
-# The slowest tests are listed, to keep CI within its 45 minutes.
-python -m pytest -q --durations=25 "$@"
+# The slowest tests are listed, to keep CI within its 45 minutes; a test skipped
+# for a reason tests/skip_guard.py does not allow fails the run.
+python -m pytest -q --durations=25 --strict-skips "$@"

@@ -7,3 +7,6 @@ from hypothesis import settings
 # (e.g. `pytest --hypothesis-seed=<n>`).
 settings.register_profile("fastface", derandomize=True)
 settings.load_profile("fastface")
+
+# `--strict-skips` (scripts/test.sh): a skip for a reason not allowed fails the run.
+from skip_guard import pytest_addoption, pytest_configure  # noqa: E402, F401

@@ -15,22 +15,17 @@ from __future__ import annotations
 
 import pathlib
 
+import cv2
+import fastface
 import numpy as np
+import onnxruntime as ort
 import pytest
-
-cv2 = pytest.importorskip("cv2")
-_core = pytest.importorskip("fastface._core")
+from fastface import _core
 
 PKG = pathlib.Path(__file__).resolve().parents[1] / "python" / "fastface"
 MODELS = PKG / "models"
 SAMPLES = PKG / "samples"
 NETS = {name: MODELS / f"mtcnn_{name}.onnx" for name in ("pnet", "rnet", "onet")}
-
-needs_models = pytest.mark.skipif(
-    not all(p.exists() for p in NETS.values()),
-    reason="MTCNN ONNX files not built (python models/build.py)",
-)
-needs_samples = pytest.mark.skipif(not SAMPLES.is_dir(), reason="sample photos not extracted")
 
 
 def sample_paths() -> list[pathlib.Path]:
@@ -45,8 +40,6 @@ def read_rgb(path: pathlib.Path) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def detector():
-    if not all(p.exists() for p in NETS.values()):
-        pytest.skip("MTCNN ONNX files not built")
     return _core.CoreDetector(str(MODELS), engine="tract")
 
 
@@ -58,14 +51,10 @@ def detect_one(detector, image: np.ndarray) -> list[tuple]:
 
 @pytest.fixture(scope="module")
 def photo() -> np.ndarray:
-    paths = sample_paths()
-    if not paths:
-        pytest.skip("sample photos not extracted")
-    return read_rgb(paths[0])
+    return read_rgb(sample_paths()[0])
 
 
 def ort_session(name: str):
-    ort = pytest.importorskip("onnxruntime")
     return ort.InferenceSession(str(NETS[name]), providers=["CPUExecutionProvider"])
 
 
@@ -82,13 +71,11 @@ def compare(detector, name: str, batch: np.ndarray) -> float:
     return worst
 
 
-@needs_models
 @pytest.mark.parametrize("scale", [1.0, 0.6, 0.425, 0.3, 0.15])
 def test_pnet_tract_equals_onnxruntime(detector, photo, scale):
     h, w = photo.shape[:2]
     size = (int(np.ceil(w * scale)), int(np.ceil(h * scale)))
-    if min(size) < 12:
-        pytest.skip("scale below the P-Net minimum for this photo")
+    assert min(size) >= 12, "every scale must keep the photo above P-Net's 12-pixel input"
     scaled = cv2.resize(photo, size, interpolation=cv2.INTER_AREA)
     batch = np.ascontiguousarray(scaled.transpose(2, 0, 1)[None].astype(np.float32))
     assert compare(detector, "pnet", batch) < 1e-4
@@ -109,7 +96,6 @@ def face_crops(detector, photo, size: int) -> np.ndarray:
     return np.ascontiguousarray(np.stack(crops).transpose(0, 3, 1, 2).astype(np.float32))
 
 
-@needs_models
 @pytest.mark.parametrize("name,size", [("rnet", 24), ("onet", 48)])
 def test_refine_nets_tract_equal_onnxruntime(detector, photo, name, size):
     batch = face_crops(detector, photo, size)
@@ -119,12 +105,9 @@ def test_refine_nets_tract_equal_onnxruntime(detector, photo, name, size):
     assert compare(detector, name, noise) < 1e-4
 
 
-@needs_models
-@needs_samples
 def test_sample_photos_yield_faces_with_ordered_landmarks(detector):
     paths = sample_paths()
-    if not paths:
-        pytest.skip("no sample photos")
+    assert paths, f"no sample photos under {SAMPLES}"
     images = [read_rgb(p) for p in paths]
     results = detector.detect(images)
     assert len(results) == len(images)
@@ -155,7 +138,6 @@ def test_sample_photos_yield_faces_with_ordered_landmarks(detector):
     assert rate >= 0.97, f"faces found in {found}/{len(images)} sample photos"
 
 
-@needs_models
 def test_a_batch_equals_one_image_at_a_time(detector, photo):
     small = cv2.resize(photo, (photo.shape[1] // 2, photo.shape[0] // 2))
     many = detector.detect([photo, small])
@@ -165,13 +147,9 @@ def test_a_batch_equals_one_image_at_a_time(detector, photo):
         assert np.array_equal(one_landmarks, landmarks)
 
 
-@needs_models
-@needs_samples
 def test_onnxruntime_engine_detects_the_same_faces(detector):
     """MTCNN's networks run on either engine: the same faces within float noise."""
-    fastface = pytest.importorskip("fastface")
-    if not fastface._models.ensure_onnxruntime():
-        pytest.skip("onnxruntime not installed")
+    assert fastface._models.ensure_onnxruntime()
     on_ort = _core.CoreDetector(str(MODELS), engine="onnxruntime")
     assert on_ort.engine == "onnxruntime" and detector.engine == "tract"
     images = [read_rgb(p) for p in sample_paths()[::6]]
@@ -183,7 +161,6 @@ def test_onnxruntime_engine_detects_the_same_faces(detector):
         assert np.abs(l1 - l2).max(initial=0) < 0.05
 
 
-@needs_models
 def test_degenerate_images_give_no_faces_or_clear_errors(detector):
     for shape in [(1, 1, 3), (11, 500, 3), (5, 5, 3), (64, 64, 3)]:
         assert len(detect_one(detector, np.zeros(shape, np.uint8))) == 0
@@ -199,9 +176,7 @@ def test_degenerate_images_give_no_faces_or_clear_errors(detector):
         _core.CoreDetector(str(MODELS), "no-such-detector")
 
 
-@needs_models
 def test_alignment_shapes_and_template(photo):
-    fastface = pytest.importorskip("fastface")
     similarity = fastface.FaceRecognizer("facenet", engine="tract")  # margin crop: FaceNet
     crop = fastface.FaceRecognizer("facenet", engine="tract", alignment="crop")
     assert (similarity.alignment, crop.alignment) == ("similarity", "crop")

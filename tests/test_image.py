@@ -13,9 +13,7 @@ import pytest
 from fastface import ImageError, load_image
 from fastface._image import ImageFileNotFoundError, ImageTooLargeError, read_header
 from lying_images import LYING
-
-PIL = pytest.importorskip("PIL")
-from PIL import Image, ImageOps  # noqa: E402
+from PIL import Image, ImageOps
 
 SAMPLES = Path(fastface.__file__).parent / "samples"
 SAMPLE = sorted((SAMPLES / "train").glob("*/*.jpg"))[0]

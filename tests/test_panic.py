@@ -18,11 +18,6 @@ import pytest
 from fastface import FastfaceError, _core
 from threaded import run_in_threads
 
-pytestmark = pytest.mark.skipif(
-    not hasattr(_core, "_panic_for_tests"),
-    reason="extension built before the _panic_for_tests hook; run maturin develop",
-)
-
 
 def test_panic_becomes_fastface_error() -> None:
     with pytest.raises(FastfaceError, match="boom from Rust 42") as info:

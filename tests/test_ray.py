@@ -13,15 +13,13 @@ from typing import Any
 import cv2
 import fastface
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
+import ray
 from fastface._models import SAMPLES_DIR, ensure_onnxruntime
-
-ray = pytest.importorskip("ray")
-pa = pytest.importorskip("pyarrow")
-pq = pytest.importorskip("pyarrow.parquet")
-
-from fastface.cli import embed as embed_command  # noqa: E402
-from fastface.ray import FaceRows, face_rows, row_schema  # noqa: E402
+from fastface.cli import embed as embed_command
+from fastface.ray import FaceRows, face_rows, row_schema
 
 ENGINE = "onnxruntime" if ensure_onnxruntime() else "tract"
 POOL_SIZE = 2

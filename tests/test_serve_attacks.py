@@ -16,13 +16,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
+import httpx
 import numpy as np
 import pytest
 from fastface._models import SAMPLES_DIR
 from lying_images import LYING
 from test_serve import Server, assert_error
-
-httpx = pytest.importorskip("httpx")
 
 MIB = 1 << 20
 BUDGET = 1100 * MIB

@@ -8,20 +8,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
+import schemathesis
 from hypothesis import HealthCheck, given, settings
-from test_serve import Server
-
-schemathesis = pytest.importorskip("schemathesis")
-httpx = pytest.importorskip("httpx")
-
-from schemathesis import GenerationMode  # noqa: E402
-from schemathesis.checks import (  # noqa: E402
+from schemathesis import GenerationMode
+from schemathesis.checks import (
     content_type_conformance,
     not_a_server_error,
     response_schema_conformance,
     status_code_conformance,
 )
+from test_serve import Server
 
 CHECKS = [
     not_a_server_error,

@@ -22,15 +22,11 @@ import cv2
 import fastface
 import numpy as np
 import pytest
-from fastface import _core
 from threaded import run_in_threads
 
 SAMPLES = Path(fastface.__file__).parent / "samples"
 PHOTOS = sorted(SAMPLES.glob("*/*/*.jpg"))
 THREADS = 8
-HAS_DETECTOR = hasattr(_core, "CoreDetector")
-
-needs_detector = pytest.mark.skipif(not HAS_DETECTOR, reason="extension built without CoreDetector")
 
 
 def crop_of(path: Path) -> np.ndarray:
@@ -122,8 +118,8 @@ def contents(gallery: fastface.Gallery) -> Counter[tuple[str, bytes]]:
 def test_shared_objects_under_8_threads_match_serial_run(
     embedder: fastface.Embedder, request: pytest.FixtureRequest
 ) -> None:
-    recognizer = request.getfixturevalue("recognizer") if HAS_DETECTOR else None
-    tasks = make_tasks(embedder.dim, detect=recognizer is not None)
+    recognizer = request.getfixturevalue("recognizer")
+    tasks = make_tasks(embedder.dim, detect=True)
 
     gallery, rows = fresh_gallery()
     t0 = time.perf_counter()
@@ -241,7 +237,6 @@ def test_gil_released_during_search() -> None:
     assert free > 0.1 and free > 3 * held
 
 
-@needs_detector
 def test_gil_released_during_detection(recognizer: fastface.FaceRecognizer) -> None:
     images = [fastface.load_image(p) for p in PHOTOS[:8]]
     recognizer.detect(images[0])

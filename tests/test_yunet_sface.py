@@ -18,13 +18,13 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import onnx
+import onnxruntime as ort
 import pytest
 from converters import EXTRACTED, converter
 from fastface import Face, FaceRecognizer
 from fastface._embedder import Embedder
 from fastface._models import SAMPLES_DIR, manifest, model_path
-
-ort = pytest.importorskip("onnxruntime")
 
 TOLERANCE = 1e-4
 ENGINES = ("tract", "onnxruntime")
@@ -130,9 +130,9 @@ def test_sface_respelled_activations_keep_every_value(
     """models/convert_opencv_zoo.py respells SFace's PRelu activations for speed:
     with float32 weights (before the float16 storage) and no graph optimisation,
     onnxruntime gives the same outputs as the network with PRelu, bit for bit."""
-    onnx = pytest.importorskip("onnx")
-    if not SFACE_ORIGINAL.is_file():
-        pytest.skip(f"{SFACE_ORIGINAL} is not cached: run python models/build.py")
+    assert SFACE_ORIGINAL.is_file(), (
+        f"{SFACE_ORIGINAL} is not cached: python models/build.py makes it"
+    )
     convert_opencv_zoo = converter("convert_opencv_zoo")
     with_prelu = convert_opencv_zoo.sface_batched(onnx.load(str(SFACE_ORIGINAL)))
     respelled = tmp_path / "sface_float32.onnx"
