@@ -23,7 +23,7 @@ def mosquitto_binary() -> str:
     for candidate in (shutil.which("mosquitto"), "/usr/sbin/mosquitto"):
         if candidate and os.access(candidate, os.X_OK):
             return candidate
-    pytest.skip(
+    pytest.fail(
         "mosquitto is not installed (scripts/setup.sh installs it: apt-get install mosquitto)"
     )
 

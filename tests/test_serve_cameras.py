@@ -16,17 +16,14 @@ from typing import Any
 
 import cv2
 import fastface
+import httpx
 import numpy as np
 import pytest
 from fastface.serve import config as settings
 from fastface.serve.cameras import CameraSpec
 from fastface.serve.events import Event, EventStore, new_event_id
+from test_serve import KEY, Server
 from video_clips import Clip, Walker, enrolled_gallery, make_clip, photos, write_mp4
-
-httpx = pytest.importorskip("httpx")
-pytest.importorskip("fastapi")
-
-from test_serve import KEY, Server  # noqa: E402 (after the skips above)
 
 ENROLLED = ["ben_afflek", "elton_john"]
 STRANGER = "madonna"

@@ -8,14 +8,11 @@ import base64
 from collections.abc import Iterator
 
 import fastface
+import httpx
 import numpy as np
 import pytest
+from test_serve import KEY, Server, png
 from video_clips import background, photos
-
-httpx = pytest.importorskip("httpx")
-pytest.importorskip("fastapi")
-
-from test_serve import KEY, Server, png  # noqa: E402
 
 API = "/api/v1/recognition"
 PEOPLE = ["ben_afflek", "elton_john"]

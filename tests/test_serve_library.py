@@ -20,24 +20,20 @@ import cv2
 import fastface
 import numpy as np
 import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+from test_serve import KEY, Server
+from test_serve_cameras import FPS, STRANGER, door_clip
 from video_clips import background, photos
-
-pytest.importorskip("fastapi")
-pytest.importorskip("selenium")
-from selenium import webdriver  # noqa: E402
-from selenium.common.exceptions import WebDriverException  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
-from test_serve import KEY, Server  # noqa: E402
-from test_serve_cameras import FPS, STRANGER, door_clip  # noqa: E402
 
 
 def browser_paths() -> tuple[str, str]:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     driver = shutil.which("chromedriver") or "/usr/bin/chromedriver"
     if chromium is None or not os.path.exists(driver):
-        pytest.skip("chromium and chromedriver are not installed (scripts/setup.sh installs them)")
+        pytest.fail("chromium and chromedriver are not installed (scripts/setup.sh installs them)")
     return chromium, driver
 
 
@@ -97,10 +93,7 @@ def browser() -> Iterator[webdriver.Chrome]:
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                  "--window-size=1400,1000"):  # fmt: skip
         options.add_argument(flag)
-    try:
-        chrome = webdriver.Chrome(options=options, service=Service(driver))
-    except WebDriverException as err:
-        pytest.skip(f"chromium did not start: {err.msg}")
+    chrome = webdriver.Chrome(options=options, service=Service(driver))
     yield chrome
     chrome.quit()
 

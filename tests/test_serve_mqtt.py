@@ -15,14 +15,9 @@ from typing import Any
 import pytest
 from fastface.serve.cameras import Notice
 from mqtt_broker import Mosquitto, Subscriber, free_port
+from test_serve import KEY, Server
+from test_serve_cameras import ENROLLED, door_clip, wait_for
 from video_clips import enrolled_gallery, write_mp4
-
-httpx = pytest.importorskip("httpx")
-pytest.importorskip("fastapi")
-pytest.importorskip("paho.mqtt")
-
-from test_serve import KEY, Server  # noqa: E402 (after the skips above)
-from test_serve_cameras import ENROLLED, door_clip, wait_for  # noqa: E402
 
 AWAY_AFTER = 2.0
 
