@@ -400,7 +400,7 @@ def create_app(
         }
     )
 
-    cameras = CameraService(config, store, recognizer)
+    cameras = CameraService(config, store)
     register_camera_metrics(metrics.registry, cameras)
 
     @contextlib.asynccontextmanager

@@ -30,7 +30,7 @@ import numpy.typing as npt
 
 from .._gallery import Gallery
 from .._pipeline import FaceRecognizer, choose_face
-from .._track import Track, VideoTracks, track
+from .._track import VIDEO_DETECT_LONG_SIDE, Track, VideoTracks, _video_recognizer, track
 from ..errors import FastfaceError
 from .config import ServeConfig
 from .events import Event, EventStore, new_event_id
@@ -191,7 +191,7 @@ class Camera:
         gallery: Gallery,
         *,
         threshold: float | None,
-        detector: str | None,
+        recognizer: FaceRecognizer,
         tell: Callable[[Notice], None],
         store_event: Callable[[Event, bytes, npt.NDArray[np.float32] | None], None],
         embed: Callable[[npt.NDArray[np.uint8]], npt.NDArray[np.float32] | None],
@@ -200,7 +200,7 @@ class Camera:
         self.stats = CameraStats()
         self._gallery = gallery
         self._threshold = threshold
-        self._detector = detector
+        self._recognizer = recognizer
         self._tell = tell
         self._store_event = store_event
         self._embed = embed
@@ -241,7 +241,7 @@ class Camera:
                     self.spec.source,
                     self._gallery,
                     threshold=self._threshold,
-                    detector=self._detector,
+                    recognizer=self._recognizer,
                     live=self.spec.live,
                     images=True,
                 )
@@ -383,9 +383,7 @@ def _main_embedding(
 class CameraService:
     """Every camera of the service, their events, and who listens to them."""
 
-    def __init__(
-        self, config: ServeConfig, store: SubjectStore, recognizer: FaceRecognizer
-    ) -> None:
+    def __init__(self, config: ServeConfig, store: SubjectStore) -> None:
         self.events = EventStore(
             Path(config.data) / "events",
             max_events=config.events_max,
@@ -413,16 +411,20 @@ class CameraService:
                 "gallery cannot be watched by cameras yet"
             )
         self.mirror = SubjectMirror(store)
+        # Video's recognizer (detection on a small copy of each frame), shared
+        # by every camera; it embeds unknown crops too, so no second copy of the
+        # networks is loaded for them.
+        video = _video_recognizer(store.model, config.detector, VIDEO_DETECT_LONG_SIDE, None)
         for text in config.camera:
             spec = CameraSpec.parse(text)
             self.cameras[spec.name] = Camera(
                 spec,
                 self.mirror.gallery,
                 threshold=config.threshold,
-                detector=config.detector,
+                recognizer=video,
                 tell=self._tell,
                 store_event=self.events.add,
-                embed=lambda crop: _main_embedding(recognizer, crop),
+                embed=lambda crop: _main_embedding(video, crop),
             )
 
     def listen(self, listener: Callable[[Notice], None]) -> None:
