@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,6 +20,7 @@ import fastface
 import httpx
 import numpy as np
 import pytest
+from fastface._track import STREAM_OPEN_TIMEOUT_MS
 from fastface.serve import config as settings
 from fastface.serve.cameras import CameraSpec
 from fastface.serve.events import Event, EventStore, new_event_id
@@ -134,10 +136,13 @@ def test_cameras_name_the_enrolled_keep_strangers_unknown_and_reopen_a_cut_strea
     keys = tmp_path / "keys"
     keys.write_text(KEY + "\n")
     stream = Stream(clip.frames)
+    # A camera that takes the connection and never answers: it must hold up no other.
+    stuck = socket.create_server(("127.0.0.1", 0))
     began = time.time()
     server = Server(
         "--api-key-file", keys, "--data", tmp_path / "data", "--gallery", gallery_file,
         "--camera", f"door={video}", "--camera", f"hall={stream.url}",
+        "--camera", f"stuck=http://127.0.0.1:{stuck.getsockname()[1]}/live.mjpg",
     )  # fmt: skip
     try:
         with server.client() as client:
@@ -148,6 +153,7 @@ def test_cameras_name_the_enrolled_keep_strangers_unknown_and_reopen_a_cut_strea
             assert cameras["door"]["frames"] == FRAMES and cameras["door"]["dropped"] == 0
             hall = cameras["hall"]
             assert hall["connections"] >= 2 and hall["source"] == stream.url
+            assert cameras["stuck"]["frames"] == 0 and cameras["stuck"]["state"] != "streaming"
 
             door = events(client, camera="door")
             assert {e["label"] for e in door} == {"ben_afflek", None}, door
@@ -209,11 +215,22 @@ def test_cameras_name_the_enrolled_keep_strangers_unknown_and_reopen_a_cut_strea
             kept = re.search(r"^fastface_events_kept (\S+)$", text, re.MULTILINE)
             assert kept and float(kept.group(1)) == len(events(client, limit=1000))
     finally:
+        stuck.close()  # the stuck camera's connection fails now: it can stop
         server.stop()
         stream.close()
     stored = sorted((tmp_path / "data" / "events").glob("*.json"))
     assert len(stored) == len(list((tmp_path / "data" / "events").glob("*.jpg"))) > 0
     assert {json.loads(p.read_text())["camera"] for p in stored} == {"door", "hall"}
+
+
+def test_a_stream_that_never_answers_fails_within_its_open_timeout() -> None:
+    # OpenCV opens one stream at a time: a silent one must not hold the others long.
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        started = time.monotonic()
+        with pytest.raises(fastface.VideoError, match="did not answer"):
+            fastface.track(f"http://127.0.0.1:{silent.getsockname()[1]}/live.mjpg")
+        took = time.monotonic() - started
+    assert STREAM_OPEN_TIMEOUT_MS / 1000 - 0.5 < took < STREAM_OPEN_TIMEOUT_MS / 1000 + 5
 
 
 def an_event(end: float, camera: str = "door", label: str | None = None) -> Event:

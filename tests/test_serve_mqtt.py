@@ -73,6 +73,11 @@ def test_events_presence_and_discovery_reach_the_broker_across_its_restart(
             assert metric(text, "fastface_mqtt_queued") == 0.0
             assert metric(text, "fastface_mqtt_dropped_total") == 0.0
             assert metric(text, "fastface_mqtt_sent_total") >= queued
+            # Home Assistant coming back online gets the discovery messages again.
+            door_sensor = "homeassistant/sensor/fastface/door_last_face/config"
+            announced = len(watcher.on(door_sensor))
+            watcher.client.publish("homeassistant/status", "online", qos=1)
+            wait_for(lambda: len(watcher.on(door_sensor)) > announced, 30, "discovery", server)
             # Ben goes away once out of view for AWAY_AFTER seconds.
             ben = "fastface/person/ben_afflek"
             wait_for(lambda: payloads(watcher, ben)[-1:] and payloads(watcher, ben)[-1]["state"]
@@ -100,7 +105,7 @@ def test_events_presence_and_discovery_reach_the_broker_across_its_restart(
     assert status[0] == b"online" and status[-1] == b"offline"
 
     discovery = {m.topic: json.loads(m.payload) for m in watcher.messages
-                 if m.topic.startswith("homeassistant/") and m.payload}  # fmt: skip
+                 if m.topic.endswith("/config") and m.payload}  # fmt: skip
     sensor = discovery["homeassistant/sensor/fastface/door_last_face/config"]
     assert sensor["state_topic"] == "fastface/door/last_face"
     assert sensor["availability_topic"] == "fastface/status"
