@@ -78,6 +78,10 @@ def test_events_presence_and_discovery_reach_the_broker_across_its_restart(
             announced = len(watcher.on(door_sensor))
             watcher.client.publish("homeassistant/status", "online", qos=1)
             wait_for(lambda: len(watcher.on(door_sensor)) > announced, 30, "discovery", server)
+            # Removing a person from the gallery removes their sensor.
+            elton = "homeassistant/binary_sensor/fastface/person_elton_john/config"
+            assert client.delete("/v1/subjects/elton_john").status_code == 200
+            wait_for(lambda: watcher.on(elton)[-1].payload == b"", 30, "elton removed", server)
             # Ben goes away once out of view for AWAY_AFTER seconds.
             ben = "fastface/person/ben_afflek"
             wait_for(lambda: payloads(watcher, ben)[-1:] and payloads(watcher, ben)[-1]["state"]
@@ -111,7 +115,8 @@ def test_events_presence_and_discovery_reach_the_broker_across_its_restart(
     assert sensor["availability_topic"] == "fastface/status"
     assert sensor["unique_id"] == "fastface_door_last_face" and sensor["device"]["identifiers"]
     for person in ENROLLED:  # every enrolled person, seen or not
-        presence_config = discovery[f"homeassistant/binary_sensor/fastface/person_{person}/config"]
+        config_topic = f"homeassistant/binary_sensor/fastface/person_{person}/config"
+        presence_config = json.loads(watcher.on(config_topic)[0].payload)
         assert presence_config["device_class"] == "presence"
         assert presence_config["state_topic"] == f"fastface/person/{person}"
         assert (presence_config["payload_on"], presence_config["payload_off"]) == (

@@ -403,6 +403,13 @@ class CameraService:
                 queue_size=config.mqtt_queue,
             )
             self.listen(self.mqtt.notice)
+            if isinstance(store, FaceStore):
+                mqtt = self.mqtt
+                store.watch(
+                    lambda subject, _: mqtt.person_changed(
+                        subject, enrolled=subject in store.subjects()
+                    )
+                )
         if not config.camera:
             return
         if not isinstance(store, FaceStore):

@@ -265,6 +265,21 @@ class MqttPublisher:
         if changed:
             self._send_presence(notice.label, seen)
 
+    def person_changed(self, label: str, *, enrolled: bool) -> None:
+        """A person enrolled (their presence sensor is announced) or removed
+        from the gallery (the sensor and their retained state are removed)."""
+        if enrolled:
+            if label not in self._announced:
+                self._announce_person(label, direct=False)
+            return
+        self._announced.discard(label)
+        with self._lock:
+            self._presence.pop(label, None)
+        topic, _ = self._person_config(label)
+        # An empty retained message deletes the retained one (and the entity).
+        self._put(topic, b"", retain=True)
+        self._put(f"{TOPIC_PREFIX}/person/{topic_part(label)}", b"", retain=True)
+
     def _send_presence(self, label: str, seen: _Presence) -> None:
         self._put(
             f"{TOPIC_PREFIX}/person/{topic_part(label)}",
