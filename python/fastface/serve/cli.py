@@ -25,7 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "Serve face detection, verification and identification over HTTP, with a "
         "durable gallery. Binds 127.0.0.1 unless --host says otherwise; any other "
         f"address needs API keys (--api-key-file or ${KEYS_ENV}), sent by clients "
-        f"in the {HEADER} header."
+        f"in the {HEADER} header. With --camera it also watches cameras, names the "
+        "people it knows and keeps events (--mqtt publishes them, with Home Assistant "
+        "discovery); the Face Library page is at /. See docs/cameras.md."
     )
     settings.add_arguments(parser)
     parser.add_argument(

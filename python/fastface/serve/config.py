@@ -244,7 +244,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--camera",
         action="append",
         metavar="NAME=SOURCE",
-        help="watch a camera (repeatable): SOURCE is rtsp:// or http:// URL, a camera "
+        help="watch a camera (repeatable): SOURCE is an rtsp:// or http:// URL, a camera "
         "index (0) or a video file; NAME (a-z, 0-9, _ and -) names its events",
     )
     add("--events-max", type=int, metavar="N", help=f"events kept (default {d.events_max:,})")
@@ -267,17 +267,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"seconds out of view before a person is away (default {d.mqtt_away_after:g})",
     )
     add(
+        "--mqtt-queue",
+        type=int,
+        metavar="N",
+        help=f"messages kept while the broker is away (default {d.mqtt_queue:,})",
+    )
+    add(
         "--compreface-api",
         action="store_true",
         default=None,
         help="also answer CompreFace's recognition REST API (/api/v1/recognition/...), "
         "for Double Take and Home Assistant's CompreFace integrations",
-    )
-    add(
-        "--mqtt-queue",
-        type=int,
-        metavar="N",
-        help=f"messages kept while the broker is away (default {d.mqtt_queue:,})",
     )
 
 
