@@ -5,7 +5,8 @@ service's gallery. A live source (a URL or a camera index) is read by
 ``track``'s reader, which drops the oldest frames when the tracker falls
 behind: a slow camera costs its own frames, never another camera's. A video
 file is played at its own speed, every frame tracked. A stream that ends or
-fails is opened again after a pause that doubles on each failure to connect
+fails is opened again after a pause that doubles on each failure to connect,
+and on each stop of a stream that ran less than :data:`BACKOFF_MOST` seconds
 (from :data:`BACKOFF_FIRST` up to :data:`BACKOFF_MOST` seconds).
 
 Each track tells the service's listeners when it ``appeared``, when it was
@@ -252,7 +253,7 @@ class Camera:
                 continue
             self.stats.connections += 1
             self.stats.state = "streaming"
-            delay = BACKOFF_FIRST
+            opened = time.monotonic()
             self._stream = stream
             try:
                 with stream:
@@ -260,9 +261,9 @@ class Camera:
             except Exception as err:  # a stream failing mid-way is reopened, never fatal
                 self._failed(f"{self.spec.shown()} failed: {err}")
             finally:
+                self._stream = None
                 self._dropped_before += stream.dropped
                 self._skipped_before += stream.skipped
-                self._stream = None
             # The tracks of a stream that stopped end with it.
             for track_id in list(self._open):
                 self._finish(track_id)
@@ -274,7 +275,12 @@ class Camera:
                 return
             self.stats.state = "reconnecting"
             log.warning("camera %s: the stream stopped; reopening it", self.spec.name)
+            # A stream that ran a while is reopened at once; one that keeps
+            # stopping soon after it opens waits longer each time.
+            if time.monotonic() - opened >= BACKOFF_MOST:
+                delay = BACKOFF_FIRST
             self._stop.wait(delay)
+            delay = min(2 * delay, BACKOFF_MOST)
 
     def _failed(self, message: str) -> None:
         self.stats.failures += 1
