@@ -2,7 +2,7 @@
 # Sets everything up, then runs the linters, the Rust tests and the Python tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh test
 export PATH="$PWD/.venv/bin:$PATH"
 cargo fmt --check
 cargo clippy --release --all-targets -- -D warnings

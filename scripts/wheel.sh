@@ -12,7 +12,7 @@
 # of its own, so no cross gcc or sysroot is needed. The models are the same
 # files on every platform.
 #
-# Needs what scripts/setup.sh installs (.venv with maturin) plus ziglang from
+# Needs what `scripts/setup.sh test` installs (.venv with maturin) plus ziglang from
 # PyPI, installed here on first use. Each target has its own cargo target folder
 # (target/wheel, target/wheel-aarch64): zig as the C compiler and linker would
 # otherwise invalidate the development build in target/ and the other way round.

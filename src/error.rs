@@ -1,5 +1,5 @@
-//! The one error type of the core. `lib.rs` maps each variant to a typed Python
-//! exception; nothing here knows about Python.
+//! The one error type of the core. The bindings (`src/python/mod.rs`) map each
+//! variant to a typed Python exception; nothing here knows about Python.
 
 use std::fmt;
 
@@ -15,7 +15,8 @@ pub enum Error {
     Model(String),
     /// A gallery is empty, mismatched, corrupt or could not be saved or loaded.
     Gallery(String),
-    /// An operating-system input/output failure, with the path involved.
+    /// An operating-system input/output failure on a gallery file, with the path
+    /// involved (a gallery error to Python; model files report `Model`).
     Io(String),
     /// A bug in fastface (a caught panic); the message asks for a report.
     Internal(String),

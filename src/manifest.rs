@@ -42,6 +42,14 @@ struct LandmarksEntry {
     file: String,
 }
 
+/// The detector implementations a manifest entry can name as its `kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DetectorKind {
+    Mtcnn,
+    Yunet,
+}
+
 /// The detector and embedder a recognizer uses when none is named.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Defaults {
@@ -52,6 +60,8 @@ pub struct Defaults {
 #[derive(Debug, Clone, Deserialize)]
 struct DetectorEntry {
     name: String,
+    /// The implementation that runs it: the entry's name is free.
+    kind: DetectorKind,
     networks: Vec<String>,
     /// Longer side, in pixels, of the copy larger photos are detected on (0:
     /// full resolution); any detector can take it.
@@ -184,13 +194,33 @@ impl Manifest {
         Ok(self.dir.join(&entry.onnx))
     }
 
-    fn detector<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<(&DetectorEntry, T)> {
-        let entry = self.detectors.get(name).ok_or_else(|| {
+    /// The implementation detector `name` runs.
+    pub fn detector_kind(&self, name: &str) -> Result<DetectorKind> {
+        Ok(self.detector_entry(name)?.kind)
+    }
+
+    fn detector_entry(&self, name: &str) -> Result<&DetectorEntry> {
+        self.detectors.get(name).ok_or_else(|| {
             Error::invalid(format!(
                 "unknown detector {name:?}; shipped: {:?}",
                 self.names(&self.detectors)
             ))
-        })?;
+        })
+    }
+
+    /// Detector `name`'s entry and options, which must be of `kind`.
+    fn detector<T: serde::de::DeserializeOwned>(
+        &self,
+        name: &str,
+        kind: DetectorKind,
+    ) -> Result<(&DetectorEntry, T)> {
+        let entry = self.detector_entry(name)?;
+        if entry.kind != kind {
+            return Err(Error::invalid(format!(
+                "detector {name:?} is {:?}, not {kind:?}",
+                entry.kind
+            )));
+        }
         let options = serde_json::from_value(entry.options.clone()).map_err(|e| {
             Error::model(format!(
                 "detector {name:?}: bad options in the manifest: {e}"
@@ -201,13 +231,12 @@ impl Manifest {
 
     /// The longer side of the copy detector `name` sees of a larger photo.
     pub fn detect_long_side(&self, name: &str) -> Result<usize> {
-        let (entry, _): (_, serde_json::Value) = self.detector(name)?;
-        Ok(entry.detect_long_side)
+        Ok(self.detector_entry(name)?.detect_long_side)
     }
 
     /// MTCNN's networks (P-Net, R-Net, O-Net files) and default settings.
     pub fn mtcnn(&self, name: &str) -> Result<([PathBuf; 3], MtcnnOptions)> {
-        let (entry, options): (_, MtcnnOptionsEntry) = self.detector(name)?;
+        let (entry, options): (_, MtcnnOptionsEntry) = self.detector(name, DetectorKind::Mtcnn)?;
         let [p, r, o] = entry.networks.as_slice() else {
             return Err(Error::model(format!(
                 "detector {name:?} must list three networks in the manifest"
@@ -226,7 +255,7 @@ impl Manifest {
 
     /// YuNet's network file and default settings.
     pub fn yunet(&self, name: &str) -> Result<(PathBuf, YunetOptions)> {
-        let (entry, options): (_, YunetOptionsEntry) = self.detector(name)?;
+        let (entry, options): (_, YunetOptionsEntry) = self.detector(name, DetectorKind::Yunet)?;
         let [network] = entry.networks.as_slice() else {
             return Err(Error::model(format!(
                 "detector {name:?} must list one network in the manifest"
@@ -381,6 +410,22 @@ mod tests {
         let m = Manifest::parse(Path::new("/models"), REPO_MANIFEST).unwrap();
         assert!(matches!(m.embedder("nope"), Err(Error::InvalidArgument(_))));
         assert!(matches!(m.mtcnn("nope"), Err(Error::InvalidArgument(_))));
+        let Err(Error::InvalidArgument(message)) = m.detector_kind("nope") else {
+            panic!("an unknown detector must be an invalid argument");
+        };
+        assert!(message.contains(r#"["mtcnn", "yunet"]"#), "{message}");
         assert!(Manifest::parse(Path::new("/"), "{").is_err());
+    }
+
+    /// The manifest's `kind`, not the entry's name, decides which detector runs.
+    #[test]
+    fn a_detector_runs_as_its_kind() {
+        let renamed = REPO_MANIFEST.replacen(r#""name": "yunet""#, r#""name": "door-cam""#, 1);
+        let m = Manifest::parse(Path::new("/models"), &renamed).unwrap();
+        assert_eq!(m.detector_kind("door-cam").unwrap(), DetectorKind::Yunet);
+        assert_eq!(m.detector_kind("mtcnn").unwrap(), DetectorKind::Mtcnn);
+        assert!(m.yunet("door-cam").is_ok() && m.mtcnn("door-cam").is_err());
+        let unknown_kind = REPO_MANIFEST.replacen(r#""kind": "yunet""#, r#""kind": "retina""#, 1);
+        assert!(Manifest::parse(Path::new("/models"), &unknown_kind).is_err());
     }
 }

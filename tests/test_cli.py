@@ -419,6 +419,42 @@ def test_verify(capsys: pytest.CaptureFixture[str]) -> None:
     assert doc["same"] is False and doc["distance"] >= doc["threshold"]
 
 
+def test_verify_states_the_rule_at_and_next_to_the_threshold(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Same person at or below the threshold, and the printed numbers show why,
+    even when they agree to 4 decimals."""
+    a, b = sorted((TRAIN / "madonna").glob("*.jpg"))[:2]
+    distance = fastface.verify(a, b).distance
+    for threshold, verdict in (
+        (distance, "same person"),
+        (np.nextafter(distance, 3.0), "same person"),
+        (np.nextafter(distance, -1.0), "different people"),
+    ):
+        code, out, _ = run(capsys, "verify", a, b, "--threshold", repr(float(threshold)))
+        shown = re.fullmatch(rf"{verdict}: distance (\S+) (<=|>) threshold (\S+)\n", out)
+        assert code == 0 and shown, out
+        relation = "<=" if float(shown[1]) <= float(shown[3]) else ">"
+        assert shown[2] == relation == ("<=" if verdict == "same person" else ">")
+        assert (shown[1] == shown[3]) == (threshold == distance)
+
+
+def test_model_help_names_a_gallery_only_where_the_command_opens_one(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    def model_help(command: str) -> str:
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        return text[text.index("--model MODEL") :].split(" --detector")[0]
+
+    assert "GALLERY was made with" in model_help("identify")
+    assert "--gallery was made with" in model_help("watch")
+    assert "--append adds to was made with" in model_help("enroll")
+    for command in ("verify", "embed", "cluster", "demo"):
+        assert "gallery" not in model_help(command).lower()
+
+
 def test_detector_and_model_are_chosen_on_the_command_line(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -641,18 +677,6 @@ def test_errors_are_one_line(tmp_path: Path, gallery: tuple[Path, str], blank: P
     assert_one_line_error(run_process("eval", "csv", tmp_path / "bad.csv"), "bad.csv:2")
 
 
-def test_names_of_the_old_module_warn() -> None:
-    import fastface.cli
-    from fastface.cli import enroll, identify
-
-    with pytest.warns(DeprecationWarning, match="fastface.cli.identify.annotate"):
-        assert fastface.cli.annotate is identify.annotate
-    with pytest.warns(DeprecationWarning, match="fastface.cli.enroll.run"):
-        assert fastface.cli.cmd_enroll is enroll.run
-    with pytest.raises(AttributeError):
-        _ = fastface.cli.no_such_name
-
-
 def test_console_script_and_usage() -> None:
     script = Path(sys.executable).with_name("fastface")
     if script.is_file():
@@ -662,3 +686,22 @@ def test_console_script_and_usage() -> None:
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     proc = run_process()
     assert proc.returncode == 2 and "usage: fastface" in proc.stderr
+
+
+def test_embed_without_pyarrow_says_what_to_install(tmp_path: Path) -> None:
+    """A plain install has no pyarrow: `fastface embed` names the extra to add."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; sys.modules['pyarrow'] = None\n"
+            "from fastface.cli import main\n"
+            f"sys.exit(main(['embed', {str(VAL)!r}, '--out', {str(tmp_path / 'f.parquet')!r}]))",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert "pip install 'fastface[parquet]'" in done.stderr
+    assert not (tmp_path / "f.parquet").exists()

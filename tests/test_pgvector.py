@@ -157,6 +157,12 @@ def test_model_id_is_checked(pg_url: str) -> None:
         PgGallery(pg_url, table="faces; DROP TABLE x")
     with pytest.raises(fastface.GalleryError, match="cannot connect"):
         PgGallery("postgresql://postgres@127.0.0.1:1/postgres")
+    with PgGallery(pg_url, table="declared", model="sface") as declared:
+        row = np.eye(1, 128, dtype=np.float32)
+        with pytest.raises(fastface.GalleryError, match="facenet"):
+            declared.add_embeddings("x", row, model="facenet")
+        declared.add_embeddings("x", row, model="sface")
+        assert declared.labels() == ["x"]
 
 
 def test_hnsw_index_on_request_exact_search_unchanged(pg_url: str) -> None:

@@ -195,6 +195,14 @@ def test_batched_forms_and_errors(rec: FaceRecognizer) -> None:
         rec.detect(b"not a photo")
 
 
+def test_unknown_names_fail_with_the_known_ones() -> None:
+    """The manifest decides: an unknown detector or model is not silently replaced."""
+    with pytest.raises(ValueError, match=r"unknown detector 'retina'.*'mtcnn', 'yunet'"):
+        FaceRecognizer(detector="retina")
+    with pytest.raises(ValueError, match=r"unknown model 'arcface'.*'sface'"):
+        FaceRecognizer("arcface")
+
+
 def test_module_level_default_is_shared() -> None:
     from fastface._pipeline import default_recognizer
 

@@ -1,8 +1,10 @@
-"""fastface: FaceNet face recognition with a Rust core.
+"""fastface: face recognition with a Rust core.
 
-Faces are mapped to points on the unit hypersphere; two faces belong to the same
-person when the Euclidean distance between their embeddings is below the
-model's threshold.
+A photo's faces are found (YuNet by default, or MTCNN), aligned, and mapped by an
+embedding network (SFace by default, FaceNet or dlib's ResNet) to points on the
+unit hypersphere; two faces belong to the same person when the Euclidean distance
+between their embeddings is at or below the model's threshold. Galleries search
+those points exactly with SIMD; videos are tracked and photo collections clustered.
 """
 
 from ._cluster import cluster

@@ -13,7 +13,14 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _core
-from ._models import default_model, default_threshold, model_entry, model_for
+from ._models import (
+    default_model,
+    default_threshold,
+    model_entry,
+    model_for,
+    model_mismatch,
+)
+from .errors import GalleryError
 
 if TYPE_CHECKING:
     from ._pg_gallery import PgGallery
@@ -32,8 +39,8 @@ class Candidate:
 class Match:
     """The answer for one probe face.
 
-    ``label`` is the nearest identity when its distance passes the threshold,
-    else ``None``; ``distance`` is the distance to the nearest row whatever it
+    ``label`` is the nearest identity when its distance is at or below the
+    threshold (``matched``), else ``None``; ``distance`` is the distance to the nearest row whatever it
     is (``inf`` for an empty gallery); ``box`` is the probe face's box when the
     probe was an image. ``candidates`` holds the ``top_k`` nearest rows.
     """
@@ -77,6 +84,13 @@ def _match(
         box=box,
         candidates=candidates,
     )
+
+
+def check_declared_model(gallery: Gallery | PgGallery, model: str | None) -> None:
+    """Refuses embeddings declared as ``model``'s when ``gallery`` holds another
+    model's (``model`` ``None``: nothing declared, nothing to check)."""
+    if model is not None and model_entry(model)["model_id"] != gallery.model_id:
+        raise GalleryError(model_mismatch("this gallery", gallery.model_id, model))
 
 
 def _as_rows(embeddings: npt.ArrayLike, what: str) -> npt.NDArray[np.float32]:
@@ -157,8 +171,20 @@ class Gallery:
         """Every row, ``float32 (len, dim)``."""
         return self._core.embeddings()
 
-    def add_embeddings(self, labels: str | Sequence[str], embeddings: npt.ArrayLike) -> None:
-        """Adds rows: one label for all of them, or one label per row."""
+    def add_embeddings(
+        self,
+        labels: str | Sequence[str],
+        embeddings: npt.ArrayLike,
+        *,
+        model: str | None = None,
+    ) -> None:
+        """Adds rows: one label for all of them, or one label per row.
+
+        Raw arrays carry no model, so only their dimension is checked; give
+        ``model`` (the name of the model that made them) to have it checked
+        against the gallery's too: another model raises
+        :class:`~fastface.GalleryError`."""
+        check_declared_model(self, model)
         rows = _as_rows(embeddings, "embeddings")
         names = [labels] * len(rows) if isinstance(labels, str) else [str(x) for x in labels]
         if rows.shape[1] != self.dim and len(rows):

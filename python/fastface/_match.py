@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any, Union
+from typing import Any, Union, overload
 
 import numpy as np
 
@@ -37,6 +37,18 @@ def _is_embeddings(value: Any) -> bool:
     return isinstance(value, np.ndarray) and value.dtype.kind == "f" and value.ndim in (1, 2)
 
 
+@overload
+def match(
+    gallery: GalleryLike,
+    probe: list[Any] | tuple[Any, ...],
+    threshold: float | None = None,
+    top_k: int = 1,
+    *,
+    detector: str | None = None,
+) -> list[list[Match]]: ...
+
+
+@overload
 def match(
     gallery: GalleryLike,
     probe: Any,
@@ -44,20 +56,37 @@ def match(
     top_k: int = 1,
     *,
     detector: str | None = None,
-) -> list[Match]:
+) -> list[Match]: ...
+
+
+def match(
+    gallery: GalleryLike,
+    probe: Any,
+    threshold: float | None = None,
+    top_k: int = 1,
+    *,
+    detector: str | None = None,
+) -> list[Match] | list[list[Match]]:
     """Identifies faces against a gallery.
 
     ``gallery`` is a :class:`Gallery`, a mapping of label to images (or float
-    embeddings), or the path of a saved gallery. ``probe`` is an image (every
-    face in it is matched), a list of images (results for all their faces, in
-    order), or float embeddings ``(n, dim)``. Returns one :class:`Match` per
-    probe face; ``threshold`` defaults to the gallery model's calibrated one.
-    Faces are found by ``detector`` (default: the manifest's) and embedded by the
-    gallery's model.
+    embeddings), or the path of a saved gallery. ``probe`` is one of:
+
+    - an image (a path, bytes, an array, a PIL image): one :class:`Match` per
+      face in it, the main face first; ``[]`` when it has no face;
+    - a list (or tuple) of images: one such list per image, in order, so
+      ``result[i]`` answers ``probe[i]`` and an image without a face is ``[]``;
+    - float embeddings ``(n, dim)`` or ``(dim,)``: one :class:`Match` per row.
+
+    ``threshold`` defaults to the gallery model's calibrated one (a face is
+    that person at or below it). Faces are found by ``detector`` (default: the
+    manifest's) and embedded by the gallery's model.
     """
     target = _as_gallery(gallery, detector)
     if _is_embeddings(probe):
         return target.search(probe, top_k=top_k, threshold=threshold)
-    sources = list(probe) if isinstance(probe, (list, tuple)) else [probe]
     recognizer = default_recognizer(target.model, detector)
-    return recognizer.identify(target, sources, threshold=threshold, top_k=top_k)
+    if isinstance(probe, (list, tuple)):
+        return recognizer.identify(target, list(probe), threshold=threshold, top_k=top_k)
+    (matches,) = recognizer.identify(target, [probe], threshold=threshold, top_k=top_k)
+    return matches

@@ -39,7 +39,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from ._gallery import Candidate, Gallery, Match, _as_rows, _match, _threshold
+from ._gallery import (
+    Candidate,
+    Gallery,
+    Match,
+    _as_rows,
+    _match,
+    _threshold,
+    check_declared_model,
+)
 from ._models import default_model, default_threshold, model_entry, model_for
 from .errors import GalleryError
 
@@ -248,8 +256,16 @@ class PgGallery:
             out[i] = vector.to_numpy()
         return out
 
-    def add_embeddings(self, labels: str | Sequence[str], embeddings: npt.ArrayLike) -> None:
-        """Adds rows (one COPY): one label for all of them, or one label per row."""
+    def add_embeddings(
+        self,
+        labels: str | Sequence[str],
+        embeddings: npt.ArrayLike,
+        *,
+        model: str | None = None,
+    ) -> None:
+        """Adds rows (one COPY): one label for all of them, or one label per row.
+        ``model`` is checked as in :meth:`Gallery.add_embeddings`."""
+        check_declared_model(self, model)
         rows = _as_rows(embeddings, "embeddings")
         names = [labels] * len(rows) if isinstance(labels, str) else [str(x) for x in labels]
         if len(names) != len(rows):

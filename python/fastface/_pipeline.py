@@ -409,18 +409,27 @@ class FaceRecognizer:
         *,
         threshold: float | None = None,
         top_k: int = 1,
-    ) -> list[Match]:
-        """Every face of every image searched in ``gallery``: one
-        :class:`~fastface.Match` per face, images in order, each image's faces
-        main face first."""
+    ) -> list[list[Match]]:
+        """Every face of every image searched in ``gallery``: one list of
+        :class:`~fastface.Match` per image, in the order of ``images``, each
+        image's faces main face first; an image without a face gets ``[]``.
+        All faces are searched in one call."""
         self._check_gallery(gallery)
-        faces = [f for per_image in self.embed_many(images) for f in per_image]
+        per_image = [
+            [f for f in faces if f.embedding is not None] for faces in self.embed_many(images)
+        ]
+        faces = [f for found in per_image for f in found]
         if not faces:
-            return []
-        embeddings = np.stack([f.embedding for f in faces if f.embedding is not None])
-        return gallery.search(
-            embeddings, top_k=top_k, threshold=threshold, boxes=[f.box for f in faces]
+            return [[] for _ in per_image]
+        matches = iter(
+            gallery.search(
+                np.stack([f.embedding for f in faces if f.embedding is not None]),
+                top_k=top_k,
+                threshold=threshold,
+                boxes=[f.box for f in faces],
+            )
         )
+        return [[next(matches) for _ in found] for found in per_image]
 
     def _check_gallery(self, gallery: Gallery) -> None:
         if gallery.model_id != self.model_id:

@@ -7,9 +7,12 @@ batches of images into rows, one per face::
 
     import ray, fastface.ray
 
+    # Actors that do not fit in the cluster's CPUs wait forever: size the pool
+    # from them, keeping one back for the read tasks.
+    workers = max(1, int(ray.cluster_resources()["CPU"]) - 1)
     ds = ray.data.read_binary_files("s3://bucket/photos/", include_paths=True)
     faces = ds.map_batches(
-        fastface.ray.FaceRows, compute=ray.data.ActorPoolStrategy(size=8), batch_size=16
+        fastface.ray.FaceRows, compute=ray.data.ActorPoolStrategy(size=workers), batch_size=16
     )
     faces.write_parquet("s3://bucket/faces/")
 

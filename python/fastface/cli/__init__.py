@@ -23,12 +23,10 @@ adding one is a line in :data:`COMMANDS`.
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from ..errors import FastfaceError
 from ..serve import cli as serve
@@ -100,32 +98,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CliError, FastfaceError, OSError, ValueError) as exc:
         print(f"fastface: error: {one_line(exc)}", file=sys.stderr)
         return 1
-
-
-# Names of the single-module cli.py, now in the command modules: they keep
-# working, with a warning, for one release.
-_MOVED = {
-    **{
-        f"cmd_{name}": (name, "run")
-        for name in ("enroll", "identify", "verify", "eval", "calibrate", "demo", "bench")
-    },
-    "BENCHES": ("bench", "BENCHES"),
-    "annotate": ("identify", "annotate"),
-    "IMAGE_EXTENSIONS": ("_inputs", "IMAGE_EXTENSIONS"),
-    "ProgressBar": ("_progress", "ProgressBar"),
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _MOVED:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    module, attribute = _MOVED[name]
-    warnings.warn(
-        f"fastface.cli.{name} is now fastface.cli.{module}.{attribute}",
-        DeprecationWarning,
-        stacklevel=2,
-    )
-    return getattr(importlib.import_module(f"{__name__}.{module}"), attribute)
 
 
 __all__ = ["COMMANDS", "Command", "CommandModule", "build_parser", "main"]

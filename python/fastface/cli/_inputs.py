@@ -22,9 +22,11 @@ if TYPE_CHECKING:  # the pipeline is imported on first use, keeping --help fast
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".pgm", ".ppm"}
 
 
-def add_recognizer_options(parser: argparse.ArgumentParser) -> None:
+def add_recognizer_options(parser: argparse.ArgumentParser, gallery: str | None = None) -> None:
     """``--engine``, ``--model``, ``--detector`` and ``--quiet``: every command
-    that embeds faces."""
+    that embeds faces. ``gallery`` names the gallery a command opens, whose
+    model is the default (``None``: the command opens none)."""
+    model_default = f"the model {gallery} was made with, else " if gallery else ""
     parser.add_argument(
         "--engine",
         choices=ENGINES,
@@ -33,8 +35,7 @@ def add_recognizer_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--model",
-        help="embedding model (default: the one a gallery given was made with, else "
-        f"{default_model()}; see `fastface models`)",
+        help=f"embedding model (default: {model_default}{default_model()}; see `fastface models`)",
     )
     parser.add_argument(
         "--detector",

@@ -46,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--threshold",
         type=float,
         default=None,
-        help="link faces closer than this (default: the model's clustering threshold)",
+        help="link faces at or below this distance (default: the model's clustering threshold)",
     )
     parser.add_argument(
         "--min-size",

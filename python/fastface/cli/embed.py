@@ -41,7 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--ray",
         metavar="ADDRESS",
-        help="run on Ray: 'local' starts one on this machine, else a cluster address (ray://...)",
+        help="run on Ray: 'local' starts one on this machine, 'auto' joins the one "
+        "running here (`ray start`), ray://HOST:PORT a remote cluster",
     )
     parser.add_argument(
         "--workers", type=int, default=2, help="Ray actors, each loading the models (default 2)"
@@ -110,7 +111,10 @@ def run(args: argparse.Namespace) -> int:
         import pyarrow.compute as pc
         import pyarrow.parquet as pq
     except ImportError as err:
-        raise FastfaceError("fastface embed needs pyarrow: pip install 'fastface[ray]'") from err
+        raise FastfaceError(
+            "fastface embed writes Parquet with pyarrow: pip install 'fastface[parquet]' "
+            "(or 'fastface[ray]' for --ray)"
+        ) from err
     from .._models import default_model, model_entry
     from ..ray import row_schema
 

@@ -26,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--append", action="store_true", help="add to GALLERY instead of replacing it"
     )
     parser.add_argument("--csv", action="store_true", help="DIR is a CSV of path,label rows")
-    add_recognizer_options(parser)
+    add_recognizer_options(parser, gallery="the GALLERY --append adds to")
 
 
 def _items_from_folder(root: Path) -> list[tuple[str, str]]:

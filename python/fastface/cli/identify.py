@@ -42,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--threshold", type=float, default=None, help="distance threshold")
     parser.add_argument("--top-k", type=int, default=1, help="candidates per face (default 1)")
-    add_recognizer_options(parser)
+    add_recognizer_options(parser, gallery="the GALLERY")
 
 
 def annotate(
@@ -198,5 +198,5 @@ def run(args: argparse.Namespace) -> int:
     if args.top_k == 1:
         header, rows = header[:-1], [r[:-1] for r in rows]
     print(table(rows, header, right={1, 4}))
-    print(f"threshold {threshold:.4f}: a face is unknown when its distance is not below it")
+    print(f"threshold {threshold:.4f}: a face is that person when its distance is at or below it")
     return 0

@@ -33,8 +33,17 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(doc, indent=2))
     else:
         verdict = "same person" if result.same else "different people"
-        relation = "<" if result.same else ">="
-        print(
-            f"{verdict}: distance {result.distance:.4f} {relation} threshold {result.threshold:.4f}"
-        )
+        relation = "<=" if result.same else ">"
+        distance, threshold = distinct_digits(result.distance, result.threshold)
+        print(f"{verdict}: distance {distance} {relation} threshold {threshold}")
     return 0
+
+
+def distinct_digits(distance: float, threshold: float) -> tuple[str, str]:
+    """Both numbers with 4 decimals, or as many more as it takes for the
+    printed values to be equal exactly when the numbers are."""
+    for digits in range(4, 18):
+        shown = f"{distance:.{digits}f}", f"{threshold:.{digits}f}"
+        if (shown[0] == shown[1]) == (distance == threshold):
+            break
+    return shown

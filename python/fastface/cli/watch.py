@@ -51,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="K",
         help="detect on every K-th frame, predicting the tracks between (default 1)",
     )
-    add_recognizer_options(parser)
+    add_recognizer_options(parser, gallery="--gallery")
 
 
 def _source(text: str) -> str | int:

@@ -8,8 +8,9 @@ extraction, reimplemented in Rust), so they are interchangeable with encodings
 face_recognition stored, and ``tolerance=0.6`` keeps its meaning.
 
 Where the behaviour differs
-    * Detection: ``face_locations`` runs fastface's detector, not dlib's HOG or CNN
-      detector. Its boxes are mapped onto the boxes dlib draws, per ``model``: onto
+    * Detection: ``face_locations`` runs fastface's default detector (YuNet, the
+      manifest's ``defaults``), not dlib's HOG or CNN detector, whatever ``model``
+      says. Its boxes are mapped onto the boxes dlib draws, per ``model``: onto
       the square boxes of dlib's HOG detector for ``"hog"`` and onto the (smaller)
       boxes of dlib's CNN (MMOD) detector for ``"cnn"``, each a shift and scale
       fitted on faces both find (``benches/fit_dlib_boxes.py``). Locations are close
