@@ -26,4 +26,20 @@ if [ "$extras" = test ]; then
     # dependencies, which name dlib's source package (dlib-bin from the test extra
     # provides dlib).
     .venv/bin/python -m pip install --quiet --no-deps 'face_recognition==1.3.0'
+    # Debian packages for the service's tests: tests/test_serve_mqtt.py runs the
+    # MQTT broker mosquitto, tests/test_serve_library.py drives chromium with
+    # chromedriver.
+    missing=()
+    [ -x /usr/sbin/mosquitto ] || command -v mosquitto >/dev/null || missing+=(mosquitto)
+    command -v chromium >/dev/null || missing+=(chromium)
+    command -v chromedriver >/dev/null || missing+=(chromium-driver)
+    if [ ${#missing[@]} -gt 0 ]; then
+        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+            apt-get update -qq
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+                "${missing[@]}"
+        else
+            echo "setup.sh: install ${missing[*]} (apt-get) for the service's tests" >&2
+        fi
+    fi
 fi

@@ -81,6 +81,9 @@ NOT_RUN = {
     ("docs/scaling.md", "--ray auto"): "needs a Ray cluster",
     ("docs/serve.md", "pip install 'fastface[serve]'"): "installs from PyPI: network",
     ("docs/serve.md", "server {"): "an nginx configuration: needs nginx and a certificate",
+    ("docs/cameras.md", "sudo "): "sets up a Raspberry Pi as root: a user, /opt, /etc",
+    ("docs/cameras.md", "[Unit]"): "a systemd unit: needs systemd",
+    ("docs/cameras.md", "detectors:"): "Double Take's configuration: needs Double Take",
 }
 
 # (document, the first line of a block without a language, or of a "# " comment

@@ -45,6 +45,9 @@ VIDEO_DETECT_LONG_SIDE: int = _core.VIDEO_DETECT_LONG_SIDE
 # frame).
 READ_AHEAD = 8
 
+# Milliseconds a stream (a URL) has to open and send its first frame.
+STREAM_OPEN_TIMEOUT_MS = 5000
+
 # Undecodable frames in a row after which a file counts as ended.
 BAD_FRAMES_IN_A_ROW = 25
 
@@ -135,7 +138,12 @@ def _open_capture(source: str | int, *, live: bool) -> tuple[cv2.VideoCapture, n
         what = f"camera {source}"
         advice = "no such camera, or it is in use; `ls /dev/video*` lists the cameras"
     else:
-        capture = cv2.VideoCapture(source, cv2.CAP_FFMPEG)
+        # OpenCV opens one FFmpeg source at a time (a process-wide lock): a
+        # stream that never answers would hold every other open for OpenCV's
+        # default 30 s.
+        stream = "://" in source
+        timeout = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, STREAM_OPEN_TIMEOUT_MS] if stream else []
+        capture = cv2.VideoCapture(source, cv2.CAP_FFMPEG, timeout)
         what = repr(source)
         advice = (
             "the stream did not answer or sent no video"

@@ -37,7 +37,11 @@ from .._pipeline import Face, FaceRecognizer, choose_face
 from ..errors import ImageError
 from .auth import HEADER, KeyCheck
 from .budget import BODY_FACTOR, BudgetExceededError, BusyError, MemoryBudget, Pool
+from .camera_api import CameraOut, add_camera_routes, register_camera_metrics
+from .cameras import CameraService
+from .compreface import add_compreface_routes
 from .config import ServeConfig
+from .library import LIVE_PATH, add_library_routes, key_from
 from .limits import (
     DEADLINE_KEY,
     RETRY_AFTER_S,
@@ -165,6 +169,8 @@ class HealthOut(_Answer):
     """Requests worked on at once."""
     faces: int
     subjects: int
+    cameras: list[CameraOut]
+    """Each camera's state and counters (``--camera``)."""
 
 
 class ErrorDetail(_Answer):
@@ -394,12 +400,19 @@ def create_app(
         }
     )
 
+    cameras = CameraService(config, store)
+    register_camera_metrics(metrics.registry, cameras)
+
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         # Endpoints run on anyio's worker threads; as many as cores keeps every
         # core busy without piling up half-done requests.
         anyio.to_thread.current_default_thread_limiter().total_tokens = config.threads
-        yield
+        cameras.start()
+        try:
+            yield
+        finally:
+            cameras.stop()
 
     app = FastAPI(
         title="fastface",
@@ -416,8 +429,10 @@ def create_app(
     )
     key_header = APIKeyHeader(name=HEADER, auto_error=False)
 
-    async def require_key(key: Annotated[str | None, Security(key_header)]) -> None:
-        if not keys.accepts(key):
+    async def require_key(
+        request: Request, key: Annotated[str | None, Security(key_header)]
+    ) -> None:
+        if not keys.accepts(key_from(request, key)):
             raise HTTPException(
                 status_code=401,
                 detail=f"a valid API key is required in the {HEADER} header",
@@ -611,6 +626,7 @@ def create_app(
             threads=int(anyio.to_thread.current_default_thread_limiter().total_tokens),
             faces=store.face_count(),
             subjects=store.subject_count(),
+            cameras=[CameraOut.model_validate(c) for c in cameras.status()],
         )
 
     @app.get("/metrics", dependencies=guarded, response_class=Response)
@@ -618,8 +634,20 @@ def create_app(
         """Prometheus text: requests, latencies, gallery size."""
         return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
+    add_camera_routes(app, guarded, cameras)
+    add_library_routes(
+        app, guarded, config=config, recognizer=recognizer, store=store, cameras=cameras,
+        budget=budget, keys=keys, photo=one_image,
+    )  # fmt: skip
+    if config.compreface_api:
+        add_compreface_routes(
+            app, guarded, config=config, recognizer=recognizer, store=store, budget=budget,
+            file=Depends(image_fields({"file": False}, 1, budget, config)),
+        )  # fmt: skip
     _add_error_handlers(app)
-    app.add_middleware(TimeLimit, seconds=config.timeout, exempt=PUBLIC_PATHS | {"/metrics"})
+    app.add_middleware(
+        TimeLimit, seconds=config.timeout, exempt=PUBLIC_PATHS | {"/metrics", LIVE_PATH}
+    )
     app.add_middleware(BodyLimit, max_bytes=config.max_upload_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app

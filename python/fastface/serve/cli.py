@@ -25,7 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "Serve face detection, verification and identification over HTTP, with a "
         "durable gallery. Binds 127.0.0.1 unless --host says otherwise; any other "
         f"address needs API keys (--api-key-file or ${KEYS_ENV}), sent by clients "
-        f"in the {HEADER} header."
+        f"in the {HEADER} header. With --camera it also watches cameras, names the "
+        "people it knows and keeps events (--mqtt publishes them, with Home Assistant "
+        "discovery); the Face Library page is at /. See docs/cameras.md."
     )
     settings.add_arguments(parser)
     parser.add_argument(
@@ -150,6 +152,9 @@ def run(args: argparse.Namespace) -> int:
             server_header=False,
             http=protocol_class(config.header_timeout, config.max_connections),
             timeout_keep_alive=max(1, round(config.keepalive_timeout)),
+            # A request finishes within its time limit; what is still open then
+            # (a live view being watched) is closed rather than waited for.
+            timeout_graceful_shutdown=max(1, round(config.timeout)),
             # Request headers and lines: an upload is in the body, never here.
             h11_max_incomplete_event_size=64 * 1024,
         )

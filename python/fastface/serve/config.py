@@ -8,6 +8,7 @@ A config file holds the same names as the flags, with underscores::
     engine = "onnxruntime"
     api_key_file = "/etc/fastface/keys"
     max_upload_bytes = 10485760
+    camera = ["door=rtsp://user:pass@192.168.1.20/stream1", "hall=0"]
 """
 
 from __future__ import annotations
@@ -71,6 +72,20 @@ class ServeConfig:
     keepalive_timeout: float = 5.0
     api_key_file: str | None = None
     log_level: str = "info"
+    #: Cameras watched, each ``name=source`` (see ``cameras.CameraSpec``).
+    camera: list[str] = field(default_factory=list)
+    #: Events kept in ``data/events`` (the oldest go first)...
+    events_max: int = 10_000
+    #: ...and the most disk their crops and records take, bytes.
+    events_max_bytes: int = 500 * 1024 * 1024
+    #: The MQTT broker the cameras' events go to: ``mqtt://user:pass@host:1883``.
+    mqtt: str | None = None
+    #: Seconds after which a person no longer in view is ``away``.
+    mqtt_away_after: float = 300.0
+    #: Messages kept while the broker is away (then the oldest are dropped).
+    mqtt_queue: int = 10_000
+    #: Answer CompreFace's recognition API under ``/api/v1/recognition``.
+    compreface_api: bool = False
 
     def check(self) -> None:
         """Raises ``ValueError`` naming the first setting out of range."""
@@ -85,10 +100,13 @@ class ServeConfig:
             "max_images",
             "memory_budget",
             "max_connections",
+            "events_max",
+            "events_max_bytes",
+            "mqtt_queue",
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("timeout", "header_timeout", "keepalive_timeout"):
+        for name in ("timeout", "header_timeout", "keepalive_timeout", "mqtt_away_after"):
             if not getattr(self, name) > 0:
                 raise ValueError(
                     f"{name} must be a positive number of seconds, got {getattr(self, name)}"
@@ -96,6 +114,17 @@ class ServeConfig:
         self._check_budget()
         if self.threshold is not None and not 0 <= self.threshold <= 2:
             raise ValueError(f"threshold must lie in [0, 2], got {self.threshold}")
+        from .cameras import CameraSpec
+
+        names = [CameraSpec.parse(text).name for text in self.camera]  # raises on a bad one
+        if len(set(names)) < len(names):
+            raise ValueError(f"camera names must differ, got {names}")
+        if self.mqtt is not None:
+            from .mqtt import BrokerAddress
+
+            BrokerAddress.parse(self.mqtt)
+        if names and (self.gallery or "").startswith(("postgresql://", "postgres://")):
+            raise ValueError("cameras need the gallery in a --data folder, not in PostgreSQL")
         if self.log_level not in ("critical", "error", "warning", "info", "debug"):
             raise ValueError(f"unknown log level {self.log_level!r}")
 
@@ -211,6 +240,45 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="API keys, one a line (also: $FASTFACE_API_KEYS, comma-separated)",
     )
     add("--log-level", help="critical, error, warning, info (default) or debug")
+    add(
+        "--camera",
+        action="append",
+        metavar="NAME=SOURCE",
+        help="watch a camera (repeatable): SOURCE is an rtsp:// or http:// URL, a camera "
+        "index (0) or a video file; NAME (a-z, 0-9, _ and -) names its events",
+    )
+    add("--events-max", type=int, metavar="N", help=f"events kept (default {d.events_max:,})")
+    add(
+        "--events-max-bytes",
+        type=int,
+        metavar="BYTES",
+        help=f"disk the kept events may take (default {d.events_max_bytes:,}: 500 MiB)",
+    )
+    add(
+        "--mqtt",
+        metavar="URL",
+        help="publish the cameras' events, presence and Home Assistant discovery to this "
+        "broker: mqtt://user:password@host:1883 (mqtts:// for TLS)",
+    )
+    add(
+        "--mqtt-away-after",
+        type=float,
+        metavar="S",
+        help=f"seconds out of view before a person is away (default {d.mqtt_away_after:g})",
+    )
+    add(
+        "--mqtt-queue",
+        type=int,
+        metavar="N",
+        help=f"messages kept while the broker is away (default {d.mqtt_queue:,})",
+    )
+    add(
+        "--compreface-api",
+        action="store_true",
+        default=None,
+        help="also answer CompreFace's recognition REST API (/api/v1/recognition/...), "
+        "for Double Take and Home Assistant's CompreFace integrations",
+    )
 
 
 def from_arguments(args: argparse.Namespace) -> ServeConfig:
@@ -237,6 +305,10 @@ def from_arguments(args: argparse.Namespace) -> ServeConfig:
 
 
 def _fits(value: Any, annotation: str) -> bool:
+    if annotation == "bool":
+        return isinstance(value, bool)
+    if annotation == "list[str]":
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
     kinds: dict[str, type | tuple[type, ...]] = {
         "str": str,
         "int": int,

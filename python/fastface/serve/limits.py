@@ -115,6 +115,12 @@ class Deadline:
             return True
 
 
+def time_left(request: Any, default: float) -> float:
+    """Seconds before ``request``'s time limit (``default`` when it has none)."""
+    deadline: Deadline | None = request.scope.get(DEADLINE_KEY)
+    return default if deadline is None else deadline.remaining()
+
+
 class TimeLimit:
     """Answers 503 to a request still running after ``seconds``. The work of a
     request already in the Rust core cannot be interrupted: it finishes in the

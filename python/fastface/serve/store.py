@@ -452,6 +452,7 @@ class FaceStore:
         self._lock = _ReadWriteLock()
         self._write_lock = threading.Lock()  # one change at a time, journal then memory
         self._broken: str | None = None
+        self._listeners: list[Callable[[str, npt.NDArray[np.float32] | None], None]] = []
         with contextlib.suppress(FileNotFoundError):
             (self.directory / (JOURNAL_NAME + ".tmp")).unlink()
         if self.path.exists():
@@ -493,6 +494,23 @@ class FaceStore:
             if subject not in self._faces_of:
                 raise UnknownSubjectError(subject)
             return list(self._faces_of[subject])
+
+    def embeddings_of(self, subject: str) -> npt.NDArray[np.float32]:
+        """The embeddings of ``subject``'s faces, ``(n, dim)`` (none: ``n == 0``)."""
+        with self._lock.reading():
+            wanted = set(self._faces_of.get(subject, ()))
+            rows = [row for face_id, row in self._gallery if face_id in wanted]
+        return np.stack(rows) if rows else np.empty((0, self._gallery.dim), np.float32)
+
+    def watch(self, listener: Callable[[str, npt.NDArray[np.float32] | None], None]) -> None:
+        """Calls ``listener(subject, added)`` after each change, in order: ``added``
+        holds the rows just enrolled to ``subject``, or is ``None`` when faces of
+        ``subject`` were removed (read what is left with :meth:`embeddings_of`)."""
+        self._listeners.append(listener)
+
+    def _tell(self, subject: str, added: npt.NDArray[np.float32] | None) -> None:
+        for listener in self._listeners:
+            listener(subject, added)
 
     def identify(
         self, embeddings: npt.NDArray[np.float32], *, top_k: int, threshold: float | None
@@ -546,6 +564,7 @@ class FaceStore:
             self._append(record)
             with self._lock.writing():
                 self._apply(record)
+            self._tell(subject, rows)
         return ids
 
     def remove_subject(self, subject: str) -> int:
@@ -559,6 +578,7 @@ class FaceStore:
             with self._lock.writing():
                 self._apply(record)
             self._compact_if_worth_it()
+            self._tell(subject, None)
         return count
 
     def remove_face(self, face_id: str) -> str:
@@ -573,6 +593,7 @@ class FaceStore:
             with self._lock.writing():
                 self._apply(record)
             self._compact_if_worth_it()
+            self._tell(subject, None)
         return subject
 
     def close(self) -> None:
