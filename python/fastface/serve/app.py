@@ -26,7 +26,6 @@ from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Secur
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.security import APIKeyHeader
-from pydantic import BaseModel, ConfigDict
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
@@ -37,7 +36,7 @@ from .._pipeline import Face, FaceRecognizer, choose_face
 from ..errors import ImageError
 from .auth import HEADER, KeyCheck
 from .budget import BODY_FACTOR, BudgetExceededError, BusyError, MemoryBudget, Pool
-from .camera_api import CameraOut, add_camera_routes, register_camera_metrics
+from .camera_api import add_camera_routes, register_camera_metrics
 from .cameras import CameraService
 from .compreface import add_compreface_routes
 from .config import ServeConfig
@@ -52,7 +51,21 @@ from .limits import (
     error_body,
 )
 from .metrics import Metrics, MetricsMiddleware
-from .store import (
+from .schemas import (
+    _ERRORS,
+    CameraOut,
+    DetectOut,
+    EmbedOut,
+    EnrolOut,
+    FaceRemoved,
+    HealthOut,
+    IdentifyOut,
+    SubjectOut,
+    SubjectRemoved,
+    SubjectsOut,
+    VerifyOut,
+)
+from .subjects import (
     SubjectStore,
     UnknownFaceError,
     UnknownSubjectError,
@@ -64,143 +77,6 @@ log = logging.getLogger("fastface.serve")
 T = TypeVar("T")
 
 PUBLIC_PATHS = frozenset({"/healthz", "/docs", "/docs/oauth2-redirect", "/openapi.json"})
-
-
-# ----------------------------------------------------------------- answers
-
-
-class _Answer(BaseModel):
-    # The string under a field becomes its description in the OpenAPI page.
-    model_config = ConfigDict(use_attribute_docstrings=True)
-
-
-class FaceOut(_Answer):
-    box: list[float]
-    """``[x1, y1, x2, y2]`` in pixels of the upright image."""
-    score: float
-    landmarks: list[list[float]]
-    """``[x, y]`` of the left eye, right eye, nose, left and right mouth corner."""
-
-
-class EmbeddedFace(FaceOut):
-    embedding: list[float]
-
-
-class DetectOut(_Answer):
-    faces: list[FaceOut]
-
-
-class EmbedOut(_Answer):
-    model_id: str
-    faces: list[EmbeddedFace]
-
-
-class VerifyOut(_Answer):
-    same: bool
-    distance: float
-    threshold: float
-    a: FaceOut
-    b: FaceOut
-
-
-class CandidateOut(_Answer):
-    subject: str
-    face_id: str
-    distance: float
-
-
-class IdentifiedFace(FaceOut):
-    subject: str | None
-    """The nearest subject when within the threshold, else null."""
-    face_id: str | None
-    distance: float | None
-    """Distance to the nearest enrolled face (null: the gallery is empty)."""
-    candidates: list[CandidateOut]
-    """The ``top_k`` nearest enrolled faces, nearest first."""
-
-
-class IdentifyOut(_Answer):
-    threshold: float
-    faces: list[IdentifiedFace]
-
-
-class SubjectSummary(_Answer):
-    subject: str
-    faces: int
-
-
-class SubjectsOut(_Answer):
-    subjects: list[SubjectSummary]
-
-
-class SubjectOut(_Answer):
-    subject: str
-    face_ids: list[str]
-
-
-class EnrolledFace(_Answer):
-    face_id: str
-    box: list[float]
-    score: float
-
-
-class EnrolOut(_Answer):
-    subject: str
-    faces: list[EnrolledFace]
-
-
-class SubjectRemoved(_Answer):
-    subject: str
-    removed: int
-
-
-class FaceRemoved(_Answer):
-    face_id: str
-    subject: str
-
-
-class HealthOut(_Answer):
-    status: str
-    version: str
-    model_id: str
-    detector: str
-    engine: str
-    threads: int
-    """Requests worked on at once."""
-    faces: int
-    subjects: int
-    cameras: list[CameraOut]
-    """Each camera's state and counters (``--camera``)."""
-
-
-class ErrorDetail(_Answer):
-    status: int
-    type: str
-    """What went wrong, in one word: ``bad_image``, ``too_large``, ``unauthorized``..."""
-    message: str
-
-
-class ErrorOut(_Answer):
-    """Every error answer has this shape."""
-
-    error: ErrorDetail
-
-
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorOut, "description": text}
-    for code, text in {
-        400: "malformed body (JSON, base64, multipart; JSON nested too deeply or too large)",
-        401: "missing or wrong API key",
-        404: "unknown route, subject or face",
-        413: "body, image pixels or photo count over the limit, or an image needing more "
-        "memory to decode than the service's budget",
-        415: "unsupported content type",
-        422: "undecodable image or unsupported image format, no face where one is needed, "
-        "or a bad parameter or subject name",
-        503: "past the request time limit, the memory budget busy (see Retry-After), or "
-        "the gallery could not be saved",
-    }.items()
-}
 
 
 def _face_out(face: Face) -> dict[str, Any]:

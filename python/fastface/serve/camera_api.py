@@ -11,64 +11,10 @@ from fastapi.params import Depends
 from fastapi.responses import FileResponse
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from pydantic import BaseModel, ConfigDict
 
 from .cameras import CameraService
 from .events import UNKNOWN
-
-
-class _Answer(BaseModel):
-    model_config = ConfigDict(use_attribute_docstrings=True)
-
-
-class EventOut(_Answer):
-    event_id: str
-    camera: str
-    track_id: int
-    start: float
-    """UNIX seconds of the first frame the face was seen on."""
-    end: float
-    """UNIX seconds of the last frame the face was seen on."""
-    label: str | None
-    """The subject the track was named as; null: never named (unknown)."""
-    distance: float | None
-    quality: float
-    """The best crop's face quality, 0 to 1."""
-    frames: int
-    crop: str
-    """The path of the best face crop (JPEG)."""
-
-
-class EventsOut(_Answer):
-    events: list[EventOut]
-
-
-class CameraOut(_Answer):
-    name: str
-    source: str
-    """The source, its password hidden."""
-    state: str
-    """``starting``, ``streaming``, ``reconnecting``, ``ended`` (a file played to
-    its end) or ``stopped``."""
-    frames: int
-    """Frames tracked since start."""
-    dropped: int
-    """Frames of a live source dropped because the tracker was behind."""
-    skipped: int
-    """Frames that could not be decoded."""
-    connections: int
-    """Times the source was opened."""
-    failures: int
-    """Times opening or reading the source failed."""
-    events: int
-    tracks: int
-    """Faces in view now."""
-    last_frame: float | None
-    last_error: str | None
-
-
-class CamerasOut(_Answer):
-    cameras: list[CameraOut]
+from .schemas import CamerasOut, EventOut, EventsOut
 
 
 def parse_time(text: str | None, name: str) -> float | None:

@@ -35,7 +35,8 @@ from .._track import VIDEO_DETECT_LONG_SIDE, Track, VideoTracks, _video_recogniz
 from ..errors import FastfaceError
 from .config import ServeConfig
 from .events import Event, EventStore, new_event_id
-from .store import FaceStore, SubjectStore
+from .store import FaceStore
+from .subjects import SubjectStore
 
 if TYPE_CHECKING:
     from .mqtt import MqttPublisher

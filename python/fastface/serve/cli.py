@@ -82,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
     from .._pipeline import FaceRecognizer
     from ..errors import FastfaceError
     from .pg_store import PgFaceStore, is_postgres_url
-    from .store import JOURNAL_NAME, FaceStore, SubjectStore, repair_journal
+    from .store import JOURNAL_NAME, FaceStore, repair_journal
+    from .subjects import SubjectStore
 
     if getattr(args, "repair", False):
         if is_postgres_url(config.gallery):

@@ -38,7 +38,13 @@ from .._pipeline import Face, FaceRecognizer, choose_face
 from .budget import MemoryBudget
 from .config import ServeConfig
 from .limits import time_left
-from .store import SubjectStore, UnknownFaceError, UnknownSubjectError, check_subject, subject_key
+from .subjects import (
+    SubjectStore,
+    UnknownFaceError,
+    UnknownSubjectError,
+    check_subject,
+    subject_key,
+)
 
 PREFIX = "/api/v1/recognition"
 #: CompreFace's answer to an image without a face (its code 28).

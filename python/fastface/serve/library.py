@@ -28,7 +28,7 @@ from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi import Path as PathParam
 from fastapi.params import Depends
 from fastapi.responses import FileResponse, Response, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from .._cluster import cluster
 from .._gallery import Gallery
@@ -41,7 +41,8 @@ from .cameras import CameraService
 from .config import ServeConfig
 from .events import UNKNOWN
 from .limits import time_left
-from .store import SubjectStore, check_subject
+from .schemas import Answer
+from .subjects import SubjectStore, check_subject
 
 log = logging.getLogger("fastface.serve")
 
@@ -62,32 +63,28 @@ LIVE_FPS = 5
 THUMBNAIL_SIDE = 160
 
 
-class _Answer(BaseModel):
-    model_config = ConfigDict(use_attribute_docstrings=True)
-
-
-class LoginIn(_Answer):
+class LoginIn(Answer):
     key: str = Field(max_length=512)
 
 
-class LibraryFace(_Answer):
+class LibraryFace(Answer):
     face_id: str
     thumbnail: bool
     """Whether ``GET /v1/faces/{face_id}/thumbnail`` has a picture (faces
     enrolled through the page)."""
 
 
-class Person(_Answer):
+class Person(Answer):
     subject: str
     faces: list[LibraryFace]
 
 
-class PeopleOut(_Answer):
+class PeopleOut(Answer):
     people: list[Person]
     cameras: list[str]
 
 
-class PhotoAdded(_Answer):
+class PhotoAdded(Answer):
     subject: str
     face_id: str
     quality: float
@@ -95,22 +92,22 @@ class PhotoAdded(_Answer):
     """The face's width in pixels."""
 
 
-class UnknownGroup(_Answer):
+class UnknownGroup(Answer):
     events: list[str]
     """Event ids, newest first."""
 
 
-class UnknownOut(_Answer):
+class UnknownOut(Answer):
     groups: list[UnknownGroup]
     """Largest group first."""
 
 
-class NameGroupIn(_Answer):
+class NameGroupIn(Answer):
     subject: str = Field(max_length=200)
     events: list[str] = Field(min_length=1, max_length=MAX_UNKNOWN)
 
 
-class GroupNamed(_Answer):
+class GroupNamed(Answer):
     subject: str
     enrolled: int
     """Faces of the group enrolled."""

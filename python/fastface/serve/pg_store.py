@@ -25,7 +25,13 @@ import numpy.typing as npt
 
 from .._pg_gallery import PgGallery
 from ..errors import GalleryError
-from .store import Candidate, Identification, UnknownFaceError, UnknownSubjectError, check_subject
+from .subjects import (
+    Candidate,
+    Identification,
+    UnknownFaceError,
+    UnknownSubjectError,
+    check_subject,
+)
 
 SCHEMES = ("postgresql://", "postgres://")
 
