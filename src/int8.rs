@@ -142,7 +142,10 @@ impl Kernel {
 
     /// Every kernel this machine supports, fastest first.
     pub fn available() -> Vec<Kernel> {
-        Kernel::ALL.into_iter().filter(|k| k.is_supported()).collect()
+        Kernel::ALL
+            .into_iter()
+            .filter(|k| k.is_supported())
+            .collect()
     }
 
     pub fn require(self) -> Result<()> {
@@ -329,7 +332,12 @@ impl Int8Index {
             }
         }
         self.codes.truncate(np * per);
-        for v in [&mut self.scale, &mut self.norm2, &mut self.norm, &mut self.error] {
+        for v in [
+            &mut self.scale,
+            &mut self.norm2,
+            &mut self.norm,
+            &mut self.error,
+        ] {
             v.truncate(w);
         }
         self.len = w;
@@ -382,9 +390,7 @@ impl Probe {
         let (gn, e) = (index.norm[r], index.error[r]);
         let estimate = (self.norm2 + index.norm2[r]) - self.two_scale * index.scale[r] * dot as f32;
         let reach = self.reach + gn + e;
-        let slack = (self.two_coded_norm * e
-            + self.two_error * gn
-            + self.rounding * reach * reach)
+        let slack = (self.two_coded_norm * e + self.two_error * gn + self.rounding * reach * reach)
             * (1.0 + 1.0 / 1024.0)
             + 1e-35;
         (estimate - slack, estimate + slack)
@@ -396,7 +402,12 @@ impl Probe {
 
 /// # Safety
 /// `kernel` is supported; every probe has `blocks.len()` words.
-unsafe fn panel_dots(kernel: Kernel, blocks: &[CodeBlock], probes: &[&Probe], out: &mut [[i32; 16]]) {
+unsafe fn panel_dots(
+    kernel: Kernel,
+    blocks: &[CodeBlock],
+    probes: &[&Probe],
+    out: &mut [[i32; 16]],
+) {
     macro_rules! by_count {
         ($f:ident) => {
             match probes.len() {
@@ -420,7 +431,11 @@ unsafe fn panel_dots(kernel: Kernel, blocks: &[CodeBlock], probes: &[&Probe], ou
     }
 }
 
-unsafe fn dots_scalar<const M: usize>(blocks: &[CodeBlock], probes: &[&Probe], out: &mut [[i32; 16]]) {
+unsafe fn dots_scalar<const M: usize>(
+    blocks: &[CodeBlock],
+    probes: &[&Probe],
+    out: &mut [[i32; 16]],
+) {
     let mut acc = [[0i32; 16]; M];
     for (b, block) in blocks.iter().enumerate() {
         for (m, a) in acc.iter_mut().enumerate() {
@@ -438,7 +453,11 @@ unsafe fn dots_scalar<const M: usize>(blocks: &[CodeBlock], probes: &[&Probe], o
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn dots_avx2<const M: usize>(blocks: &[CodeBlock], probes: &[&Probe], out: &mut [[i32; 16]]) {
+unsafe fn dots_avx2<const M: usize>(
+    blocks: &[CodeBlock],
+    probes: &[&Probe],
+    out: &mut [[i32; 16]],
+) {
     use std::arch::x86_64::*;
     let flip = _mm256_set1_epi8(-128);
     let ones = _mm256_set1_epi16(1);
@@ -472,7 +491,11 @@ unsafe fn dots_avx2<const M: usize>(blocks: &[CodeBlock], probes: &[&Probe], out
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512vnni")]
-unsafe fn dots_vnni<const M: usize>(blocks: &[CodeBlock], probes: &[&Probe], out: &mut [[i32; 16]]) {
+unsafe fn dots_vnni<const M: usize>(
+    blocks: &[CodeBlock],
+    probes: &[&Probe],
+    out: &mut [[i32; 16]],
+) {
     use std::arch::x86_64::*;
     // Two accumulators per probe halve the dependency chain of one probe.
     let mut acc = [[_mm512_setzero_si512(); 2]; M];
@@ -498,7 +521,11 @@ unsafe fn dots_vnni<const M: usize>(blocks: &[CodeBlock], probes: &[&Probe], out
 }
 
 #[cfg(target_arch = "aarch64")]
-unsafe fn dots_neon<const M: usize>(blocks: &[CodeBlock], probes: &[&Probe], out: &mut [[i32; 16]]) {
+unsafe fn dots_neon<const M: usize>(
+    blocks: &[CodeBlock],
+    probes: &[&Probe],
+    out: &mut [[i32; 16]],
+) {
     use std::arch::aarch64::*;
     let flip = vdupq_n_u8(0x80);
     // Per probe, per 4 rows: products of coordinates 0-1 and 2-3 of two rows each.
@@ -550,7 +577,11 @@ unsafe fn sdot(
 
 #[cfg(target_arch = "aarch64")]
 #[target_feature(enable = "dotprod")]
-unsafe fn dots_dotprod<const M: usize>(blocks: &[CodeBlock], probes: &[&Probe], out: &mut [[i32; 16]]) {
+unsafe fn dots_dotprod<const M: usize>(
+    blocks: &[CodeBlock],
+    probes: &[&Probe],
+    out: &mut [[i32; 16]],
+) {
     use std::arch::aarch64::*;
     let flip = vdupq_n_u8(0x80);
     let mut acc = [[vdupq_n_s32(0); 4]; M];
@@ -700,7 +731,10 @@ fn scan<C: Candidates>(
 ) {
     let per = index.per_panel;
     let mut dots = [[0i32; 16]; TILE_PROBES];
-    let tiles: Vec<Vec<&Probe>> = probes.chunks(TILE_PROBES).map(|t| t.iter().collect()).collect();
+    let tiles: Vec<Vec<&Probe>> = probes
+        .chunks(TILE_PROBES)
+        .map(|t| t.iter().collect())
+        .collect();
     for p in pans {
         let blocks = &index.codes[p * per..(p + 1) * per];
         let row0 = p * PANEL;
@@ -772,7 +806,10 @@ fn rerank(index: &Int8Index, store: &RowStore, p: &[f32], rows: Vec<u32>) -> Vec
             |g, r| {
                 let r = r as usize;
                 store.row(r, g);
-                let dot = p.iter().zip(g.iter()).fold(0f32, |a, (&x, &y)| x.mul_add(y, a));
+                let dot = p
+                    .iter()
+                    .zip(g.iter())
+                    .fold(0f32, |a, (&x, &y)| x.mul_add(y, a));
                 let d2 = (-2f32).mul_add(dot, pn + index.norm2[r]).max(0.0);
                 Hit {
                     row: r,
@@ -794,7 +831,9 @@ fn quantise_probes(
 ) -> Result<Vec<Probe>> {
     kernel.require()?;
     if store.len() != index.len {
-        return Err(Error::Internal("int8 codes and float32 rows disagree".into()));
+        return Err(Error::Internal(
+            "int8 codes and float32 rows disagree".into(),
+        ));
     }
     Ok(probes.chunks_exact(index.dim).map(Probe::new).collect())
 }
@@ -1007,7 +1046,8 @@ mod tests {
                 let rows = adversarial(&mut rng, n, dim, case + n);
                 let reference = Float32::new(&rows, dim);
                 let (index, store) = int8(&rows, dim);
-                let probes = probes_for(&mut rng, &rows, dim, 1 + rng.below(9));
+                let count = 1 + rng.below(9);
+                let probes = probes_for(&mut rng, &rows, dim, count);
                 let k = [1, 2, 10, n, n + 3][rng.below(5)];
                 let want = search::top_k(Isa::Scalar, &reference.view(), &probes, k).unwrap();
                 // A threshold exactly at some row's distance: that row is in.
@@ -1045,7 +1085,10 @@ mod tests {
                         let dot = p.iter().zip(g).fold(0f32, |a, (&x, &y)| x.mul_add(y, a));
                         let d2 = (-2f32).mul_add(dot, pn + search::squared_norm(g));
                         let (lower, upper) = probe.interval(&index, r, dots[0][lane]);
-                        assert!(lower <= d2 && d2 <= upper, "dim {dim} row {r}: {lower} {d2} {upper}");
+                        assert!(
+                            lower <= d2 && d2 <= upper,
+                            "dim {dim} row {r}: {lower} {d2} {upper}"
+                        );
                     }
                 }
             }
@@ -1152,10 +1195,19 @@ mod tests {
         assert!(top_k(k, &index, &store, &[f32::NAN, 0.0, 0.0], 1).is_err());
         assert!(within(k, &index, &store, &[0.0; 3], -1.0).is_err());
         assert!(within(k, &index, &store, &[0.0; 3], f32::NAN).is_err());
-        assert_eq!(top_k(k, &index, &store, &[], 1).unwrap(), Vec::<Vec<Hit>>::new());
-        assert_eq!(top_k(k, &index, &store, &[0.0; 3], usize::MAX).unwrap()[0].len(), 4);
+        assert_eq!(
+            top_k(k, &index, &store, &[], 1).unwrap(),
+            Vec::<Vec<Hit>>::new()
+        );
+        assert_eq!(
+            top_k(k, &index, &store, &[0.0; 3], usize::MAX).unwrap()[0].len(),
+            4
+        );
         let (empty, none) = int8(&[], 3);
-        assert_eq!(top_k(k, &empty, &none, &[0.0; 6], 2).unwrap(), vec![vec![]; 2]);
+        assert_eq!(
+            top_k(k, &empty, &none, &[0.0; 6], 2).unwrap(),
+            vec![vec![]; 2]
+        );
         assert!(Int8Index::new(0).is_err() && Int8Index::new(MAX_DIM + 1).is_err());
         for kernel in Kernel::ALL {
             if !kernel.is_supported() {

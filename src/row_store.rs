@@ -61,7 +61,10 @@ fn temp_file() -> Result<File> {
         .open(&path)
         .map_err(|e| {
             Error::io(
-                format!("cannot create a temporary file for gallery rows in {}", dir.display()),
+                format!(
+                    "cannot create a temporary file for gallery rows in {}",
+                    dir.display()
+                ),
                 e,
             )
         })?;
@@ -163,7 +166,10 @@ impl RowStore {
         })();
         if let Err(e) = written {
             let _ = self.file.set_len(end);
-            return Err(Error::io("cannot write gallery rows to the temporary file", e));
+            return Err(Error::io(
+                "cannot write gallery rows to the temporary file",
+                e,
+            ));
         }
         let len = self.len + rows.len() / self.dim;
         self.map = map(&self.file, self.offset + len * self.dim * 4)?;
