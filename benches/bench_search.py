@@ -2,11 +2,11 @@
 IndexScalarQuantizer SQ8, numpy; same data, same run, with resident memory.
 
     python benches/bench_search.py [--quick] [--sizes 1000000x128,10000000x128,100000x512]
-                                   [--repeat 5] [--seed 0]
+                                   [--repeat 5] [--batch 1000] [--seed 0] [--dir DIR]
 
 Data: seeded random L2-normalised float32 galleries; each probe is a gallery row
 moved by a random step of length 0.5 and re-normalised (a person who is enrolled).
-Cases: one probe and 1,000 probes, top-10.
+Cases: one probe and 1,000 probes (--batch), top-10.
 
 - fastface float32: `Gallery.load(path)`, the float32 panels scanned (every core).
 - fastface int8: `Gallery.load(path, precision="int8")`: int8 codes scanned, float32
@@ -238,10 +238,11 @@ def main() -> None:
     )
     ap.add_argument("--repeat", type=int, default=None, help="timed runs per cell (>= 5)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--batch", type=int, default=1000, help="probes of the batch case")
     ap.add_argument("--dir", default=None, help="where the gallery files go (a disk)")
     args = ap.parse_args()
     repeat = args.repeat or (2 if args.quick else 5)
-    batch = 20 if args.quick else 1000
+    batch = 20 if args.quick else args.batch
     sizes = [tuple(int(x) for x in s.split("x")) for s in args.sizes.split(",")]
     if args.quick:
         sizes = [(20_000, 128), (5_000, 512)]

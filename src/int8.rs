@@ -305,10 +305,7 @@ impl Int8Index {
     pub fn retain(&mut self, keep: &[bool]) {
         let per = self.per_panel;
         let mut w = 0;
-        for r in 0..self.len {
-            if !keep[r] {
-                continue;
-            }
+        for (r, _) in keep.iter().enumerate().take(self.len).filter(|(_, &k)| k) {
             if w != r {
                 let (pr, lr, pw, lw) = (r / PANEL * per, r % PANEL, w / PANEL * per, w % PANEL);
                 for b in 0..per {
@@ -349,6 +346,7 @@ struct Probe {
     /// Codes, 4 per word, little-endian: the broadcast operand of the kernels.
     words: Vec<i32>,
     /// `128 * sum(q)`: what `vpdpbusd` adds for the codes' offset.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     offset: i32,
     two_scale: f32,
     norm2: f32,
@@ -986,7 +984,7 @@ mod tests {
     fn adversarial(rng: &mut Rng, n: usize, dim: usize, case: usize) -> Vec<f32> {
         let mut v: Vec<f32> = (0..n * dim).map(|_| rng.f32()).collect();
         for row in v.chunks_exact_mut(dim) {
-            if case % 2 == 0 {
+            if case.is_multiple_of(2) {
                 unit(row);
             }
         }
@@ -1066,6 +1064,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::needless_range_loop)]
     fn the_interval_holds_the_float32_distance() {
         let mut rng = Rng(5);
         for (case, dim) in [3usize, 17, 128, 512].into_iter().enumerate() {
@@ -1161,6 +1160,20 @@ mod tests {
                 within(kernel, &index, &store, &probes, 1.0).unwrap(),
                 want_within
             );
+        }
+    }
+
+    /// Under the edge-box script's qemu the emulated core is known (qemu-user
+    /// passes QEMU_CPU on): a Cortex-A72 (Pi 4) lacks the dot product, a
+    /// Cortex-A76 (Pi 5) has it and must get the `sdot` kernel.
+    #[test]
+    fn the_emulated_core_gets_its_kernel() {
+        if cfg!(target_arch = "aarch64") {
+            match std::env::var("QEMU_CPU").as_deref() {
+                Ok("cortex-a72") => assert_eq!(Kernel::best(), Kernel::Neon),
+                Ok("cortex-a76") => assert_eq!(Kernel::best(), Kernel::NeonDotprod),
+                _ => {}
+            }
         }
     }
 
