@@ -1,29 +1,36 @@
-"""Exact 1:N search: fastface against faiss-cpu (IndexFlatIP) and numpy, same data, same run.
+"""Exact 1:N search side by side: fastface float32 and int8, faiss-cpu IndexFlatIP and
+IndexScalarQuantizer SQ8, numpy; same data, same run, with resident memory.
 
-    python benches/bench_search.py [--quick] [--repeat 5] [--seed 0]
+    python benches/bench_search.py [--quick] [--sizes 1000000x128,10000000x128,100000x512]
+                                   [--repeat 5] [--batch 1000] [--seed 0] [--dir DIR]
 
-Data: seeded random L2-normalised float32 galleries (1,000,000 x 128 and
-100,000 x 512); each probe is a gallery row moved by a random step of length 0.5
-and re-normalised (a person who is enrolled), so the nearest row is well defined and
-the three libraries must agree on it (checked: "sanity").
+Data: seeded random L2-normalised float32 galleries; each probe is a gallery row
+moved by a random step of length 0.5 and re-normalised (a person who is enrolled).
+Cases: one probe and 1,000 probes (--batch), top-10.
 
-- fastface: `fastface._core.CoreGallery.search_top_k` (the Rust core; exact Euclidean
-  distances, every core; the instruction set it picked is printed).
-- faiss: `IndexFlatIP` (inner product; for unit vectors |p-g|^2 = 2 - 2 p.g), with
-  faiss's default OpenMP threads (all cores). faiss answers fewer than 20 probes
-  without BLAS, parallel over probes, so one probe runs on one thread.
-- numpy: `G @ p` (BLAS, all cores) then argmax / argpartition; the 1,000-probe case
-  goes through the gallery in chunks so the score matrix stays below ~64 MiB.
+- fastface float32: `Gallery.load(path)`, the float32 panels scanned (every core).
+- fastface int8: `Gallery.load(path, precision="int8")`: int8 codes scanned, float32
+  rows memory-mapped from the file and read only to re-rank. Its top-10 rows and
+  distances must equal float32's exactly, for every probe ("identical").
+- faiss: `IndexFlatIP` (exact; inner product, |p-g|^2 = 2 - 2 p.g) and
+  `IndexScalarQuantizer(dim, QT_8bit, METRIC_INNER_PRODUCT)` (approximate, trained on
+  100,000 rows; "recall@10" is the share of the exact top-10 rows it returns), with
+  faiss's default OpenMP threads.
+- numpy: `G @ p` (BLAS, all cores) then argpartition; 1,000 probes go through the
+  gallery in chunks so the score matrix stays below ~64 MiB.
 
-Each time is the median of --repeat runs after one warm-up. "ratio" is the faster
-peer's time over fastface's: >= 1.0 means fastface is at least as fast. GB/s is
-gallery bytes scanned per second by one probe. "load" is `fastface.Gallery.load` of
-the saved gallery (warm page cache), labels included.
+One structure lives at a time (so 10M x 128 fits a 24 GiB machine); the numpy
+gallery stays throughout. "MB resident" is the process's resident set growth when
+the structure is built or loaded, and after its searches ran (mapped float32 rows
+that re-ranking paged in count there); numpy's is the array itself. Each time is the
+median of --repeat runs after one warm-up; "x f32" is fastface float32's time over
+the row's (> 1 is faster than the float32 scan).
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import statistics
 import sys
@@ -34,7 +41,6 @@ from typing import Any
 
 import fastface
 import numpy as np
-from fastface import _core
 
 try:
     import faiss
@@ -42,7 +48,16 @@ except ImportError:  # pragma: no cover - faiss-cpu is a benchmark dependency
     sys.exit("faiss-cpu is needed: pip install faiss-cpu")
 
 NUMPY_CHUNK_BYTES = 64 << 20
-NEAR_TIE = 1e-4
+K = 10
+SQ8_TRAIN_ROWS = 100_000
+
+Answer = tuple[np.ndarray, np.ndarray]  # rows int64 (m, k), distances float64 (m, k)
+
+
+def resident_mb() -> float:
+    """The process's resident set size now (Linux /proc)."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
 
 
 def unit_rows(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
@@ -61,8 +76,8 @@ def probes_near(rng: np.random.Generator, gallery: np.ndarray, m: int) -> np.nda
     return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
 
 
-def median_time(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
-    result = fn()  # warm-up, and the answer for the sanity check
+def median_time(fn: Callable[[], Answer], repeat: int) -> tuple[float, Answer]:
+    result = fn()  # warm-up, and the answer for the checks
     times = []
     for _ in range(repeat):
         t0 = time.perf_counter()
@@ -71,48 +86,43 @@ def median_time(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
     return statistics.median(times), result
 
 
-# Every searcher returns (rows int64 (m, k), distances float64 (m, k)), nearest first.
+def fastface_search(gallery: fastface.Gallery, probes: np.ndarray) -> Callable[[], Answer]:
+    core = gallery._core
 
-
-def fastface_search(core: _core.CoreGallery, probes: np.ndarray, k: int):
-    def run() -> tuple[np.ndarray, np.ndarray]:
-        res = core.search_top_k(probes, k)
+    def run() -> Answer:
+        res = core.search_top_k(probes, K)
         return np.stack([r for r, _, _ in res]), np.stack([d for _, d, _ in res]).astype(np.float64)
 
     return run
 
 
-def faiss_search(index: Any, probes: np.ndarray, k: int):
-    def run() -> tuple[np.ndarray, np.ndarray]:
-        ip, rows = index.search(probes, k)
+def faiss_search(index: Any, probes: np.ndarray) -> Callable[[], Answer]:
+    def run() -> Answer:
+        ip, rows = index.search(probes, K)
         return rows.astype(np.int64), np.sqrt(np.maximum(2.0 - 2.0 * ip.astype(np.float64), 0))
 
     return run
 
 
-def numpy_search(gallery: np.ndarray, probes: np.ndarray, k: int):
+def numpy_search(gallery: np.ndarray, probes: np.ndarray) -> Callable[[], Answer]:
     n = len(gallery)
     chunk = max(1024, NUMPY_CHUNK_BYTES // (4 * len(probes)))
 
     def top(scores: np.ndarray, offset: int) -> tuple[np.ndarray, np.ndarray]:
-        if k == 1:
-            idx = scores.argmax(axis=1)[:, None]
-        else:
-            idx = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        idx = np.argpartition(-scores, K - 1, axis=1)[:, :K]
         return idx + offset, np.take_along_axis(scores, idx, axis=1)
 
-    def run() -> tuple[np.ndarray, np.ndarray]:
+    def run() -> Answer:
         if len(probes) == 1:  # one matrix-vector product over the whole gallery
             rows, ip = top((gallery @ probes[0])[None, :], 0)
         else:
             parts = [top(probes @ gallery[s : s + chunk].T, s) for s in range(0, n, chunk)]
             rows = np.concatenate([p[0] for p in parts], axis=1)
             ip = np.concatenate([p[1] for p in parts], axis=1)
-            if rows.shape[1] > k:
-                sel = np.argpartition(-ip, k - 1, axis=1)[:, :k]
-                rows = np.take_along_axis(rows, sel, axis=1)
-                ip = np.take_along_axis(ip, sel, axis=1)
-        order = np.lexsort((rows, -ip), axis=1) if k > 1 else np.zeros_like(rows)
+            sel = np.argpartition(-ip, K - 1, axis=1)[:, :K]
+            rows = np.take_along_axis(rows, sel, axis=1)
+            ip = np.take_along_axis(ip, sel, axis=1)
+        order = np.lexsort((rows, -ip), axis=1)
         rows = np.take_along_axis(rows, order, axis=1)
         ip = np.take_along_axis(ip, order, axis=1).astype(np.float64)
         return rows, np.sqrt(np.maximum(2.0 - 2.0 * ip, 0))
@@ -120,113 +130,136 @@ def numpy_search(gallery: np.ndarray, probes: np.ndarray, k: int):
     return run
 
 
-def check_top1(
-    name: str, gallery: np.ndarray, probes: np.ndarray, answers: dict[str, Any]
-) -> tuple[int, int]:
-    """Top-1 rows of every library against fastface's; a disagreement is allowed
-    only as a near tie (reference float64 distances within NEAR_TIE). Returns
-    (agreeing, total)."""
-    base = answers["fastface"][0][:, 0]
-    agree = total = 0
-    for lib, (rows, _) in answers.items():
-        if lib == "fastface":
-            continue
-        other = rows[:, 0]
-        total += len(other)
-        agree += int((other == base).sum())
-        for j in np.flatnonzero(other != base):
-            p = probes[j].astype(np.float64)
-            d0 = np.linalg.norm(gallery[base[j]] - p)
-            d1 = np.linalg.norm(gallery[other[j]] - p)
-            if abs(d0 - d1) > NEAR_TIE:
-                raise SystemExit(
-                    f"sanity failed in {name}: probe {j} fastface row {base[j]} ({d0:.6f}) "
-                    f"vs {lib} row {other[j]} ({d1:.6f})"
-                )
-    return agree, total
+def recall(exact: np.ndarray, got: np.ndarray) -> float:
+    """Share of the exact top-k rows that `got` returns, over all probes."""
+    hits = sum(len(np.intersect1d(a, b)) for a, b in zip(exact, got, strict=True))
+    return hits / exact.size
+
+
+def suite(
+    n: int, dim: int, rng: np.random.Generator, repeat: int, batch: int, tmp: str
+) -> list[str]:
+    gallery = unit_rows(rng, n, dim)
+    probe_sets = {1: probes_near(rng, gallery, 1), batch: probes_near(rng, gallery, batch)}
+    path = os.path.join(tmp, f"gallery-{n}x{dim}.ffg")
+    built = fastface.Gallery(dim=dim)
+    built.add_embeddings([f"person{i // 4}" for i in range(n)], gallery)
+    built.save(path)
+    del built
+    gc.collect()
+
+    times: dict[str, dict[int, float]] = {}
+    answers: dict[str, dict[int, Answer]] = {}
+    memory: dict[str, tuple[float, float]] = {}
+    notes: dict[str, str] = {}
+
+    def measure(name: str, build: Callable[[], Any], search: Callable[[Any, np.ndarray], Any]):
+        gc.collect()
+        before = resident_mb()
+        structure = build()
+        built_mb = resident_mb() - before
+        times[name], answers[name] = {}, {}
+        for m, probes in probe_sets.items():
+            times[name][m], answers[name][m] = median_time(search(structure, probes), repeat)
+        memory[name] = (built_mb, resident_mb() - before)
+        print(f"  {name}: done", flush=True)
+        return structure
+
+    def int8_gallery() -> fastface.Gallery:
+        loaded = fastface.Gallery.load(path, precision="int8")
+        notes["int8"] = f"int8 kernel {loaded._core.int8_kernel}"
+        return loaded
+
+    def float32_gallery() -> fastface.Gallery:
+        loaded = fastface.Gallery.load(path)
+        notes["float32"] = f"float32 kernels {loaded._core.isa}"
+        return loaded
+
+    def sq8() -> Any:
+        index = faiss.IndexScalarQuantizer(
+            dim, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
+        )
+        index.train(gallery[: min(n, SQ8_TRAIN_ROWS)])
+        index.add(gallery)
+        return index
+
+    def flat() -> Any:
+        index = faiss.IndexFlatIP(dim)
+        index.add(gallery)
+        return index
+
+    measure("fastface float32", float32_gallery, fastface_search)
+    measure("fastface int8", int8_gallery, fastface_search)
+    measure("faiss IndexFlatIP", flat, faiss_search)
+    measure("faiss SQ8", sq8, faiss_search)
+    times["numpy"], answers["numpy"] = {}, {}
+    for m, probes in probe_sets.items():
+        times["numpy"][m], answers["numpy"][m] = median_time(numpy_search(gallery, probes), repeat)
+    memory["numpy"] = (gallery.nbytes / 1e6, gallery.nbytes / 1e6)
+
+    exact = answers["fastface float32"]
+    identical = all(
+        np.array_equal(exact[m][0], answers["fastface int8"][m][0])
+        and np.array_equal(exact[m][1], answers["fastface int8"][m][1])
+        for m in probe_sets
+    )
+    lines = [
+        f"{n:,} x {dim} ({n * dim * 4 / 1e9:.2f} GB of float32), top-{K}; "
+        + "; ".join(notes.values()),
+        f"{'':<20}{'1 probe ms':>11}{'x f32':>7}{f'{batch:,} probes ms':>17}{'x f32':>7}"
+        f"{'MB resident':>13}{'after search':>14}{'recall@10':>11}",
+    ]
+    f32 = times["fastface float32"]
+    for name in times:
+        t = times[name]
+        r = recall(exact[batch][0], answers[name][batch][0])
+        lines.append(
+            f"{name:<20}{t[1] * 1e3:>11.2f}{f32[1] / t[1]:>7.2f}{t[batch] * 1e3:>17.1f}"
+            f"{f32[batch] / t[batch]:>7.2f}{memory[name][0]:>13.0f}{memory[name][1]:>14.0f}"
+            f"{r:>11.4f}"
+        )
+    ratio = memory["fastface int8"][1] / memory["fastface float32"][1]
+    lines.append(
+        f"int8 top-10 identical to float32 (rows and distances, every probe): {identical}; "
+        f"int8 resident / float32 resident: {ratio:.3f}; one probe int8 is "
+        f"{f32[1] / times['fastface int8'][1]:.2f}x float32"
+    )
+    os.remove(path)
+    return lines
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="tiny sizes (a smoke test)")
+    ap.add_argument(
+        "--sizes",
+        default="1000000x128,10000000x128,100000x512",
+        help="galleries as ROWSxDIM, comma separated",
+    )
     ap.add_argument("--repeat", type=int, default=None, help="timed runs per cell (>= 5)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--batch", type=int, default=1000, help="probes of the batch case")
+    ap.add_argument("--dir", default=None, help="where the gallery files go (a disk)")
     args = ap.parse_args()
     repeat = args.repeat or (2 if args.quick else 5)
-    scale = 100 if args.quick else 1
-    batch = 20 if args.quick else 1000
-    suites = [
-        (1_000_000 // scale, 128, [(1, 1), (1, 10), (batch, 1)]),
-        (100_000 // scale, 512, [(1, 1), (batch, 1)]),
-    ]
+    batch = 20 if args.quick else args.batch
+    sizes = [tuple(int(x) for x in s.split("x")) for s in args.sizes.split(",")]
+    if args.quick:
+        sizes = [(20_000, 128), (5_000, 512)]
     rng = np.random.default_rng(args.seed)
     print(
         f"fastface {getattr(fastface, '__version__', '?')}, faiss {faiss.__version__} "
-        f"({faiss.omp_get_max_threads()} OpenMP threads, its default), numpy {np.__version__}, "
-        f"{os.cpu_count()} CPUs; median of {repeat} runs"
+        f"({faiss.omp_get_max_threads()} OpenMP threads), numpy {np.__version__}, "
+        f"{os.cpu_count()} CPUs; median of {repeat} runs",
+        flush=True,
     )
-    header = (
-        f"{'case':<34}{'fastface ms':>12}{'faiss ms':>10}{'numpy ms':>10}"
-        f"{'ratio':>7}   GB/s ff/faiss/np"
-    )
-    lines = []
-    sanity = []
-    loads = []
-    isa = "?"
-    for n, dim, cases in suites:
-        gallery = unit_rows(rng, n, dim)
-        enrolled = fastface.Gallery(dim=dim)
-        enrolled.add_embeddings([f"person{i // 4}" for i in range(n)], gallery)
-        core = enrolled._core
-        isa = core.isa
-        index = faiss.IndexFlatIP(dim)
-        index.add(gallery)
-        for m, k in cases:
-            probes = probes_near(rng, gallery, m)
-            times, answers = {}, {}
-            for lib, fn in (
-                ("fastface", fastface_search(core, probes, k)),
-                ("faiss", faiss_search(index, probes, k)),
-                ("numpy", numpy_search(gallery, probes, k)),
-            ):
-                times[lib], answers[lib] = median_time(fn, repeat)
-            sanity.append(check_top1(f"{n}x{dim} {m}p top-{k}", gallery, probes, answers))
-            # Rows and distances of fastface against faiss on all k (distance check).
-            err = np.abs(answers["fastface"][1] - answers["faiss"][1]).max()
-            peer = min(times["faiss"], times["numpy"])
-            label = f"{n:,} x {dim}, {m:,} probe{'s' if m > 1 else ''}, top-{k}"
-            gbs = ""
-            if m == 1:
-                gbs = "/".join(f"{n * dim * 4 / times[lib] / 1e9:.1f}" for lib in times)
-            lines.append(
-                f"{label:<34}{times['fastface'] * 1e3:>12.2f}{times['faiss'] * 1e3:>10.2f}"
-                f"{times['numpy'] * 1e3:>10.2f}{peer / times['fastface']:>7.2f}   {gbs}"
-                f"   (max |d_ff - d_faiss| {err:.1e})"
-            )
-            print(lines[-1] if len(lines) > 1 else header + "\n" + lines[-1], flush=True)
-        with tempfile.TemporaryDirectory() as tmp:
-            path = os.path.join(tmp, "gallery.ffg")
-            t0 = time.perf_counter()
-            enrolled.save(path)
-            saved = time.perf_counter() - t0
-            size = os.path.getsize(path)
-            t_load, loaded = median_time(
-                lambda p=path: fastface.Gallery.load(p), max(3, repeat // 2)
-            )
-            assert len(loaded) == n
-            loads.append(
-                f"load {n:,} x {dim} gallery file ({size / 1e6:.0f} MB, labels included): "
-                f"{t_load * 1e3:.1f} ms median ({size / t_load / 1e9:.1f} GB/s); save "
-                f"{saved * 1e3:.0f} ms"
-            )
-        del gallery, enrolled, core, index
-    print()
-    for line in loads:
-        print(line)
-    agree = sum(a for a, _ in sanity)
-    total = sum(t for _, t in sanity)
-    print(f"sanity: faiss and numpy agree with fastface on the top-1 row of {agree}/{total}")
-    print(f"fastface instruction set: {isa}; ratio = faster peer time / fastface time")
+    report = []
+    with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
+        for n, dim in sizes:
+            lines = suite(n, dim, rng, repeat, batch, tmp)
+            print("\n".join(lines), flush=True)
+            report += [*lines, ""]
+    print("\nAll sizes:\n" + "\n".join(report))
 
 
 if __name__ == "__main__":

@@ -27,6 +27,8 @@
 //! a crash leaves the old file or the new one, never a mix.
 
 use crate::error::{Error, Result};
+use crate::int8::{self, Int8Index, Kernel};
+use crate::row_store::RowStore;
 pub use crate::search::Hit;
 use crate::search::{self, Block, Isa, PanelView, MAX_ROWS, PANEL};
 use rayon::prelude::*;
@@ -48,9 +50,46 @@ pub const MAX_MODEL_ID: usize = 4096;
 /// Rows converted per step while loading or saving (a multiple of PANEL).
 const IO_ROWS_BYTES: usize = 8 << 20;
 
+/// How a gallery keeps the vectors it scans. Both give identical answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precision {
+    /// Float32 panels on the heap, scanned directly.
+    Float32,
+    /// Int8 codes on the heap, scanned; float32 rows memory-mapped, read only to
+    /// re-rank the candidates (see [`crate::int8`]).
+    Int8,
+}
+
+impl Precision {
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::Float32 => "float32",
+            Precision::Int8 => "int8",
+        }
+    }
+
+    /// `"float32"` or `"int8"`.
+    pub fn parse(name: &str) -> Result<Precision> {
+        match name {
+            "float32" => Ok(Precision::Float32),
+            "int8" => Ok(Precision::Int8),
+            _ => Err(Error::invalid(format!(
+                "precision must be \"float32\" or \"int8\", got {name:?}"
+            ))),
+        }
+    }
+}
+
+/// An int8 gallery's vectors: codes to scan, float32 rows off the heap.
+#[derive(Debug)]
+struct Int8Vectors {
+    index: Int8Index,
+    rows: RowStore,
+    kernel: Kernel,
+}
+
 /// Labelled embeddings plus the exact search over them. `Send + Sync`; methods that
 /// change it take `&mut self`, so share it behind a lock.
-#[derive(Clone)]
 pub struct Gallery {
     dim: usize,
     model_id: String,
@@ -65,6 +104,8 @@ pub struct Gallery {
     names: Vec<String>,
     name_ids: HashMap<String, u32>,
     isa: Isa,
+    /// `Some` for an int8 gallery, whose `blocks` and `norms` then stay empty.
+    int8: Option<Int8Vectors>,
 }
 
 impl std::fmt::Debug for Gallery {
@@ -75,6 +116,7 @@ impl std::fmt::Debug for Gallery {
             .field("len", &self.len)
             .field("identities", &self.names.len())
             .field("isa", &self.isa)
+            .field("precision", &self.precision())
             .finish()
     }
 }
@@ -103,7 +145,61 @@ impl Gallery {
             names: Vec::new(),
             name_ids: HashMap::new(),
             isa: Isa::best(),
+            int8: None,
         })
+    }
+
+    /// An empty gallery keeping its vectors at `precision`. An int8 gallery's
+    /// float32 rows go to an unlinked temporary file (see [`crate::row_store`]).
+    pub fn with_precision(dim: usize, model_id: &str, precision: Precision) -> Result<Gallery> {
+        let mut g = Gallery::new(dim, model_id)?;
+        if precision == Precision::Int8 {
+            g.int8 = Some(Int8Vectors {
+                index: Int8Index::new(dim)?,
+                rows: RowStore::temporary(dim)?,
+                kernel: Kernel::best(),
+            });
+        }
+        Ok(g)
+    }
+
+    pub fn precision(&self) -> Precision {
+        if self.int8.is_some() {
+            Precision::Int8
+        } else {
+            Precision::Float32
+        }
+    }
+
+    /// The int8 kernel an int8 gallery scans with (`None` for float32).
+    pub fn int8_kernel(&self) -> Option<Kernel> {
+        self.int8.as_ref().map(|v| v.kernel)
+    }
+
+    /// Forces an int8 gallery's scan to one kernel (for tests and benchmarks);
+    /// all give identical results. Fails on a float32 gallery or if this machine
+    /// lacks the kernel.
+    pub fn set_int8_kernel(&mut self, kernel: Kernel) -> Result<()> {
+        kernel.require()?;
+        match &mut self.int8 {
+            Some(v) => {
+                v.kernel = kernel;
+                Ok(())
+            }
+            None => Err(Error::invalid(format!(
+                "int8 kernel {} needs an int8 gallery; this one is float32",
+                kernel.name()
+            ))),
+        }
+    }
+
+    /// Bytes of vectors held on the heap: float32 panels and norms, or int8 codes
+    /// and their per-row numbers (an int8 gallery's float32 rows are mapped).
+    pub fn vector_heap_bytes(&self) -> usize {
+        match &self.int8 {
+            Some(v) => v.index.heap_bytes(),
+            None => self.blocks.len() * std::mem::size_of::<Block>() + self.norms.len() * 4,
+        }
     }
 
     pub fn dim(&self) -> usize {
@@ -168,12 +264,20 @@ impl Gallery {
         if rows == 0 {
             return Ok(());
         }
+        if let Some(v) = &mut self.int8 {
+            // The only step that can fail (disk) comes first: all or nothing.
+            v.rows.append(embeddings)?;
+            v.index.append(embeddings);
+        }
         for l in labels {
             let id = self.intern(l);
             self.row_label.push(id);
         }
-        self.write_rows(self.len, embeddings);
         self.len += rows;
+        if self.int8.is_some() {
+            return Ok(());
+        }
+        self.write_rows(self.len - rows, embeddings);
         self.refresh_norms(self.len - rows)
     }
 
@@ -224,14 +328,26 @@ impl Gallery {
     }
 
     /// Removes every row labelled `label`; returns how many. Later rows move up.
-    pub fn remove(&mut self, label: &str) -> usize {
+    /// Fails only when an int8 gallery cannot write its rows' temporary file; the
+    /// gallery is then unchanged.
+    pub fn remove(&mut self, label: &str) -> Result<usize> {
         let Some(&id) = self.name_ids.get(label) else {
-            return 0;
+            return Ok(0);
         };
         let dim = self.dim;
         let Some(first) = self.row_label.iter().position(|&l| l == id) else {
-            return 0;
+            return Ok(0);
         };
+        if let Some(v) = &mut self.int8 {
+            let keep: Vec<bool> = self.row_label.iter().map(|&l| l != id).collect();
+            v.rows.retain(&keep)?;
+            v.index.retain(&keep);
+            self.row_label.retain(|&l| l != id);
+            let removed = self.len - self.row_label.len();
+            self.len = self.row_label.len();
+            self.forget_label(label, id);
+            return Ok(removed);
+        }
         let mut w = first;
         for r in first..self.len {
             let l = self.row_label[r];
@@ -260,7 +376,12 @@ impl Gallery {
         self.norms.truncate(np * PANEL);
         self.row_label.truncate(w);
         self.len = w;
-        // Forget the label and renumber the ones after it.
+        self.forget_label(label, id);
+        Ok(removed)
+    }
+
+    /// Forgets a label no row has any more and renumbers the ones after it.
+    fn forget_label(&mut self, label: &str, id: u32) {
         self.names.remove(id as usize);
         self.name_ids.remove(label);
         for l in self.row_label.iter_mut() {
@@ -273,7 +394,6 @@ impl Gallery {
                 *v -= 1;
             }
         }
-        removed
     }
 
     /// The label of every row, in row order.
@@ -302,6 +422,11 @@ impl Gallery {
         if row >= self.len {
             return None;
         }
+        if let Some(v) = &self.int8 {
+            let mut out = vec![0f32; self.dim];
+            v.rows.row(row, &mut out);
+            return Some(out);
+        }
         let (p, l) = (row / PANEL * self.dim, row % PANEL);
         Some(
             self.blocks[p..p + self.dim]
@@ -321,6 +446,9 @@ impl Gallery {
     /// Copies rows `start..start + out.len() / dim` into `out`, row-major.
     fn gather(&self, start: usize, out: &mut [f32]) {
         let dim = self.dim;
+        if let Some(v) = &self.int8 {
+            return v.rows.rows(start, out);
+        }
         out.par_chunks_mut(dim).enumerate().for_each(|(i, o)| {
             let r = start + i;
             let (p, l) = (r / PANEL * dim, r % PANEL);
@@ -343,12 +471,18 @@ impl Gallery {
     /// first, ties by row index; `k` above `len` gives every row; an empty gallery
     /// gives empty lists.
     pub fn search_top_k(&self, probes: &[f32], k: usize) -> Result<Vec<Vec<Hit>>> {
+        if let Some(v) = &self.int8 {
+            return int8::top_k(v.kernel, &v.index, &v.rows, probes, k);
+        }
         search::top_k(self.isa, &self.view(), probes, k)
     }
 
     /// Every row within `threshold` (inclusive) of each probe, nearest first, ties
     /// by row index.
     pub fn search_within(&self, probes: &[f32], threshold: f32) -> Result<Vec<Vec<Hit>>> {
+        if let Some(v) = &self.int8 {
+            return int8::within(v.kernel, &v.index, &v.rows, probes, threshold);
+        }
         search::within(self.isa, &self.view(), probes, threshold)
     }
 
@@ -455,6 +589,14 @@ impl Gallery {
     /// version, sizes against the file length (before allocating), UTF-8, finite
     /// values and the checksum. The caller checks `model_id` against its model.
     pub fn load(path: &Path) -> Result<Gallery> {
+        Gallery::load_with(path, Precision::Float32)
+    }
+
+    /// [`Gallery::load`] at `precision`. An int8 gallery maps its float32 rows
+    /// from this file (they are read, checked and quantised once, then paged in
+    /// only for re-ranking); replacing the file by [`Gallery::save`] is safe, but
+    /// another program truncating it in place while it is loaded is not.
+    pub fn load_with(path: &Path, precision: Precision) -> Result<Gallery> {
         let bad = |what: &str| {
             Error::gallery(format!(
                 "gallery file {} is not valid: {what}",
@@ -467,6 +609,9 @@ impl Gallery {
             .metadata()
             .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?
             .len();
+        let rows_file = file
+            .try_clone()
+            .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
         let mut r = HashReader {
             inner: BufReader::with_capacity(1 << 16, file),
             hash: Xxh3Default::new(),
@@ -546,6 +691,10 @@ impl Gallery {
             String::from_utf8(model).map_err(|_| bad("the model id is not valid UTF-8"))?;
 
         let mut g = Gallery::new(dim, &model_id)?;
+        let mut index = match precision {
+            Precision::Int8 => Some(Int8Index::new(dim)?),
+            Precision::Float32 => None,
+        };
         g.row_label.reserve_exact(count);
         // The whole section in one read (its length was checked against the
         // file's above), then parsed in memory.
@@ -577,7 +726,9 @@ impl Gallery {
 
         let step = io_rows(dim);
         let mut rows = vec![0f32; step * dim];
-        g.blocks.reserve_exact(search::panels(count) * dim);
+        if index.is_none() {
+            g.blocks.reserve_exact(search::panels(count) * dim);
+        }
         for start in (0..count).step_by(step) {
             let n = step.min(count - start);
             let rows = &mut rows[..n * dim];
@@ -586,7 +737,10 @@ impl Gallery {
             if let Some((i, what)) = search::first_row_problem(rows, dim) {
                 return Err(bad(&format!("embedding {} {what}", start + i)));
             }
-            g.write_rows(start, rows);
+            match &mut index {
+                Some(index) => index.append(rows),
+                None => g.write_rows(start, rows),
+            }
         }
         let mut sum = [0u8; 8];
         r.inner.read_exact(&mut sum).map_err(read_err)?;
@@ -600,6 +754,15 @@ impl Gallery {
             ));
         }
         g.len = count;
+        if let Some(index) = index {
+            let offset = HEADER_LEN + model_len + labels_len;
+            g.int8 = Some(Int8Vectors {
+                index,
+                rows: RowStore::mapped(rows_file, offset as usize, count, dim)?,
+                kernel: Kernel::best(),
+            });
+            return Ok(g);
+        }
         g.refresh_norms(0)?;
         Ok(g)
     }
@@ -838,8 +1001,8 @@ mod tests {
                 let want_emb: Vec<f32> =
                     keep.iter().flat_map(|&r| g.embedding(r).unwrap()).collect();
                 let before = g.len();
-                assert_eq!(g.remove(victim), before - keep.len());
-                assert_eq!(g.remove(victim), 0);
+                assert_eq!(g.remove(victim).unwrap(), before - keep.len());
+                assert_eq!(g.remove(victim).unwrap(), 0);
                 assert_eq!(g.len(), keep.len());
                 assert!(!g.identities().contains(&victim));
                 let fresh = build(&want_labels, &want_emb, dim);
@@ -855,11 +1018,11 @@ mod tests {
                 );
                 // Adding after a removal still works.
                 g.add(&["new".to_string()], &vec![0.25; dim]).unwrap();
-                assert_eq!(g.remove("new"), 1);
+                assert_eq!(g.remove("new").unwrap(), 1);
             }
         }
         let mut g = build(&vec!["a".to_string(); 20], &[1.0; 40], 2);
-        assert_eq!(g.remove("a"), 20);
+        assert_eq!(g.remove("a").unwrap(), 20);
         assert!(g.is_empty() && g.identities().is_empty() && g.blocks.is_empty());
     }
 

@@ -263,7 +263,7 @@ pub fn first_row_problem(rows: &[f32], dim: usize) -> Option<(usize, &'static st
 
 /// Largest `x >= 0` with `sqrt(x) <= dist`: the squared-distance filter that admits
 /// exactly the candidates whose final `f32` distance can be `<= dist`.
-fn d2_bound(dist: f32) -> f32 {
+pub(crate) fn d2_bound(dist: f32) -> f32 {
     if dist.is_nan() || dist < 0.0 {
         return -1.0;
     }

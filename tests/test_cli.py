@@ -355,6 +355,17 @@ def test_identify_json_and_top_k(
         assert distances == sorted(distances) and distances[0] == best["distance"]
 
 
+def test_identify_int8_precision_gives_the_same_answers(
+    gallery: tuple[Path, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    photos = VAL_PHOTOS[:3]
+    args = ("identify", gallery[0], *photos, "--json", "--top-k", "3")
+    code, exact, _ = run(capsys, *args)
+    code8, quantised, _ = run(capsys, *args, "--precision", "int8")
+    assert code == code8 == 0
+    assert json.loads(quantised) == json.loads(exact)
+
+
 def test_identify_threshold_zero_means_unknown(
     gallery: tuple[Path, str], capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -117,9 +117,18 @@ class Gallery:
     additions and removals are serialised. Files written by :meth:`save` are a
     checksummed binary format (never pickle) that records the model that made
     the embeddings; :meth:`load` checks it.
+
+    ``precision="int8"`` keeps an int8 copy of the rows on the heap (about a
+    quarter of the float32 bytes) and the float32 rows off it: memory-mapped
+    from the gallery file, or for a gallery built in memory from an unlinked
+    temporary file (in ``TMPDIR``). Searches scan the int8 copy and re-rank in
+    float32 every row the scan cannot rule out, so they return exactly what the
+    float32 gallery returns: the same rows, order and float32 distances.
     """
 
-    def __init__(self, model: str | None = None, *, dim: int | None = None) -> None:
+    def __init__(
+        self, model: str | None = None, *, dim: int | None = None, precision: str = "float32"
+    ) -> None:
         model = default_model() if model is None else model
         entry = model_entry(model)
         size = int(entry["output"]["dim"]) if dim is None else dim
@@ -127,7 +136,7 @@ class Gallery:
             raise ValueError(f"dim must be an integer from 1 to 2**20, got {dim!r}")
         self.model = model
         self.threshold = default_threshold(model)
-        self._core = _core.CoreGallery(size, str(entry["model_id"]))
+        self._core = _core.CoreGallery(size, str(entry["model_id"]), precision)
 
     @classmethod
     def _wrap(cls, core: _core.CoreGallery, model: str) -> Gallery:
@@ -147,6 +156,11 @@ class Gallery:
     def model_id(self) -> str:
         return self._core.model_id
 
+    @property
+    def precision(self) -> str:
+        """``"float32"`` or ``"int8"``: how the rows are kept for scanning."""
+        return self._core.precision
+
     def __len__(self) -> int:
         return len(self._core)
 
@@ -156,7 +170,8 @@ class Gallery:
 
     def __repr__(self) -> str:
         return (
-            f"Gallery(model={self.model!r}, rows={len(self)}, identities={len(self.identities())})"
+            f"Gallery(model={self.model!r}, rows={len(self)}, identities={len(self.identities())}"
+            + (")" if self.precision == "float32" else f", precision={self.precision!r})")
         )
 
     def labels(self) -> list[str]:
@@ -263,12 +278,21 @@ class Gallery:
         self._core.save(os.fspath(path))
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], model: str | None = None) -> Gallery:
+    def load(
+        cls,
+        path: str | os.PathLike[str],
+        model: str | None = None,
+        *,
+        precision: str = "float32",
+    ) -> Gallery:
         """Reads a gallery file; raises :class:`GalleryError` when it is corrupt,
         truncated, from a newer format, or made by another model than ``model``.
         Without ``model`` the gallery keeps the model that made it (the file
-        records it), so galleries stay usable when the default model changes."""
-        core = _core.CoreGallery.load(os.fspath(path))
+        records it), so galleries stay usable when the default model changes.
+        With ``precision="int8"`` the float32 rows stay in the file, memory-mapped
+        (replacing the file with :meth:`save` is safe; truncating it in place
+        while it is open is not)."""
+        core = _core.CoreGallery.load(os.fspath(path), precision)
         return cls._wrap(core, model_for(os.fspath(path), core.model_id, model))
 
     @staticmethod

@@ -8,7 +8,7 @@ use pyo3::prelude::*;
 
 use super::detached;
 use crate::error::Error;
-use crate::gallery::{Gallery, Hit};
+use crate::gallery::{Gallery, Hit, Precision};
 
 /// Labelled embeddings of one model and dimension with exact SIMD search.
 /// Safe to share between threads: searches run concurrently, changes take
@@ -81,9 +81,11 @@ impl CoreGallery {
 #[pymethods]
 impl CoreGallery {
     #[new]
-    fn new(dim: usize, model_id: &str) -> PyResult<Self> {
+    #[pyo3(signature = (dim, model_id, precision = "float32"))]
+    fn new(dim: usize, model_id: &str, precision: &str) -> PyResult<Self> {
+        let precision = Precision::parse(precision)?;
         Ok(Self {
-            inner: RwLock::new(Gallery::new(dim, model_id)?),
+            inner: RwLock::new(Gallery::with_precision(dim, model_id, precision)?),
         })
     }
 
@@ -108,7 +110,7 @@ impl CoreGallery {
 
     /// Removes every row of `label`; returns how many there were.
     fn remove(&self, py: Python<'_>, label: &str) -> PyResult<usize> {
-        detached(py, || Ok(self.write()?.remove(label)))
+        detached(py, || self.write()?.remove(label))
     }
 
     fn __len__(&self) -> PyResult<usize> {
@@ -197,13 +199,40 @@ impl CoreGallery {
         detached(py, || self.read()?.save(&path))
     }
 
-    /// Reads a gallery file, checking its format version and checksum.
+    /// Reads a gallery file, checking its format version and checksum; an int8
+    /// gallery maps the file's float32 rows.
     #[staticmethod]
-    fn load(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
-        let gallery = detached(py, || Gallery::load(&path))?;
+    #[pyo3(signature = (path, precision = "float32"))]
+    fn load(py: Python<'_>, path: PathBuf, precision: &str) -> PyResult<Self> {
+        let precision = Precision::parse(precision)?;
+        let gallery = detached(py, || Gallery::load_with(&path, precision))?;
         Ok(Self {
             inner: RwLock::new(gallery),
         })
+    }
+
+    /// "float32" or "int8": how the gallery keeps the vectors it scans.
+    #[getter]
+    fn precision(&self) -> PyResult<&'static str> {
+        Ok(self.read()?.precision().name())
+    }
+
+    /// The int8 kernel an int8 gallery scans with ("avx512vnni", "avx2",
+    /// "neon-dotprod", "neon", "scalar"); None for a float32 gallery.
+    #[getter]
+    fn int8_kernel(&self) -> PyResult<Option<&'static str>> {
+        Ok(self.read()?.int8_kernel().map(|k| k.name()))
+    }
+
+    /// Forces an int8 gallery's scan to one kernel (for tests and benchmarks:
+    /// all give identical results). Raises ValueError for an unknown name, one
+    /// this machine lacks, or a float32 gallery.
+    fn set_int8_kernel(&self, name: &str) -> PyResult<()> {
+        let kernel = crate::int8::Kernel::ALL
+            .into_iter()
+            .find(|k| k.name() == name)
+            .ok_or_else(|| Error::invalid(format!("unknown int8 kernel {name:?}")))?;
+        Ok(self.write()?.set_int8_kernel(kernel)?)
     }
 
     /// The SIMD instruction set the search kernels use on this machine.

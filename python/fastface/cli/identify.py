@@ -19,6 +19,7 @@ from .._image import load_image
 from ._drawing import draw_labelled_boxes
 from ._inputs import (
     IMAGE_EXTENSIONS,
+    add_precision_option,
     add_recognizer_options,
     embedded_photos,
     existing_file,
@@ -42,6 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--threshold", type=float, default=None, help="distance threshold")
     parser.add_argument("--top-k", type=int, default=1, help="candidates per face (default 1)")
+    add_precision_option(parser)
     add_recognizer_options(parser, gallery="the GALLERY")
 
 
@@ -133,7 +135,7 @@ def _identify(
 def run(args: argparse.Namespace) -> int:
     if args.top_k < 1:
         raise CliError(f"--top-k must be at least 1, got {args.top_k}")
-    gallery = load_gallery(args.gallery, args.model)
+    gallery = load_gallery(args.gallery, args.model, args.precision)
     if len(gallery) == 0:
         raise CliError(f"gallery {args.gallery} is empty: enrol faces with `fastface enroll`")
     for image in args.images:

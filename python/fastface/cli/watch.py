@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ._drawing import draw_labelled_boxes
-from ._inputs import add_recognizer_options, load_gallery
+from ._inputs import add_precision_option, add_recognizer_options, load_gallery
 from ._output import CliError, note
 from ._progress import ProgressBar
 
@@ -39,6 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "source", help="a video file, a camera index (0, 1...) or a URL (http://, rtsp://...)"
     )
     parser.add_argument("--gallery", help="gallery file from `fastface enroll` to name faces by")
+    add_precision_option(parser)
     parser.add_argument("--events", metavar="FILE", help="write the JSON lines here, not stdout")
     parser.add_argument(
         "--annotate", metavar="OUT.mp4", help="write the video with boxes, track ids and names"
@@ -164,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
         raise CliError("--detect-every must be at least 1")
     if args.annotate is not None and not args.annotate.lower().endswith(".mp4"):
         raise CliError("--annotate writes an MP4 video: give a path ending in .mp4")
-    gallery = load_gallery(args.gallery, args.model) if args.gallery else None
+    gallery = load_gallery(args.gallery, args.model, args.precision) if args.gallery else None
     model = gallery.model if gallery is not None else args.model
     recognizer = FaceRecognizer(
         model,
