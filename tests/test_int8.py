@@ -161,7 +161,8 @@ def test_identify_photos_equals_float32() -> None:
     assert len(quantised) == len(photos)
     want = rec.identify(exact, probes, top_k=3)
     assert rec.identify(quantised, probes, top_k=3) == want
-    assert any(m.matched for m in want)
+    assert len(want) == len(probes)
+    assert any(m.matched for per_photo in want for m in per_photo)
 
 
 def test_bad_precision_and_kernels() -> None:
