@@ -154,7 +154,8 @@ def render(report: dict[str, Any]) -> str:
             lines.append(f"  output         {m['dim']}-d, default threshold {m['threshold']:.4f}")
             for detector, r in m["lfw_view1"].items():
                 rates = (
-                    f"; FAR {100 * r['devtest_far']:.1f} %, FRR {100 * r['devtest_frr']:.1f} %"
+                    f"; at the shipped threshold FAR {100 * r['devtest_far']:.1f} %, "
+                    f"FRR {100 * r['devtest_frr']:.1f} %"
                     if "devtest_far" in r
                     else ""
                 )
