@@ -506,6 +506,42 @@ mod tests {
     }
 
     #[test]
+    fn a_fused_model_lists_its_parts_and_weights() {
+        let m = Manifest::parse(Path::new("/models"), REPO_MANIFEST).unwrap();
+        let fused = m.model("sface+dlib").unwrap();
+        let names: Vec<&str> = fused.parts.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["sface", "dlib"]);
+        assert!(fused.parts.iter().all(|p| p.weight > 0.0));
+        assert_eq!(fused.dim, 256);
+        assert_eq!(fused.parts[1].entry.default_alignment, "dlib_face_chip");
+        assert!(fused.model_id.starts_with("sface-2021dec+dlib"));
+        // a fused model has no network of its own
+        assert!(matches!(
+            m.embedder("sface+dlib"),
+            Err(Error::InvalidArgument(_))
+        ));
+        let single = m.model("sface").unwrap();
+        assert_eq!((single.parts.len(), single.parts[0].weight), (1, 1.0));
+    }
+
+    #[test]
+    fn a_threshold_for_a_false_accept_rate_lies_below_the_first_pair_rejected() {
+        let m = Manifest::parse(Path::new("/models"), REPO_MANIFEST).unwrap();
+        let calibration = m.models["sface"].far_calibration.clone().unwrap();
+        let pairs = calibration.different_pairs as f64;
+        // 1e-3 of 1,100 pairs: one accepted, the second closest rejected
+        let t = m.threshold_at_far("sface", 1e-3).unwrap();
+        assert!(calibration.smallest[0] <= t && t < calibration.smallest[1]);
+        assert_eq!(t, calibration.smallest[1].next_down());
+        let t = m.threshold_at_far("sface", 3.0 / pairs).unwrap();
+        assert_eq!(t, calibration.smallest[3].next_down());
+        for far in [0.0, 1e-4, 0.5, f64::NAN] {
+            assert!(m.threshold_at_far("sface", far).is_err(), "{far}");
+        }
+        assert!(m.threshold_at_far("yunet", 1e-3).is_err());
+    }
+
+    #[test]
     fn unknown_names_are_refused() {
         let m = Manifest::parse(Path::new("/models"), REPO_MANIFEST).unwrap();
         assert!(matches!(m.embedder("nope"), Err(Error::InvalidArgument(_))));
