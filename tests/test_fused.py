@@ -176,3 +176,16 @@ def test_the_cli_takes_the_fused_model(capsys: pytest.CaptureFixture[str]) -> No
     assert report[FUSED]["license"] == "Apache-2.0 AND CC0-1.0"
     assert [p["model"] for p in report[FUSED]["parts"]] == ["sface", "dlib"]
     assert report[FUSED]["dim"] == 256
+
+
+def test_ray_rows_carry_the_fused_embedding(fused: FaceRecognizer) -> None:
+    pytest.importorskip("pyarrow")
+    from fastface.ray import face_rows
+
+    paths = [str(p) for _, p in photos("val", 1)]
+    table = face_rows(fused, paths)
+    assert set(table.column("model_id").to_pylist()) == {fused.model_id}
+    rows = np.array(table.column("embedding").to_pylist(), np.float32)
+    want = np.stack([f.embedding for faces in fused.embed_many(paths) for f in faces])
+    np.testing.assert_array_equal(rows, want)
+    assert rows.shape[1] == 256
