@@ -508,13 +508,9 @@ mod tests {
     #[test]
     fn a_fused_model_lists_its_parts_and_weights() {
         let m = Manifest::parse(Path::new("/models"), REPO_MANIFEST).unwrap();
-        let fused = m.model("sface+dlib").unwrap();
-        let names: Vec<&str> = fused.parts.iter().map(|p| p.name.as_str()).collect();
+        let shipped = m.models["sface+dlib"].parts.clone().unwrap();
+        let names: Vec<&str> = shipped.iter().map(|p| p.model.as_str()).collect();
         assert_eq!(names, ["sface", "dlib"]);
-        assert!(fused.parts.iter().all(|p| p.weight > 0.0));
-        assert_eq!(fused.dim, 256);
-        assert_eq!(fused.parts[1].entry.default_alignment, "dlib_face_chip");
-        assert!(fused.model_id.starts_with("sface-2021dec+dlib"));
         // a fused model has no network of its own
         assert!(matches!(
             m.embedder("sface+dlib"),
@@ -522,6 +518,29 @@ mod tests {
         ));
         let single = m.model("sface").unwrap();
         assert_eq!((single.parts.len(), single.parts[0].weight), (1, 1.0));
+        // The same shape over two parts that load without files (dlib's part
+        // reads its shape predictor).
+        let mut text: serde_json::Value = serde_json::from_str(REPO_MANIFEST).unwrap();
+        let models = text["models"].as_array_mut().unwrap();
+        let both = |weight: f32, dim: usize| {
+            serde_json::json!({"name": "both", "model_id": "both-1",
+                "parts": [{"model": "sface", "weight": 0.6}, {"model": "facenet", "weight": weight}],
+                "output": {"dim": dim}})
+        };
+        models.push(both(0.8, 256));
+        let m = Manifest::parse(Path::new("/models"), &text.to_string()).unwrap();
+        let fused = m.model("both").unwrap();
+        let names: Vec<&str> = fused.parts.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!((names, fused.dim), (vec!["sface", "facenet"], 256));
+        assert_eq!(fused.parts[1].weight, 0.8);
+        assert_eq!(fused.parts[1].entry.spec.height, 160);
+        for bad in [both(0.0, 256), both(-1.0, 256), both(0.8, 128)] {
+            let models = text["models"].as_array_mut().unwrap();
+            models.pop();
+            models.push(bad);
+            let m = Manifest::parse(Path::new("/models"), &text.to_string()).unwrap();
+            assert!(matches!(m.model("both"), Err(Error::Model(_))));
+        }
     }
 
     #[test]
