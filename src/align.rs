@@ -294,7 +294,80 @@ pub fn align_similarity(
 ) -> Result<Array3<u8>> {
     check_size(size)?;
     let m = estimate_similarity(landmarks, &template_pixels(template, size))?;
-    warp_similarity(image, &m, size)
+    match shrunk_for_warp(image, &m, size) {
+        Some((region, m)) => warp_similarity(region.view(), &m, size),
+        None => warp_similarity(image, &m, size),
+    }
+}
+
+/// Output pixels per source pixel under which a warp first shrinks the face:
+/// bilinear sampling reads 4 source pixels per output pixel, so a face more
+/// than twice the crop's size would be sampled, not averaged, and fine detail
+/// (skin texture, sensor noise, JPEG blocks) would alias into the crop. Faces
+/// in large photos did; LFW's (about 1:1) never reach this.
+const MIN_WARP_SCALE: f64 = 0.5;
+
+/// For a warp `m` that shrinks the face by more than [`MIN_WARP_SCALE`]: the
+/// image region the output covers, area-averaged by a whole factor `k` (so the
+/// remaining warp shrinks by at most 2x, as dlib's chip pyramid does), and `m`
+/// for that shrunk region's pixels. `None` when no shrink is needed or the
+/// output lies outside the image.
+fn shrunk_for_warp(
+    image: ArrayView3<'_, u8>,
+    m: &Similarity,
+    size: (usize, usize),
+) -> Option<(Array3<u8>, Similarity)> {
+    let (a, b, tx, ty) = (m[0][0], m[1][0], m[0][2], m[1][2]);
+    let scale = (a * a + b * b).sqrt();
+    if !(scale.is_finite() && scale > 0.0 && scale < MIN_WARP_SCALE) {
+        return None;
+    }
+    let k = (1.0 / scale).floor() as usize;
+    // The output's corners in image pixels (the inverse similarity), padded
+    // by k pixels for the sampler's neighbours.
+    let det = a * a + b * b;
+    let corners = [
+        (-0.5, -0.5),
+        (size.1 as f64 - 0.5, -0.5),
+        (-0.5, size.0 as f64 - 0.5),
+    ]
+    .into_iter()
+    .chain([(size.1 as f64 - 0.5, size.0 as f64 - 0.5)])
+    .map(|(u, v)| {
+        let (du, dv) = (u - tx, v - ty);
+        ((a * du + b * dv) / det, (-b * du + a * dv) / det)
+    });
+    let (mut x0, mut y0, mut x1, mut y1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
+    for (x, y) in corners {
+        (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
+    }
+    let (h, w, _) = image.dim();
+    let pad = k as f64;
+    let clip = |v: f64, limit: usize| (v.max(0.0) as usize).min(limit);
+    let (x0, y0) = (clip((x0 - pad).floor(), w), clip((y0 - pad).floor(), h));
+    let (x1, y1) = (
+        clip((x1 + pad).ceil() + 1.0, w),
+        clip((y1 + pad).ceil() + 1.0, h),
+    );
+    // Whole blocks of k x k pixels only, so both axes shrink alike.
+    let (cols, rows) = ((x1.saturating_sub(x0)) / k, (y1.saturating_sub(y0)) / k);
+    if cols == 0 || rows == 0 {
+        return None;
+    }
+    let region = image.slice(ndarray::s![y0..y0 + rows * k, x0..x0 + cols * k, ..]);
+    let shrunk = crate::resize::shrink_area_u8(region, rows, cols);
+    // Shrunk pixel (xs, ys) is the centre of its block: image pixel
+    // (x0 + k * xs + (k - 1) / 2, likewise y), so m's scale grows by k.
+    let half = (k as f64 - 1.0) / 2.0;
+    let (ox, oy) = (x0 as f64 + half, y0 as f64 + half);
+    let kf = k as f64;
+    Some((
+        shrunk,
+        [
+            [a * kf, -b * kf, a * ox - b * oy + tx],
+            [b * kf, a * kf, b * ox + a * oy + ty],
+        ],
+    ))
 }
 
 /// [`align_similarity`] for many faces of one image, in parallel: `(n, height, width, 3)`.
@@ -442,5 +515,66 @@ mod tests {
         }
         let many = align_similarity_many(img.view(), &[lm, lm], &TEMPLATE, size).unwrap();
         assert_eq!(many.dim(), (2, 160, 160, 3));
+    }
+
+    /// A face 8x the crop's size: landmarks 8x apart on a large image.
+    fn large_face() -> [[f32; 2]; 5] {
+        [
+            [640.0f32, 620.0],
+            [896.0, 652.0],
+            [760.0, 780.0],
+            [664.0, 900.0],
+            [864.0, 924.0],
+        ]
+    }
+
+    /// An image around [`large_face`] that the crop lies inside of.
+    const LARGE: (usize, usize, usize) = (1600, 1600, 3);
+
+    #[test]
+    fn a_large_face_is_averaged_not_sampled() {
+        // One-pixel stripes: sampled every ~8 pixels they alias into black or
+        // white blotches; averaged they are the mean grey.
+        let img =
+            Array3::from_shape_fn(LARGE, |(y, x, _)| if (x + y) % 2 == 0 { 255u8 } else { 0 });
+        let lm = large_face();
+        let size = (112, 112);
+        let m = estimate_similarity(&lm, &template_pixels(&TEMPLATE, size)).unwrap();
+        assert!(m[0][0].hypot(m[1][0]) < MIN_WARP_SCALE);
+        let out = align_similarity(img.view(), &lm, &TEMPLATE, size).unwrap();
+        let sampled = warp_similarity(img.view(), &m, size).unwrap();
+        let spread = |a: &Array3<u8>| a.iter().filter(|&&v| !(100..=155).contains(&v)).count();
+        assert_eq!(spread(&out), 0, "averaged stripes must be grey");
+        assert!(
+            spread(&sampled) > sampled.len() / 4,
+            "the plain sampler aliases"
+        );
+    }
+
+    #[test]
+    fn a_shrunk_large_face_lands_where_the_plain_warp_puts_it() {
+        // On a smooth image (waves 128 pixels long) averaging changes little,
+        // so the shrunk warp must give the plain warp's crop: a block misplaced
+        // by half its size (3 source pixels here, up to 17 grey levels of
+        // these waves) would show.
+        let wave = |v: usize| ((v as f64) * std::f64::consts::TAU / 128.0).sin();
+        let img = Array3::from_shape_fn(LARGE, |(y, x, c)| {
+            (127.0 + 60.0 * wave(x + 16 * c) + 60.0 * wave(y)).round() as u8
+        });
+        let lm = large_face();
+        let size = (112, 112);
+        let m = estimate_similarity(&lm, &template_pixels(&TEMPLATE, size)).unwrap();
+        let out = align_similarity(img.view(), &lm, &TEMPLATE, size).unwrap();
+        let sampled = warp_similarity(img.view(), &m, size).unwrap();
+        let worst = out
+            .iter()
+            .zip(sampled.iter())
+            .map(|(&a, &b)| (i16::from(a) - i16::from(b)).abs())
+            .max()
+            .unwrap();
+        assert!(
+            worst <= 6,
+            "shrunk and plain warps differ by {worst} levels"
+        );
     }
 }

@@ -13,6 +13,7 @@ pub mod embedder;
 pub mod engine;
 pub mod error;
 pub mod face_chip;
+pub mod fusion;
 pub mod gallery;
 pub mod int8;
 pub mod manifest;

@@ -90,14 +90,42 @@ struct YunetOptionsEntry {
 struct ModelEntry {
     name: String,
     model_id: String,
-    onnx: String,
-    input: InputEntry,
-    preprocessing: PreprocessingEntry,
+    /// A network's file; a fused model (`parts`) has none of its own.
+    onnx: Option<String>,
+    input: Option<InputEntry>,
+    preprocessing: Option<PreprocessingEntry>,
     output: Option<OutputEntry>,
+    /// A fused model: the embedders it runs on each face, and their weights.
+    parts: Option<Vec<PartEntry>>,
     alignment: Option<AlignmentEntry>,
     /// Distance under which two faces are linked when clustering (tighter than
     /// the verification `threshold`; see `clustering_threshold_notes`).
     clustering_threshold: Option<f64>,
+    /// The closest different-person pairs of the calibration pairs, from
+    /// which a threshold for a false-accept rate is read.
+    far_calibration: Option<FarCalibration>,
+}
+
+/// The distances of the closest different-person pairs among `different_pairs`
+/// calibration pairs, ascending: enough to read a threshold for any
+/// false-accept rate up to `smallest.len() / different_pairs`.
+#[derive(Debug, Clone, Deserialize)]
+struct FarCalibration {
+    different_pairs: usize,
+    smallest: Vec<f64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct PartEntry {
+    model: String,
+    weight: f32,
+}
+
+impl ModelEntry {
+    /// An embedder's network, or a model fused from embedders (not a detector's).
+    fn makes_embeddings(&self) -> bool {
+        self.parts.is_some() || self.output.as_ref().is_some_and(|o| o.dim.is_some())
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -139,6 +167,25 @@ pub struct EmbedderEntry {
     /// The alignment methods the model supports, by name, and its default.
     pub alignments: Vec<(String, Alignment)>,
     pub default_alignment: String,
+}
+
+/// One embedder of a model and the weight its unit embedding gets in the
+/// model's embedding (1 for a model of one part, whose embedding is its own).
+#[derive(Debug, Clone)]
+pub struct ModelPart {
+    pub name: String,
+    pub entry: EmbedderEntry,
+    pub weight: f32,
+}
+
+/// What a model name runs: one embedder, or several fused (see
+/// [`crate::fusion`]).
+#[derive(Debug, Clone)]
+pub struct ModelSpec {
+    pub model_id: String,
+    pub parts: Vec<ModelPart>,
+    /// Values per embedding: the sum of the parts'.
+    pub dim: usize,
 }
 
 fn manifest_error(path: &Path, what: impl std::fmt::Display) -> Error {
@@ -183,15 +230,24 @@ impl Manifest {
         &self.defaults
     }
 
-    /// The ONNX file of network `name`.
-    pub fn onnx_path(&self, name: &str) -> Result<PathBuf> {
-        let entry = self.models.get(name).ok_or_else(|| {
+    fn model_entry(&self, name: &str) -> Result<&ModelEntry> {
+        self.models.get(name).ok_or_else(|| {
             Error::invalid(format!(
                 "unknown model {name:?}; shipped: {:?}",
                 self.names(&self.models)
             ))
+        })
+    }
+
+    /// The ONNX file of network `name`.
+    pub fn onnx_path(&self, name: &str) -> Result<PathBuf> {
+        let entry = self.model_entry(name)?;
+        let onnx = entry.onnx.as_ref().ok_or_else(|| {
+            Error::invalid(format!(
+                "model {name:?} fuses other models and has no network of its own"
+            ))
         })?;
-        Ok(self.dir.join(&entry.onnx))
+        Ok(self.dir.join(onnx))
     }
 
     /// The implementation detector `name` runs.
@@ -273,43 +329,116 @@ impl Manifest {
     /// The clustering threshold of embedder `name`, `None` where the manifest
     /// has none calibrated.
     pub fn clustering_threshold(&self, name: &str) -> Result<Option<f64>> {
-        self.onnx_path(name)?;
-        Ok(self.models[name].clustering_threshold)
+        Ok(self.model_entry(name)?.clustering_threshold)
+    }
+
+    /// The threshold of model `name` whose false-accept rate on its
+    /// calibration pairs is at most `far`: just below the closest different
+    /// pair that must stay rejected (the `floor(far * pairs) + 1`-th closest).
+    pub fn threshold_at_far(&self, name: &str, far: f64) -> Result<f64> {
+        let calibration = self
+            .model_entry(name)?
+            .far_calibration
+            .as_ref()
+            .ok_or_else(|| {
+                Error::invalid(format!(
+                    "model {name:?} has no false-accept calibration; give a threshold instead"
+                ))
+            })?;
+        let pairs = calibration.different_pairs;
+        let resolution = 1.0 / pairs as f64;
+        let covered = calibration.smallest.len() as f64 * resolution;
+        if !(far.is_finite() && far >= resolution && far < covered) {
+            return Err(Error::invalid(format!(
+                "far must be from {resolution:.2e} (one false accept among the {pairs} \
+                 different-person calibration pairs) to below {covered:.2e}, got {far}; \
+                 measure smaller rates with `fastface calibrate --far` on more pairs"
+            )));
+        }
+        let allowed = (far * pairs as f64 + 1e-9).floor() as usize;
+        let first_rejected = calibration.smallest[allowed];
+        Ok(first_rejected.next_down())
+    }
+
+    /// The model `name`: the embedder it names, or for a fused model its
+    /// parts (each an embedder, with a finite positive weight) in order.
+    pub fn model(&self, name: &str) -> Result<ModelSpec> {
+        let entry = (self.models.get(name))
+            .filter(|e| e.makes_embeddings())
+            .ok_or_else(|| self.unknown_model(name))?;
+        let Some(parts) = &entry.parts else {
+            let embedder = self.embedder(name)?;
+            return Ok(ModelSpec {
+                model_id: embedder.model_id.clone(),
+                dim: embedder.spec.dim,
+                parts: vec![ModelPart {
+                    name: name.to_string(),
+                    entry: embedder,
+                    weight: 1.0,
+                }],
+            });
+        };
+        let invalid =
+            |what: String| Error::model(format!("model {name:?}: {what} in the manifest"));
+        if parts.len() < 2 {
+            return Err(invalid("a fused model needs two parts or more".into()));
+        }
+        let parts = parts
+            .iter()
+            .map(|part| {
+                if !(part.weight.is_finite() && part.weight > 0.0) {
+                    return Err(invalid(format!("part {:?} has a weight <= 0", part.model)));
+                }
+                if self.model_entry(&part.model)?.parts.is_some() {
+                    return Err(invalid(format!("part {:?} is itself fused", part.model)));
+                }
+                Ok(ModelPart {
+                    name: part.model.clone(),
+                    entry: self.embedder(&part.model)?,
+                    weight: part.weight,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let dim = parts.iter().map(|p| p.entry.spec.dim).sum();
+        if entry.output.as_ref().and_then(|o| o.dim) != Some(dim) {
+            return Err(invalid(format!("output dim must be the parts' sum, {dim}")));
+        }
+        Ok(ModelSpec {
+            model_id: entry.model_id.clone(),
+            parts,
+            dim,
+        })
     }
 
     /// The embedder `name`: its file, input contract and alignments.
     pub fn embedder(&self, name: &str) -> Result<EmbedderEntry> {
-        let is_embedder =
-            |entry: &ModelEntry| entry.output.as_ref().is_some_and(|o| o.dim.is_some());
-        if !self.models.get(name).is_some_and(is_embedder) {
-            let mut embedders: Vec<&str> = (self.models.values())
-                .filter(|entry| is_embedder(entry))
-                .map(|entry| entry.name.as_str())
-                .collect();
-            embedders.sort();
-            return Err(Error::invalid(format!(
-                "unknown model {name:?}; shipped: {embedders:?}"
-            )));
+        if !(self.models.get(name)).is_some_and(|e| e.parts.is_none() && e.makes_embeddings()) {
+            return Err(self.unknown_model(name));
         }
         let onnx = self.onnx_path(name)?;
         let entry = &self.models[name];
         let invalid = |what: &str| Error::model(format!("model {name:?}: {what} in the manifest"));
-        let [height, width] = entry.input.size.ok_or_else(|| invalid("no input size"))?;
+        let input = entry.input.as_ref().ok_or_else(|| invalid("no input"))?;
+        let preprocessing = entry
+            .preprocessing
+            .as_ref()
+            .ok_or_else(|| invalid("no preprocessing"))?;
+        let [height, width] = input.size.ok_or_else(|| invalid("no input size"))?;
         let dim = entry
             .output
             .as_ref()
             .and_then(|o| o.dim)
             .ok_or_else(|| invalid("no output dim"))?;
-        let channel_order = match entry.input.channels.as_str() {
+        let channel_order = match input.channels.as_str() {
             "RGB" => ChannelOrder::Rgb,
             "BGR" => ChannelOrder::Bgr,
             _ => return Err(invalid("channels must be RGB or BGR")),
         };
-        let normalization = match entry.preprocessing.method.as_str() {
+        let normalization = match preprocessing.method.as_str() {
             "per_image_standardization" => Normalization::PerImageStandardization,
             "fixed" => Normalization::Fixed {
-                mean: entry.preprocessing.mean.unwrap_or(0.0),
-                scale: entry.preprocessing.scale.unwrap_or(1.0),
+                mean: preprocessing.mean.unwrap_or(0.0),
+                scale: preprocessing.scale.unwrap_or(1.0),
             },
             _ => return Err(invalid("an unknown preprocessing method")),
         };
@@ -360,6 +489,16 @@ impl Manifest {
             alignments,
             default_alignment: alignment.default.clone(),
         })
+    }
+
+    /// An unknown model's error, listing the models that make embeddings.
+    fn unknown_model(&self, name: &str) -> Error {
+        let mut models: Vec<&str> = (self.models.values())
+            .filter(|entry| entry.makes_embeddings())
+            .map(|entry| entry.name.as_str())
+            .collect();
+        models.sort();
+        Error::invalid(format!("unknown model {name:?}; shipped: {models:?}"))
     }
 
     fn names<T>(&self, map: &HashMap<String, T>) -> Vec<String> {
@@ -418,13 +557,68 @@ mod tests {
     }
 
     #[test]
+    fn a_fused_model_lists_its_parts_and_weights() {
+        let m = Manifest::parse(Path::new("/models"), REPO_MANIFEST).unwrap();
+        let shipped = m.models["sface+dlib"].parts.clone().unwrap();
+        let names: Vec<&str> = shipped.iter().map(|p| p.model.as_str()).collect();
+        assert_eq!(names, ["sface", "dlib"]);
+        // a fused model has no network of its own
+        assert!(matches!(
+            m.embedder("sface+dlib"),
+            Err(Error::InvalidArgument(_))
+        ));
+        let single = m.model("sface").unwrap();
+        assert_eq!((single.parts.len(), single.parts[0].weight), (1, 1.0));
+        // The same shape over two parts that load without files (dlib's part
+        // reads its shape predictor).
+        let mut text: serde_json::Value = serde_json::from_str(REPO_MANIFEST).unwrap();
+        let models = text["models"].as_array_mut().unwrap();
+        let both = |weight: f32, dim: usize| {
+            serde_json::json!({"name": "both", "model_id": "both-1",
+                "parts": [{"model": "sface", "weight": 0.6}, {"model": "facenet", "weight": weight}],
+                "output": {"dim": dim}})
+        };
+        models.push(both(0.8, 256));
+        let m = Manifest::parse(Path::new("/models"), &text.to_string()).unwrap();
+        let fused = m.model("both").unwrap();
+        let names: Vec<&str> = fused.parts.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!((names, fused.dim), (vec!["sface", "facenet"], 256));
+        assert_eq!(fused.parts[1].weight, 0.8);
+        assert_eq!(fused.parts[1].entry.spec.height, 160);
+        for bad in [both(0.0, 256), both(-1.0, 256), both(0.8, 128)] {
+            let models = text["models"].as_array_mut().unwrap();
+            models.pop();
+            models.push(bad);
+            let m = Manifest::parse(Path::new("/models"), &text.to_string()).unwrap();
+            assert!(matches!(m.model("both"), Err(Error::Model(_))));
+        }
+    }
+
+    #[test]
+    fn a_threshold_for_a_false_accept_rate_lies_below_the_first_pair_rejected() {
+        let m = Manifest::parse(Path::new("/models"), REPO_MANIFEST).unwrap();
+        let calibration = m.models["sface"].far_calibration.clone().unwrap();
+        let pairs = calibration.different_pairs as f64;
+        // 1e-3 of 1,100 pairs: one accepted, the second closest rejected
+        let t = m.threshold_at_far("sface", 1e-3).unwrap();
+        assert!(calibration.smallest[0] <= t && t < calibration.smallest[1]);
+        assert_eq!(t, calibration.smallest[1].next_down());
+        let t = m.threshold_at_far("sface", 3.0 / pairs).unwrap();
+        assert_eq!(t, calibration.smallest[3].next_down());
+        for far in [0.0, 1e-4, 0.5, f64::NAN] {
+            assert!(m.threshold_at_far("sface", far).is_err(), "{far}");
+        }
+        assert!(m.threshold_at_far("yunet", 1e-3).is_err());
+    }
+
+    #[test]
     fn unknown_names_are_refused() {
         let m = Manifest::parse(Path::new("/models"), REPO_MANIFEST).unwrap();
         let Err(Error::InvalidArgument(message)) = m.embedder("yunet") else {
             panic!("a detector network is not an embedder");
         };
         assert!(
-            message.ends_with(r#"["dlib", "facenet", "sface"]"#),
+            message.ends_with(r#"["dlib", "facenet", "sface", "sface+dlib"]"#),
             "{message}"
         );
         assert!(matches!(m.mtcnn("nope"), Err(Error::InvalidArgument(_))));

@@ -21,7 +21,8 @@ use crate::detect::{
 use crate::embedder::{Embedder, EmbedderSpec};
 use crate::engine::{resolve, EngineChoice, ModelSource};
 use crate::error::{Error, Result};
-use crate::manifest::{DetectorKind, Manifest};
+use crate::fusion::fuse;
+use crate::manifest::{DetectorKind, EmbedderEntry, Manifest};
 use crate::workers::Workers;
 
 /// Decoded images a caller should hand over per call: enough to keep every
@@ -89,14 +90,22 @@ impl<T> OnFirstUse<T> {
     }
 }
 
-pub struct Pipeline {
-    detector: OnFirstUse<Box<dyn FaceDetector>>,
-    detector_name: String,
-    detect_long_side: usize,
+/// One embedder of the model, with its own alignment; a fused model has
+/// several, all fed by the same detections (see [`crate::fusion`]).
+struct Part {
     embedder: OnFirstUse<Arc<Embedder>>,
     spec: EmbedderSpec,
     alignment: Alignment,
     alignment_name: String,
+    weight: f32,
+}
+
+pub struct Pipeline {
+    detector: OnFirstUse<Box<dyn FaceDetector>>,
+    detector_name: String,
+    detect_long_side: usize,
+    parts: Vec<Part>,
+    dim: usize,
     model_id: String,
     engine: EngineChoice,
     workers: Workers,
@@ -195,26 +204,40 @@ impl Pipeline {
         let defaults = manifest.defaults();
         let detector_name = config.detector.as_deref().unwrap_or(&defaults.detector);
         let model_name = config.model.as_deref().unwrap_or(&defaults.model);
-        let entry = manifest.embedder(model_name)?;
-        let alignment_name = config
-            .alignment
-            .clone()
-            .unwrap_or_else(|| entry.default_alignment.clone());
-        let alignment = entry
-            .alignments
-            .iter()
-            .find(|(name, _)| *name == alignment_name)
-            .map(|(_, a)| match (a, config.margin) {
-                (Alignment::Crop { .. }, Some(margin)) => Alignment::Crop { margin },
-                _ => a.clone(),
+        let model = manifest.model(model_name)?;
+        if model.parts.len() > 1 && (config.alignment.is_some() || config.margin.is_some()) {
+            return Err(Error::invalid(format!(
+                "model {model_name:?} aligns each of its parts its own way; alignment and \
+                 margin cannot be chosen for it"
+            )));
+        }
+        // Resolved now, so that a missing onnxruntime fails here.
+        let engine = resolve(config.engine)?;
+        let parts = model
+            .parts
+            .into_iter()
+            .map(|part| {
+                let (alignment_name, alignment) =
+                    part_alignment(&part.entry, &part.name, config, detector_name)?;
+                let (onnx, spec) = (part.entry.onnx.clone(), part.entry.spec.clone());
+                let embedder_workers = workers.clone();
+                Ok(Part {
+                    embedder: OnFirstUse::new(move || {
+                        let embedder = Embedder::new(
+                            ModelSource::Path(&onnx),
+                            spec.clone(),
+                            engine,
+                            embedder_workers.clone(),
+                        )?;
+                        Ok(Arc::new(embedder))
+                    }),
+                    spec: part.entry.spec,
+                    alignment,
+                    alignment_name,
+                    weight: part.weight,
+                })
             })
-            .ok_or_else(|| {
-                let known: Vec<&str> = entry.alignments.iter().map(|(n, _)| n.as_str()).collect();
-                Error::invalid(format!(
-                    "model {model_name:?} has no alignment {alignment_name:?}; it has {known:?}"
-                ))
-            })?
-            .for_detector(detector_name)?;
+            .collect::<Result<Vec<_>>>()?;
         let settings = match manifest.detector_kind(detector_name)? {
             DetectorKind::Yunet => {
                 let (file, options) = yunet_settings(manifest, detector_name, config)?;
@@ -232,35 +255,25 @@ impl Pipeline {
         if detect_long_side > 0 {
             check_long_side(detect_long_side)?;
         }
-        // Resolved now, so that a missing onnxruntime fails here.
-        let engine = resolve(config.engine)?;
-        let (onnx, spec) = (entry.onnx.clone(), entry.spec.clone());
-        let embedder_workers = workers.clone();
         Ok(Self {
             detector: OnFirstUse::new(move || load_detector(&settings, engine, detect_long_side)),
             detector_name: detector_name.to_string(),
             detect_long_side,
-            embedder: OnFirstUse::new(move || {
-                let embedder = Embedder::new(
-                    ModelSource::Path(&onnx),
-                    spec.clone(),
-                    engine,
-                    embedder_workers.clone(),
-                )?;
-                Ok(Arc::new(embedder))
-            }),
-            spec: entry.spec,
-            alignment,
-            alignment_name,
-            model_id: entry.model_id,
+            parts,
+            dim: model.dim,
+            model_id: model.model_id,
             engine,
             workers,
         })
     }
 
-    /// The embedder, loaded on first use.
-    pub fn embedder(&self) -> Result<&Arc<Embedder>> {
-        self.embedder.get()
+    /// Each part's embedder (loaded on first use) and weight, in the model's
+    /// order: one for a model that is not fused.
+    pub fn embedders(&self) -> Result<Vec<(Arc<Embedder>, f32)>> {
+        self.parts
+            .iter()
+            .map(|part| Ok((part.embedder.get()?.clone(), part.weight)))
+            .collect()
     }
 
     /// The detector, loaded on first use.
@@ -268,9 +281,13 @@ impl Pipeline {
         self.detector.get().map(|d| &**d)
     }
 
-    /// Which networks have been loaded so far: `(detector, embedder)`.
+    /// Which networks have been loaded so far: `(detector, every embedder)`.
     pub fn loaded(&self) -> (bool, bool) {
-        (self.detector.is_loaded(), self.embedder.is_loaded())
+        (self.detector.is_loaded(), self.embedders_loaded())
+    }
+
+    fn embedders_loaded(&self) -> bool {
+        self.parts.iter().all(|part| part.embedder.is_loaded())
     }
 
     /// The detector's name in the manifest.
@@ -283,9 +300,9 @@ impl Pipeline {
         self.engine
     }
 
-    /// The embedder's input and output contract, from the manifest.
-    pub fn spec(&self) -> &EmbedderSpec {
-        &self.spec
+    /// Values per embedding (a fused model's: the sum of its parts').
+    pub fn dim(&self) -> usize {
+        self.dim
     }
 
     /// The threads this pipeline's work runs on.
@@ -298,8 +315,14 @@ impl Pipeline {
         self.detect_long_side
     }
 
-    pub fn alignment_name(&self) -> &str {
-        &self.alignment_name
+    /// The alignment's name; a fused model's parts' joined by `+`.
+    pub fn alignment_name(&self) -> String {
+        let names: Vec<&str> = self
+            .parts
+            .iter()
+            .map(|p| p.alignment_name.as_str())
+            .collect();
+        names.join("+")
     }
 
     pub fn model_id(&self) -> &str {
@@ -312,20 +335,26 @@ impl Pipeline {
         self.workers.install(|| detect_ordered(detector, images))
     }
 
-    /// The embedder's crops `(n, height, width, 3)` of `faces` of `image`.
-    pub fn align(&self, image: ArrayView3<'_, u8>, faces: &[Face]) -> Result<Array4<u8>> {
-        self.workers.install(|| self.align_here(image, faces))
-    }
-
-    /// [`Pipeline::align`] on the current thread's pool.
-    fn align_here(&self, image: ArrayView3<'_, u8>, faces: &[Face]) -> Result<Array4<u8>> {
-        self.alignment
-            .align_many(image, faces, (self.spec.height, self.spec.width))
+    /// The crops `(n, height, width, 3)` of `faces` of `image` that part
+    /// `part` of the model embeds (0: the model's only part, when not fused).
+    pub fn align(
+        &self,
+        image: ArrayView3<'_, u8>,
+        faces: &[Face],
+        part: usize,
+    ) -> Result<Array4<u8>> {
+        let part = self.parts.get(part).ok_or_else(|| {
+            Error::invalid(format!(
+                "part {part} asked of a model of {} part(s)",
+                self.parts.len()
+            ))
+        })?;
+        self.workers.install(|| align_for(part, image, faces))
     }
 
     /// Detects, aligns and embeds every face of every image.
     pub fn embed(&self, images: &[ArrayView3<'_, u8>]) -> Result<Vec<ImageFaces>> {
-        let overlap_loading = !self.embedder.is_loaded()
+        let overlap_loading = !self.embedders_loaded()
             && self.engine == EngineChoice::OnnxRuntime
             && self.workers.threads() >= 2;
         let detections = if !overlap_loading {
@@ -340,7 +369,7 @@ impl Pipeline {
             // first run): nothing slow to overlap.
             std::thread::scope(|scope| {
                 let detecting = scope.spawn(|| self.detect(images));
-                let loaded = self.embedder.get().map(drop);
+                let loaded = self.embedders().map(drop);
                 let detections = detecting
                     .join()
                     .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
@@ -362,38 +391,87 @@ impl Pipeline {
     }
 
     /// Aligns and embeds the given faces of each image: one `(faces, dim)`
-    /// array per image, all crops embedded together.
+    /// array per image. Every part embeds all the batch's faces, each on its
+    /// own crops, before the parts are fused.
     pub fn embed_faces(
         &self,
         images: &[(&ArrayView3<'_, u8>, &[Face])],
     ) -> Result<Vec<Array2<f32>>> {
-        let crops: Vec<Array4<u8>> = self.workers.install(|| {
-            images
-                .par_iter()
-                .map(|(image, faces)| self.align_here(**image, faces))
-                .collect::<Result<_>>()
-        })?;
-        let views: Vec<_> = crops.iter().map(|c| c.view()).collect();
-        let spec = &self.spec;
-        let all = if views.is_empty() {
-            Array4::zeros((0, spec.height, spec.width, 3))
-        } else {
-            ndarray::concatenate(Axis(0), &views)
-                .map_err(|e| Error::Internal(format!("joining face crops: {e}")))?
-        };
-        if all.is_empty() {
-            return Ok(crops.iter().map(|_| Array2::zeros((0, spec.dim))).collect());
+        let counts: Vec<usize> = images.iter().map(|(_, faces)| faces.len()).collect();
+        if counts.iter().sum::<usize>() == 0 {
+            return Ok(counts
+                .iter()
+                .map(|_| Array2::zeros((0, self.dim)))
+                .collect());
         }
-        let rows = self.embedder()?.embed(all.view())?;
-        let mut start = 0;
-        Ok(crops
+        let rows = self
+            .parts
             .iter()
-            .map(|c| {
-                let n = c.len_of(Axis(0));
+            .map(|part| Ok((self.embed_part(part, images)?, part.weight)))
+            .collect::<Result<Vec<_>>>()?;
+        let rows = fuse(rows)?;
+        let mut start = 0;
+        Ok(counts
+            .iter()
+            .map(|&n| {
                 let part = rows.slice(s![start..start + n, ..]).to_owned();
                 start += n;
                 part
             })
             .collect())
     }
+
+    /// `part`'s embeddings of every face of `images`, in order.
+    fn embed_part(
+        &self,
+        part: &Part,
+        images: &[(&ArrayView3<'_, u8>, &[Face])],
+    ) -> Result<Array2<f32>> {
+        let crops: Vec<Array4<u8>> = self.workers.install(|| {
+            images
+                .par_iter()
+                .map(|(image, faces)| align_for(part, **image, faces))
+                .collect::<Result<_>>()
+        })?;
+        let views: Vec<_> = crops.iter().map(|c| c.view()).collect();
+        let all = ndarray::concatenate(Axis(0), &views)
+            .map_err(|e| Error::Internal(format!("joining face crops: {e}")))?;
+        part.embedder.get()?.embed(all.view())
+    }
+}
+
+/// `part`'s crops of `faces` of `image`, on the current thread's pool.
+fn align_for(part: &Part, image: ArrayView3<'_, u8>, faces: &[Face]) -> Result<Array4<u8>> {
+    part.alignment
+        .align_many(image, faces, (part.spec.height, part.spec.width))
+}
+
+/// The alignment `config` names for embedder `entry` (its default when none
+/// is named), set up for `detector`: `(name, alignment)`.
+fn part_alignment(
+    entry: &EmbedderEntry,
+    model_name: &str,
+    config: &PipelineConfig,
+    detector: &str,
+) -> Result<(String, Alignment)> {
+    let alignment_name = config
+        .alignment
+        .clone()
+        .unwrap_or_else(|| entry.default_alignment.clone());
+    let alignment = entry
+        .alignments
+        .iter()
+        .find(|(name, _)| *name == alignment_name)
+        .map(|(_, a)| match (a, config.margin) {
+            (Alignment::Crop { .. }, Some(margin)) => Alignment::Crop { margin },
+            _ => a.clone(),
+        })
+        .ok_or_else(|| {
+            let known: Vec<&str> = entry.alignments.iter().map(|(n, _)| n.as_str()).collect();
+            Error::invalid(format!(
+                "model {model_name:?} has no alignment {alignment_name:?}; it has {known:?}"
+            ))
+        })?
+        .for_detector(detector)?;
+    Ok((alignment_name, alignment))
 }

@@ -18,7 +18,7 @@ import fastface
 import numpy as np
 import pytest
 from fastface import config, evaluation
-from fastface._models import default_model
+from fastface._models import default_detector, default_model, model_entry
 from fastface.cli import main
 
 SAMPLES = Path(fastface.__file__).parent / "samples"
@@ -188,6 +188,10 @@ CALIBRATE_SCHEMA: dict[str, Any] = {
         "far": {"type": "number", "minimum": 0, "maximum": 1},
         "tar": {"type": "number", "minimum": 0, "maximum": 1},
         "config": {"type": ["string", "null"]},
+        "shipped_threshold": {"type": "number", "minimum": 0},
+        "shipped_far": {"type": "number", "minimum": 0, "maximum": 1},
+        "shipped_frr": {"type": "number", "minimum": 0, "maximum": 1},
+        "shipped_devtest": {"type": ["object", "null"]},
     },
 }
 
@@ -559,6 +563,15 @@ def test_calibrate_csv_stores_threshold(
     assert doc["far"] <= 0.01 and doc["config"] == str(private_config)
     model = default_model()  # no --model: the default's threshold is calibrated
     assert doc["model"] == model
+    # what the shipped threshold buys: on these pairs, and on LFW DevTest (manifest)
+    pairs = evaluation.read_csv_pairs(sample_pairs)
+    distances = evaluation.embed_pairs(pairs).distances
+    assert doc["shipped_threshold"] == model_entry(model)["threshold"]
+    shipped = evaluation.rates_at(distances, pairs.same, doc["shipped_threshold"])
+    assert doc["shipped_far"] == pytest.approx(shipped.far)
+    assert doc["shipped_frr"] == pytest.approx(1 - shipped.tar)
+    row = model_entry(model)["lfw_view1"]["by_detector"][default_detector()]
+    assert doc["shipped_devtest"] == {"far": row["devtest_far"], "frr": row["devtest_frr"]}
     assert config.threshold_for(model) == pytest.approx(doc["threshold"])
     code, out, _ = run(capsys, "calibrate", "--csv", sample_pairs, "--target-accuracy", "-q")
     assert code == 0 and "max-accuracy" in out and str(private_config) in out

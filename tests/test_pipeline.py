@@ -197,9 +197,14 @@ def test_batched_forms_and_errors(rec: FaceRecognizer) -> None:
 
 def test_unknown_names_fail_with_the_known_ones() -> None:
     """The manifest decides: an unknown detector or model is not silently replaced."""
-    with pytest.raises(ValueError, match=r"unknown detector .retina.; shipped: \[.mtcnn., .yunet.\]"):
+    with pytest.raises(
+        ValueError, match=r"unknown detector .retina.; shipped: \[.mtcnn., .yunet.\]"
+    ):
         FaceRecognizer(detector="retina")
-    with pytest.raises(ValueError, match=r"unknown model .arcface.; shipped: \[.dlib., .facenet., .sface.\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"unknown model .arcface.; shipped: \[.dlib., .facenet., .sface., .sface\+dlib.\]",
+    ):
         FaceRecognizer("arcface")
 
 

@@ -56,7 +56,8 @@ class Embedder:
 
     @property
     def input_size(self) -> tuple[int, int]:
-        """``(height, width)`` of the crops the network takes."""
+        """``(height, width)`` of the crops the network takes (a fused model's
+        first part's)."""
         return self._core.input_size
 
     @property
@@ -70,15 +71,27 @@ class Embedder:
         (see :mod:`fastface.config`), else the manifest's (LFW View 1 DevTrain)."""
         return default_threshold(self.model)
 
+    @property
+    def parts(self) -> list[tuple[str, float]]:
+        """The models a fused model (``"sface+dlib"``) runs on each face, with the
+        weight of each one's unit embedding; ``[(model, 1.0)]`` for any other."""
+        return _core.model_parts(str(MODELS_DIR), self.model)
+
     def embed_faces(self, crops: npt.ArrayLike) -> npt.NDArray[np.float32]:
         """Embeds aligned RGB face crops.
 
         ``crops`` is one crop ``(h, w, 3)`` or a batch ``(n, h, w, 3)``, uint8 RGB;
         crops of another size are resized to :attr:`input_size`. Returns
-        ``float32`` ``(n, dim)`` L2-normalised rows.
+        ``float32`` ``(n, dim)`` rows, L2-normalised (dlib's raw, as
+        face_recognition compares them). A fused model's parts each take the
+        crops resized to their own input size: one crop stands in for the
+        alignment of every part, so embed photos with
+        :class:`~fastface.FaceRecognizer` where you can.
         """
-        batch = _as_crop_batch(crops, self.input_size)
-        return self._core.embed(batch)
+        sizes = self._core.input_sizes
+        if len(sizes) == 1:
+            return self._core.embed(_as_crop_batch(crops, sizes[0]))
+        return self._core.embed_parts([_as_crop_batch(crops, size) for size in sizes])
 
 
 def _as_crop_batch(crops: npt.ArrayLike, size: tuple[int, int]) -> npt.NDArray[np.uint8]:

@@ -172,8 +172,9 @@ def _size(value: int | None) -> int | None:
 class FaceRecognizer:
     """Detector, aligner and embedder loaded once, from the model manifest.
 
-    ``model``: the embedding model (``"facenet"``, ``"sface"``, ``"dlib"``;
-    default: the manifest's). ``detector``: the face detector (``"yunet"``,
+    ``model``: the embedding model (``"facenet"``, ``"sface"``, ``"dlib"``, or
+    ``"sface+dlib"``, both licence-clean networks on each face, one fused
+    embedding; default: the manifest's; see ``fastface models``). ``detector``: the face detector (``"yunet"``,
     ``"mtcnn"``; default: the manifest's). ``engine``: ``"auto"``,
     ``"tract"`` or ``"onnxruntime"``, for every network (detector and embedder).
     ``alignment``: ``"similarity"`` warps the five landmarks onto the model's
@@ -186,7 +187,11 @@ class FaceRecognizer:
     settings. ``detect_long_side``: photos whose longer side exceeds this many
     pixels are detected on a copy shrunk to it, and aligned from the original
     pixels (default: the manifest's; ``0``: always full resolution).
-    ``threshold`` overrides the model's same-person distance threshold.
+    ``threshold`` overrides the model's same-person distance threshold;
+    ``far`` (instead) picks the threshold that accepted at most that share of
+    the model's different-person calibration pairs (LFW View 1 DevTrain:
+    1,100 pairs, so ``far`` runs from about ``1e-3``; ``far=1e-3`` lets one
+    of them through).
     ``threads``: how many threads the recognizer's work may use (the networks
     of both engines, detection, alignment, and decoding images), e.g. ``1`` on
     a small board whose other cores the application needs; default: every core.
@@ -210,6 +215,7 @@ class FaceRecognizer:
         detection_thresholds: tuple[float, float, float] | None = None,
         detect_long_side: int | None = None,
         threshold: float | None = None,
+        far: float | None = None,
         threads: int | None = None,
     ) -> None:
         if threads is not None and (
@@ -220,6 +226,8 @@ class FaceRecognizer:
             raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
         if threshold is not None and not (threshold > 0 and np.isfinite(threshold)):
             raise ValueError(f"threshold must be a positive number, got {threshold!r}")
+        if threshold is not None and far is not None:
+            raise ValueError("give threshold or far, not both")
         if engine != "tract":
             ensure_onnxruntime()
         self._core = _core.CorePipeline(
@@ -242,6 +250,8 @@ class FaceRecognizer:
         self._embedder_lock = threading.Lock()
         self._decoder = None if threads is None else _Decoder(int(threads))
         self._threshold = None if threshold is None else float(threshold)
+        if far is not None:
+            self._threshold = _core.threshold_at_far(str(MODELS_DIR), self._model, float(far))
 
     def __repr__(self) -> str:
         return (
@@ -314,10 +324,13 @@ class FaceRecognizer:
 
     # ----------------------------------------------------------------- alignment
 
-    def align(self, image: ImageSource, faces: Sequence[Face]) -> npt.NDArray[np.uint8]:
+    def align(
+        self, image: ImageSource, faces: Sequence[Face], *, part: int = 0
+    ) -> npt.NDArray[np.uint8]:
         """The aligned crops ``uint8 (n, height, width, 3)`` the embedder sees for
-        ``faces`` of ``image``."""
-        return self._core.align(load_image(image), *_face_arrays(faces))
+        ``faces`` of ``image``; of a fused model, those of its part number
+        ``part`` (see :attr:`Embedder.parts`)."""
+        return self._core.align(load_image(image), *_face_arrays(faces), part)
 
     # ----------------------------------------------------------------- embedding
 

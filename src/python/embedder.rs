@@ -1,4 +1,5 @@
-//! `CoreEmbedder`: an embedding network on its own, for pre-aligned crops.
+//! `CoreEmbedder`: a model's embedding networks on their own, for pre-aligned
+//! crops.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -10,26 +11,57 @@ use super::detached;
 use super::engine::engine_choice;
 use crate::embedder::Embedder;
 use crate::engine::ModelSource;
+use crate::error::{Error, Result};
+use crate::fusion::fuse;
 use crate::manifest::Manifest;
 use crate::workers::Workers;
 
-/// An embedding network, loaded and optimised once; safe to share between
-/// threads, each call runs with the GIL released on all cores.
+/// A model's embedding networks (one, or a fused model's parts with their
+/// weights), loaded and optimised once; safe to share between threads, each
+/// call runs with the GIL released on all cores.
 #[pyclass(module = "fastface._core", frozen)]
 pub struct CoreEmbedder {
-    inner: Arc<Embedder>,
+    parts: Vec<(Arc<Embedder>, f32)>,
 }
 
 impl CoreEmbedder {
-    pub fn shared(inner: Arc<Embedder>) -> Self {
-        Self { inner }
+    /// Networks already loaded (a pipeline's), never empty.
+    pub fn shared(parts: Vec<(Arc<Embedder>, f32)>) -> Self {
+        Self { parts }
+    }
+
+    fn first(&self) -> &Embedder {
+        &self.parts[0].0
+    }
+
+    /// Each part's embeddings of its crops, fused.
+    fn embed_each(&self, crops: &[ndarray::Array4<u8>]) -> Result<ndarray::Array2<f32>> {
+        if crops.len() != self.parts.len() {
+            return Err(Error::invalid(format!(
+                "this model has {} part(s); give one batch of crops for each, got {}",
+                self.parts.len(),
+                crops.len()
+            )));
+        }
+        if crops.windows(2).any(|w| w[0].dim().0 != w[1].dim().0) {
+            return Err(Error::invalid(
+                "each part's batch must hold the same faces, as many in each",
+            ));
+        }
+        let rows = self
+            .parts
+            .iter()
+            .zip(crops)
+            .map(|((embedder, weight), crops)| Ok((embedder.embed(crops.view())?, *weight)))
+            .collect::<Result<Vec<_>>>()?;
+        fuse(rows)
     }
 }
 
 #[pymethods]
 impl CoreEmbedder {
-    /// Embedder `model` (the manifest's default when `None`) of the manifest
-    /// in `models_dir`.
+    /// Model `model` (the manifest's default when `None`) of the manifest in
+    /// `models_dir`.
     #[new]
     #[pyo3(signature = (models_dir, model = None, *, engine = "auto"))]
     fn new(
@@ -39,48 +71,116 @@ impl CoreEmbedder {
         engine: &str,
     ) -> PyResult<Self> {
         let choice = engine_choice(engine)?;
-        let inner = detached(py, move || {
+        let parts = detached(py, move || {
             let manifest = Manifest::load(&models_dir)?;
             let name = model.unwrap_or_else(|| manifest.defaults().model.clone());
-            let entry = manifest.embedder(&name)?;
-            Embedder::new(
-                ModelSource::Path(&entry.onnx),
-                entry.spec,
-                choice,
-                Workers::all_cores(),
-            )
+            manifest
+                .model(&name)?
+                .parts
+                .into_iter()
+                .map(|part| {
+                    let embedder = Embedder::new(
+                        ModelSource::Path(&part.entry.onnx),
+                        part.entry.spec,
+                        choice,
+                        Workers::all_cores(),
+                    )?;
+                    Ok((Arc::new(embedder), part.weight))
+                })
+                .collect::<Result<Vec<_>>>()
         })?;
-        Ok(Self {
-            inner: Arc::new(inner),
-        })
+        Ok(Self { parts })
     }
 
     /// Embeds `crops` (`uint8`, shape `(n, height, width, 3)`, RGB) into a
-    /// `float32` array `(n, dim)` of L2-normalised rows.
+    /// `float32` array `(n, dim)`; for a model of one part only.
     fn embed<'py>(
         &self,
         py: Python<'py>,
         crops: PyReadonlyArray4<'py, u8>,
     ) -> PyResult<Bound<'py, PyArray2<f32>>> {
-        let crops = crops.as_array().to_owned();
-        let rows = detached(py, || self.inner.embed(crops.view()))?;
+        let crops = [crops.as_array().to_owned()];
+        let rows = detached(py, || self.embed_each(&crops))?;
+        Ok(rows.into_pyarray(py))
+    }
+
+    /// Embeds the same `n` faces cropped for each part (part `i`'s crops of
+    /// `input_sizes[i]`) into one `float32 (n, dim)` array.
+    fn embed_parts<'py>(
+        &self,
+        py: Python<'py>,
+        crops: Vec<PyReadonlyArray4<'py, u8>>,
+    ) -> PyResult<Bound<'py, PyArray2<f32>>> {
+        let crops: Vec<_> = crops.iter().map(|c| c.as_array().to_owned()).collect();
+        let rows = detached(py, || self.embed_each(&crops))?;
         Ok(rows.into_pyarray(py))
     }
 
     /// The engine running this model: `"tract"` or `"onnxruntime"`.
     #[getter]
     fn engine(&self) -> &'static str {
-        self.inner.engine_name()
+        self.first().engine_name()
     }
 
+    /// Values per embedding (a fused model's: the sum of its parts').
     #[getter]
     fn dim(&self) -> usize {
-        self.inner.spec().dim
+        self.parts.iter().map(|(e, _)| e.spec().dim).sum()
     }
 
-    /// `(height, width)` of the crops `embed` takes.
+    /// `(height, width)` of the crops `embed` takes (a fused model's first
+    /// part's).
     #[getter]
     fn input_size(&self) -> (usize, usize) {
-        (self.inner.spec().height, self.inner.spec().width)
+        let spec = self.first().spec();
+        (spec.height, spec.width)
     }
+
+    /// `(height, width)` of each part's crops, in the order `embed_parts` takes them.
+    #[getter]
+    fn input_sizes(&self) -> Vec<(usize, usize)> {
+        self.parts
+            .iter()
+            .map(|(e, _)| (e.spec().height, e.spec().width))
+            .collect()
+    }
+}
+
+/// The parts of model `model` (the default when `None`) in the manifest of
+/// `models_dir`, with their weights: `[(name, weight)]`, one `(model, 1.0)`
+/// for a model that is not fused.
+#[pyfunction]
+#[pyo3(signature = (models_dir, model = None))]
+pub fn model_parts(
+    py: Python<'_>,
+    models_dir: PathBuf,
+    model: Option<String>,
+) -> PyResult<Vec<(String, f32)>> {
+    detached(py, move || {
+        let manifest = Manifest::load(&models_dir)?;
+        let name = model.unwrap_or_else(|| manifest.defaults().model.clone());
+        Ok(manifest
+            .model(&name)?
+            .parts
+            .into_iter()
+            .map(|part| (part.name, part.weight))
+            .collect())
+    })
+}
+
+/// The threshold of model `model` (the default when `None`) whose false-accept
+/// rate on the calibration pairs of the manifest in `models_dir` is at most `far`.
+#[pyfunction]
+#[pyo3(signature = (models_dir, model, far))]
+pub fn threshold_at_far(
+    py: Python<'_>,
+    models_dir: PathBuf,
+    model: Option<String>,
+    far: f64,
+) -> PyResult<f64> {
+    detached(py, move || {
+        let manifest = Manifest::load(&models_dir)?;
+        let name = model.unwrap_or_else(|| manifest.defaults().model.clone());
+        manifest.threshold_at_far(&name, far)
+    })
 }

