@@ -108,7 +108,7 @@ def test_a_fused_gallery_identifies_saves_and_loads(fused: FaceRecognizer, tmp_p
     assert gallery.dim == 256 and gallery.model_id == fused.model_id
     probes = photos("val", 2)
     # the main face of each val photo is its person, within the threshold
-    firsts = [fused.identify(gallery, str(p))[0] for _, p in probes]
+    firsts = [fused.identify(gallery, [str(p)])[0][0] for _, p in probes]
     assert [m.label for m in firsts] == [person for person, _ in probes]
     assert all(m.distance <= fused.threshold for m in firsts)
     # exact search, against numpy
