@@ -218,10 +218,12 @@ def suite(
             f"{f32[batch] / t[batch]:>7.2f}{memory[name][0]:>13.0f}{memory[name][1]:>14.0f}"
             f"{r:>11.4f}"
         )
-    ratio = memory["fastface int8"][1] / memory["fastface float32"][1]
+    # A toy gallery's growth can round to 0 MB: no ratio then.
+    f32_resident = memory["fastface float32"][1]
+    ratio = f"{memory['fastface int8'][1] / f32_resident:.3f}" if f32_resident > 0 else "n/a"
     lines.append(
         f"int8 top-10 identical to float32 (rows and distances, every probe): {identical}; "
-        f"int8 resident / float32 resident: {ratio:.3f}; one probe int8 is "
+        f"int8 resident / float32 resident: {ratio}; one probe int8 is "
         f"{f32[1] / times['fastface int8'][1]:.2f}x float32"
     )
     os.remove(path)
