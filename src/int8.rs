@@ -904,61 +904,8 @@ pub fn within(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::search::{Block, Isa, PanelView};
-
-    /// splitmix64.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        }
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
-        /// Uniform in [-1, 1).
-        fn f32(&mut self) -> f32 {
-            (self.next() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-        }
-    }
-
-    /// The float32 search over the same rows, the reference.
-    struct Float32 {
-        blocks: Vec<Block>,
-        norms: Vec<f32>,
-        len: usize,
-        dim: usize,
-    }
-    impl Float32 {
-        fn new(rows: &[f32], dim: usize) -> Self {
-            let len = rows.len() / dim;
-            let mut blocks = vec![Block::default(); search::panels(len) * dim];
-            let mut norms = vec![0f32; search::panels(len) * PANEL];
-            for (r, row) in rows.chunks_exact(dim).enumerate() {
-                for (d, &x) in row.iter().enumerate() {
-                    blocks[(r / PANEL) * dim + d].0[r % PANEL] = x;
-                }
-                norms[r] = search::squared_norm(row);
-            }
-            Float32 {
-                blocks,
-                norms,
-                len,
-                dim,
-            }
-        }
-        fn view(&self) -> PanelView<'_> {
-            PanelView {
-                blocks: &self.blocks,
-                norms: &self.norms,
-                len: self.len,
-                dim: self.dim,
-            }
-        }
-    }
+    use crate::search::tests::{Owned as Float32, Rng};
+    use crate::search::Isa;
 
     fn int8(rows: &[f32], dim: usize) -> (Int8Index, RowStore) {
         let mut index = Int8Index::new(dim).unwrap();
@@ -996,7 +943,7 @@ mod tests {
                 0 => dst.copy_from_slice(&src),
                 1 => {
                     for (d, s) in dst.iter_mut().zip(&src) {
-                        *d = f32::from_bits(s.to_bits() ^ (rng.next() & 3) as u32);
+                        *d = f32::from_bits(s.to_bits() ^ (rng.next_u64() & 3) as u32);
                     }
                 }
                 2 => {
@@ -1035,7 +982,7 @@ mod tests {
 
     #[test]
     fn every_kernel_answers_exactly_as_float32() {
-        let mut rng = Rng(28);
+        let mut rng = Rng::new(28);
         let kernels = Kernel::available();
         assert!(kernels.contains(&Kernel::Scalar));
         let dims = [1usize, 2, 3, 4, 5, 7, 16, 17, 31, 64, 100, 128, 130, 257];
@@ -1066,7 +1013,7 @@ mod tests {
     #[test]
     #[allow(clippy::needless_range_loop)]
     fn the_interval_holds_the_float32_distance() {
-        let mut rng = Rng(5);
+        let mut rng = Rng::new(5);
         for (case, dim) in [3usize, 17, 128, 512].into_iter().enumerate() {
             let rows = adversarial(&mut rng, 300, dim, case);
             let (index, _) = int8(&rows, dim);
@@ -1096,7 +1043,7 @@ mod tests {
 
     #[test]
     fn kernels_compute_the_same_integers() {
-        let mut rng = Rng(9);
+        let mut rng = Rng::new(9);
         for dim in [1usize, 4, 5, 33, 128, 1000] {
             // Extreme codes included: rows of +-max give codes of +-127.
             let mut rows: Vec<f32> = (0..40 * dim).map(|_| rng.f32()).collect();
@@ -1133,7 +1080,7 @@ mod tests {
         // Unit rows in clusters of near duplicates (people with many photos) over
         // many panels and chunks; the answers equal float32's and the scan must
         // prune, or exactness would only come from re-ranking everything.
-        let mut rng = Rng(11);
+        let mut rng = Rng::new(11);
         let (dim, n) = (128, 30_000);
         let mut rows: Vec<f32> = Vec::with_capacity(n * dim);
         let mut centre = vec![0f32; dim];
@@ -1179,7 +1126,7 @@ mod tests {
 
     #[test]
     fn retain_equals_rebuild() {
-        let mut rng = Rng(3);
+        let mut rng = Rng::new(3);
         let dim = 9;
         let rows: Vec<f32> = (0..70 * dim).map(|_| rng.f32()).collect();
         let (mut index, _) = int8(&rows, dim);

@@ -957,7 +957,7 @@ pub fn within(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// Tiny deterministic PRNG (splitmix64).
@@ -983,14 +983,14 @@ mod tests {
     }
 
     /// Row-major gallery put into panel layout, the straightforward way.
-    struct Owned {
+    pub(crate) struct Owned {
         blocks: Vec<Block>,
         norms: Vec<f32>,
         len: usize,
         dim: usize,
     }
     impl Owned {
-        fn new(rows: &[f32], dim: usize) -> Self {
+        pub(crate) fn new(rows: &[f32], dim: usize) -> Self {
             let len = rows.len() / dim;
             let np = panels(len);
             let mut blocks = vec![Block::default(); np * dim];
@@ -1008,7 +1008,7 @@ mod tests {
                 dim,
             }
         }
-        fn view(&self) -> PanelView<'_> {
+        pub(crate) fn view(&self) -> PanelView<'_> {
             PanelView {
                 blocks: &self.blocks,
                 norms: &self.norms,
