@@ -60,6 +60,7 @@ import fastface
 import numpy as np
 import pytest
 from doc_photos import stage
+from local_ray import local_ray
 from sybil import Document, Region
 from sybil.parsers.markdown.lexers import RawFencedCodeBlockLexer
 
@@ -334,23 +335,8 @@ def ray_session() -> Iterator[None]:
     """Ray started for the Ray example and shut down after it: a local Ray of
     two CPUs at most (CI's machines have two), so that the example, which
     sizes its pool from the CPUs, stays as quick on a larger machine."""
-    import ray
-
-    saved = os.environ.get("RAY_USAGE_STATS_ENABLED")
-    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
-    ray.init(
-        num_cpus=min(2, os.cpu_count() or 1),
-        include_dashboard=False,
-        object_store_memory=128 << 20,
-        log_to_driver=False,
-    )
-    ray.data.DataContext.get_current().enable_progress_bars = False
-    yield
-    ray.shutdown()
-    if saved is None:
-        os.environ.pop("RAY_USAGE_STATS_ENABLED", None)
-    else:
-        os.environ["RAY_USAGE_STATS_ENABLED"] = saved
+    with local_ray(num_cpus=min(2, os.cpu_count() or 1)):
+        yield
 
 
 def _environment() -> dict[str, str]:

@@ -20,6 +20,7 @@ import ray
 from fastface._models import SAMPLES_DIR, ensure_onnxruntime
 from fastface.cli import embed as embed_command
 from fastface.ray import FaceRows, face_rows, row_schema
+from local_ray import local_ray
 
 ENGINE = "onnxruntime" if ensure_onnxruntime() else "tract"
 POOL_SIZE = 2
@@ -36,26 +37,12 @@ class RowsWithPid(FaceRows):
 
 @pytest.fixture(scope="module")
 def ray_session() -> Iterator[None]:
-    saved = os.environ.get("RAY_USAGE_STATS_ENABLED")
-    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
-    ray.init(
-        num_cpus=2,
-        include_dashboard=False,
-        object_store_memory=128 << 20,
-        log_to_driver=False,
-    )
-    # Workers cannot import this test module: send RowsWithPid by value.
-    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    context = ray.data.DataContext.get_current()
-    # Every actor of the pool is up before work is handed out, so each gets some.
-    context.wait_for_min_actors_s = 300
-    context.enable_progress_bars = False
-    yield
-    ray.shutdown()
-    if saved is None:
-        os.environ.pop("RAY_USAGE_STATS_ENABLED", None)
-    else:
-        os.environ["RAY_USAGE_STATS_ENABLED"] = saved
+    with local_ray(num_cpus=2):
+        # Workers cannot import this test module: send RowsWithPid by value.
+        ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+        # Every actor of the pool is up before work is handed out, so each gets some.
+        ray.data.DataContext.get_current().wait_for_min_actors_s = 300
+        yield
 
 
 @pytest.fixture(scope="module")
