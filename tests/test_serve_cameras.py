@@ -11,13 +11,14 @@ import re
 import socket
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import cv2
 import fastface
 import httpx
+import mjpeg
 import numpy as np
 import pytest
 from fastface._track import STREAM_OPEN_TIMEOUT_MS
@@ -70,20 +71,15 @@ class Stream:
                     return
                 if number == 3:
                     stream.go.wait(120)
-                self.send_response(200)
-                self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
-                self.end_headers()
+                mjpeg.begin(self)
                 count = len(stream.jpegs) // 2 if number == 1 else len(stream.jpegs)
                 began = time.time()
                 try:
                     for index, data in enumerate(stream.jpegs[:count]):
-                        self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\n")
-                        self.wfile.write(f"Content-Length: {len(data)}\r\n\r\n".encode())
-                        self.wfile.write(data.tobytes() + b"\r\n")
-                        self.wfile.flush()
+                        mjpeg.write_frame(self, data)
                         time.sleep(max(0.0, began + (index + 1) / FPS - time.time()))
                     if number != 1:
-                        self.wfile.write(b"--frame--\r\n")
+                        mjpeg.end(self)
                 except (BrokenPipeError, ConnectionResetError):
                     pass
                 stream.served.append((began, time.time()))
@@ -93,10 +89,7 @@ class Stream:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/stream.mjpg"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server, self.url = mjpeg.serve(Handler)
 
     def close(self) -> None:
         self.go.set()

@@ -12,12 +12,13 @@ import shutil
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import cv2
 import fastface
+import mjpeg
 import numpy as np
 import pytest
 from selenium import webdriver
@@ -53,17 +54,13 @@ class GatedStream:
                 while not stream.turns.acquire(timeout=0.2):
                     if stream.closing.is_set():
                         return
-                self.send_response(200)
-                self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
-                self.end_headers()
+                mjpeg.begin(self)
                 began = time.time()
                 try:
                     for index, data in enumerate(stream.jpegs):
-                        self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\n")
-                        self.wfile.write(f"Content-Length: {len(data)}\r\n\r\n".encode())
-                        self.wfile.write(data.tobytes() + b"\r\n")
+                        mjpeg.write_frame(self, data)
                         time.sleep(max(0.0, began + (index + 1) / FPS - time.time()))
-                    self.wfile.write(b"--frame--\r\n")
+                    mjpeg.end(self)
                 except (BrokenPipeError, ConnectionResetError):
                     pass
                 stream.played += 1
@@ -71,10 +68,7 @@ class GatedStream:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/stream.mjpg"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server, self.url = mjpeg.serve(Handler)
 
     def play(self) -> None:
         self.turns.release()

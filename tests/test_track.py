@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 from collections import Counter, defaultdict
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import cv2
 import fastface
+import mjpeg
 import numpy as np
 import pytest
 from fastface.cli import main
@@ -186,28 +186,21 @@ class _MjpegHandler(BaseHTTPRequestHandler):
     (multipart/x-mixed-replace), then ends it."""
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-        self.send_response(200)
-        self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
-        self.end_headers()
+        mjpeg.begin(self)
         for frame in self.server.frames:  # type: ignore[attr-defined]
             ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
             assert ok
-            self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\n")
-            self.wfile.write(f"Content-Length: {len(jpeg)}\r\n\r\n".encode())
-            self.wfile.write(jpeg.tobytes() + b"\r\n")
-        self.wfile.write(b"--frame--\r\n")
+            mjpeg.write_frame(self, jpeg)
+        mjpeg.end(self)
 
     def log_message(self, format: str, *args: object) -> None:
         pass
 
 
 def test_an_mjpeg_stream_is_read_through_its_url(clip: Clip, gallery: fastface.Gallery) -> None:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _MjpegHandler)
+    server, url = mjpeg.serve(_MjpegHandler)
     server.frames = clip.frames  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/stream.mjpg"
         # live=False: every frame is tracked (a live stream would drop the
         # frames the tracker is late for; this server sends them at once).
         stream = fastface.track(url, gallery, live=False)
