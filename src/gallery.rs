@@ -859,21 +859,8 @@ fn sync_dir(_dir: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::search::tests::Rng;
     use std::sync::atomic::{AtomicUsize, Ordering};
-
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        }
-        fn f32(&mut self) -> f32 {
-            (self.next() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-        }
-    }
 
     /// A fresh empty directory under the system temp dir.
     fn scratch() -> PathBuf {
@@ -891,7 +878,7 @@ mod tests {
     fn sample(rng: &mut Rng, n: usize, dim: usize) -> (Vec<String>, Vec<f32>) {
         let names = ["ada", "bob", "zoë", "", "李雷", "eve"];
         let labels = (0..n)
-            .map(|_| names[(rng.next() % names.len() as u64) as usize].to_string())
+            .map(|_| names[(rng.next_u64() % names.len() as u64) as usize].to_string())
             .collect();
         let emb = (0..n * dim).map(|_| rng.f32()).collect();
         (labels, emb)
@@ -905,7 +892,7 @@ mod tests {
 
     #[test]
     fn add_and_read_back() {
-        let mut rng = Rng(1);
+        let mut rng = Rng::new(1);
         for dim in [1, 5, 16, 130] {
             let (labels, emb) = sample(&mut rng, 37, dim);
             let mut g = Gallery::new(dim, "m").unwrap();
@@ -944,7 +931,7 @@ mod tests {
 
     #[test]
     fn bad_adds_change_nothing() {
-        let mut rng = Rng(2);
+        let mut rng = Rng::new(2);
         let (labels, emb) = sample(&mut rng, 10, 4);
         let mut g = build(&labels, &emb, 4);
         let two = vec!["x".to_string(), "y".to_string()];
@@ -986,7 +973,7 @@ mod tests {
 
     #[test]
     fn remove_equals_rebuild() {
-        let mut rng = Rng(3);
+        let mut rng = Rng::new(3);
         for dim in [1, 7, 64] {
             let (labels, emb) = sample(&mut rng, 75, dim);
             let mut g = build(&labels, &emb, dim);
@@ -1028,7 +1015,7 @@ mod tests {
 
     #[test]
     fn forced_isas_agree() {
-        let mut rng = Rng(4);
+        let mut rng = Rng::new(4);
         let (labels, emb) = sample(&mut rng, 300, 33);
         let mut g = build(&labels, &emb, 33);
         let probes: Vec<f32> = (0..20 * 33).map(|_| rng.f32()).collect();
@@ -1071,7 +1058,7 @@ mod tests {
     #[test]
     fn save_load_round_trip() {
         let dir = scratch();
-        let mut rng = Rng(5);
+        let mut rng = Rng::new(5);
         for (n, dim) in [(0, 3), (1, 1), (45, 17), (300, 128)] {
             let (labels, emb) = sample(&mut rng, n, dim);
             let g = build(&labels, &emb, dim);
@@ -1108,7 +1095,7 @@ mod tests {
     #[test]
     fn every_truncation_and_flip_is_an_error() {
         let dir = scratch();
-        let mut rng = Rng(6);
+        let mut rng = Rng::new(6);
         let (labels, emb) = sample(&mut rng, 5, 3);
         let g = build(&labels, &emb, 3);
         let path = dir.join("g.ffg");
