@@ -71,7 +71,7 @@ from pathlib import Path
 import fastface
 import numpy as np
 from fastface import evaluation
-from fastface._models import default_model, model_entry
+from fastface._models import default_model, model_spec
 from fastface._pipeline import FaceRecognizer
 from fastface.evaluation import bcubed_scores, pairwise_scores
 
@@ -156,7 +156,8 @@ def scores(names: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
 
 def calibrate(lfw: Path, model: str) -> dict[str, float]:
     train, train_names = fastface_embeddings(lfw, "DevTrain", model)
-    verification = float(model_entry(model)["threshold"])
+    verification = model_spec(model).threshold
+    assert verification is not None, f"{model} is an embedder"
     low = 0.30 if model == "dlib" else 0.50
     best: tuple[float, float] = (-1.0, 0.0)
     for threshold in np.arange(low, verification + 1e-9, 0.01):

@@ -29,6 +29,7 @@ import argparse
 import itertools
 import os
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -37,8 +38,11 @@ import cv2
 import fastface
 import numpy as np
 import onnxruntime as ort
-from fastface._models import SAMPLES_DIR, model_entry, model_path
+from fastface._models import SAMPLES_DIR, model_path, model_spec
 from fastface.cli.info import cpu_flags, cpu_model
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from converters import model_as_written  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 LFW = HERE.parents[1] / "shared" / "faces" / "lfw-view1"
@@ -79,7 +83,7 @@ def standardize(crops: np.ndarray) -> np.ndarray:
 
 def preprocessor(model: str) -> Callable[[np.ndarray], np.ndarray]:
     """The model's preprocessing in numpy, NHWC uint8 -> NCHW float32."""
-    spec = model_entry(model)["preprocessing"]
+    spec = model_as_written(model)["preprocessing"]
     if spec["method"] == "per_image_standardization":
         return standardize
     mean, scale = np.float32(spec["mean"]), np.float32(spec["scale"])  # "fixed"
@@ -127,7 +131,9 @@ def main() -> None:
     per_round = 2 if args.quick else 6  # batch-1 calls timed per round
 
     onnx = model_path(args.model)
-    size = int(model_entry(args.model)["input"]["size"][0])
+    input_size = model_spec(args.model).input_size
+    assert input_size is not None, f"{args.model} takes faces of a fixed size"
+    size = input_size[0]
     preprocess = preprocessor(args.model)
     crops, source = load_crops(args.batch, size)
     one = crops[:1]

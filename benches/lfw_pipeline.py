@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -34,8 +35,10 @@ import cv2
 import fastface
 import numpy as np
 from fastface import evaluation
-from fastface._models import model_entry
 from fastface._pipeline import FaceRecognizer
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from converters import model_as_written  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_LFW = HERE.parents[1] / "shared" / "faces" / "lfw-view1"
@@ -130,7 +133,7 @@ def main() -> None:
             for im, face in zip(images, default.faces, strict=True)
         ]
 
-    fractions = np.asarray(model_entry(rec.model)["alignment"]["template"], np.float64)
+    fractions = np.asarray(model_as_written(rec.model)["alignment"]["template"], np.float64)
     template = fractions * [size[1], size[0]] - 0.5
     centre = np.array([size[1] / 2 - 0.5, size[0] / 2 - 0.5])
     for zoom in [float(x) for x in args.zooms.split(",") if x]:

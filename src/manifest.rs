@@ -1,7 +1,10 @@
 //! The model manifest (`models/manifest.json`, shipped next to the ONNX files):
 //! the one place that says what each network expects and what the defaults are.
-//! Rust reads the parts it runs on (input size, preprocessing, alignment,
-//! detector settings); Python reads the same file for thresholds and licences.
+//! This module is its only reader: Rust runs on the parts it needs (input size,
+//! preprocessing, alignment, detector settings), and [`catalogue`] describes every
+//! model (licence, source, thresholds, accuracy) to Python, the CLI and serve.
+
+mod catalogue;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -16,12 +19,18 @@ use crate::embedder::{ChannelOrder, EmbedderSpec, Normalization};
 use crate::error::{Error, Result};
 use crate::shape_predictor::ShapePredictor;
 
+pub use catalogue::{
+    DetectorInfo, DlibConvention, LandmarksInfo, LfwResult, ModelInfo, ShippedFile, Source,
+};
+
 /// The parsed manifest and the folder its ONNX files are in.
 #[derive(Debug, Clone)]
 pub struct Manifest {
     dir: PathBuf,
     defaults: Defaults,
     models: HashMap<String, ModelEntry>,
+    /// Model names in the manifest's order.
+    order: Vec<String>,
     detectors: HashMap<String, DetectorEntry>,
     landmarks: HashMap<String, LandmarksEntry>,
 }
@@ -39,7 +48,11 @@ struct File {
 #[derive(Debug, Clone, Deserialize)]
 struct LandmarksEntry {
     name: String,
+    model_id: String,
     file: String,
+    file_sha256: String,
+    license: String,
+    source: Source,
 }
 
 /// The detector implementations a manifest entry can name as its `kind`.
@@ -90,8 +103,19 @@ struct YunetOptionsEntry {
 struct ModelEntry {
     name: String,
     model_id: String,
+    description: String,
+    license: String,
+    #[serde(default)]
+    training_data: String,
+    /// The registry package the weights come from; a fused model's are its parts'.
+    source: Option<Source>,
     /// A network's file; a fused model (`parts`) has none of its own.
     onnx: Option<String>,
+    onnx_sha256: Option<String>,
+    /// Same-person distance threshold (embedders), calibrated on LFW View 1 DevTrain.
+    threshold: Option<f64>,
+    /// The full pipeline's accuracy on LFW View 1, per detector.
+    lfw_view1: Option<LfwEntry>,
     input: Option<InputEntry>,
     preprocessing: Option<PreprocessingEntry>,
     output: Option<OutputEntry>,
@@ -152,10 +176,18 @@ struct AlignmentEntry {
     default: String,
     template: Option<Template>,
     margin: Option<f32>,
-    /// dlib's face chip: its landmark model, chip padding and box mappings.
+    /// dlib's face chip: its landmark model, chip padding and box mappings onto
+    /// the boxes of dlib's HOG detector (`from_detector`, which the shape
+    /// predictors were trained on) and of its CNN detector.
     landmarks: Option<String>,
     padding: Option<f64>,
     from_detector: Option<HashMap<String, BoxMap>>,
+    from_detector_cnn: Option<HashMap<String, BoxMap>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct LfwEntry {
+    by_detector: HashMap<String, LfwResult>,
 }
 
 /// Everything needed to load one embedder and cut faces out for it.
@@ -208,6 +240,7 @@ impl Manifest {
         Ok(Self {
             dir: dir.to_path_buf(),
             defaults: file.defaults,
+            order: file.models.iter().map(|m| m.name.clone()).collect(),
             models: file
                 .models
                 .into_iter()
@@ -324,12 +357,6 @@ impl Manifest {
             min_face_size: options.min_face_size,
         };
         Ok((self.onnx_path(network)?, options))
-    }
-
-    /// The clustering threshold of embedder `name`, `None` where the manifest
-    /// has none calibrated.
-    pub fn clustering_threshold(&self, name: &str) -> Result<Option<f64>> {
-        Ok(self.model_entry(name)?.clustering_threshold)
     }
 
     /// The threshold of model `name` whose false-accept rate on its
@@ -512,7 +539,7 @@ impl Manifest {
 mod tests {
     use super::*;
 
-    const REPO_MANIFEST: &str = include_str!("../models/manifest.json");
+    pub(super) const REPO_MANIFEST: &str = include_str!("../models/manifest.json");
 
     #[test]
     fn the_repository_manifest_parses() {
@@ -549,11 +576,13 @@ mod tests {
         );
         assert_eq!(sface.default_alignment, "similarity");
         // Calibrated by benches/bench_cluster.py; the detector networks have none.
-        assert_eq!(m.clustering_threshold("sface").unwrap(), Some(1.01));
-        assert_eq!(m.clustering_threshold("facenet").unwrap(), Some(0.78));
-        assert_eq!(m.clustering_threshold("dlib").unwrap(), Some(0.44));
-        assert_eq!(m.clustering_threshold("yunet").unwrap(), None);
-        assert!(m.clustering_threshold("nope").is_err());
+        let clustering: HashMap<String, Option<f64>> = (m.model_infos().into_iter())
+            .map(|info| (info.name, info.clustering_threshold))
+            .collect();
+        assert_eq!(clustering["sface"], Some(1.01));
+        assert_eq!(clustering["facenet"], Some(0.78));
+        assert_eq!(clustering["dlib"], Some(0.44));
+        assert_eq!(clustering["yunet"], None);
     }
 
     #[test]
@@ -575,6 +604,7 @@ mod tests {
         let models = text["models"].as_array_mut().unwrap();
         let both = |weight: f32, dim: usize| {
             serde_json::json!({"name": "both", "model_id": "both-1",
+                "description": "two parts", "license": "MIT",
                 "parts": [{"model": "sface", "weight": 0.6}, {"model": "facenet", "weight": weight}],
                 "output": {"dim": dim}})
         };

@@ -17,8 +17,9 @@ import cv2
 import fastface
 import numpy as np
 import pytest
+from converters import model_as_written
 from fastface import config, evaluation
-from fastface._models import default_detector, default_model, model_entry
+from fastface._models import default_detector, default_model
 from fastface.cli import main
 
 SAMPLES = Path(fastface.__file__).parent / "samples"
@@ -566,11 +567,11 @@ def test_calibrate_csv_stores_threshold(
     # what the shipped threshold buys: on these pairs, and on LFW DevTest (manifest)
     pairs = evaluation.read_csv_pairs(sample_pairs)
     distances = evaluation.embed_pairs(pairs).distances
-    assert doc["shipped_threshold"] == model_entry(model)["threshold"]
+    assert doc["shipped_threshold"] == model_as_written(model)["threshold"]
     shipped = evaluation.rates_at(distances, pairs.same, doc["shipped_threshold"])
     assert doc["shipped_far"] == pytest.approx(shipped.far)
     assert doc["shipped_frr"] == pytest.approx(1 - shipped.tar)
-    row = model_entry(model)["lfw_view1"]["by_detector"][default_detector()]
+    row = model_as_written(model)["lfw_view1"]["by_detector"][default_detector()]
     assert doc["shipped_devtest"] == {"far": row["devtest_far"], "frr": row["devtest_frr"]}
     assert config.threshold_for(model) == pytest.approx(doc["threshold"])
     code, out, _ = run(capsys, "calibrate", "--csv", sample_pairs, "--target-accuracy", "-q")

@@ -86,9 +86,13 @@ def test_every_embedders_threshold_comes_from_the_manifest() -> None:
     assert clustering_threshold() == clustering_threshold("sface") == 1.01
     for model in ("sface", "facenet", "dlib"):
         assert 0.3 < clustering_threshold(model) < fastface._models.default_threshold(model)
-    with pytest.raises(ValueError, match="'yunet' has no calibrated clustering threshold"):
+    with pytest.raises(ValueError, match="'sface.dlib' has no calibrated clustering threshold"):
+        clustering_threshold("sface+dlib")
+    # a detector's network makes no embeddings: an unknown model, the known ones listed
+    known = r'unknown model "yunet"; shipped: \["dlib", "facenet", "sface", "sface\+dlib"\]'
+    with pytest.raises(ValueError, match=known):
         clustering_threshold("yunet")
-    with pytest.raises(ValueError, match="'yunet' is not an embedding model"):
+    with pytest.raises(ValueError, match=known):
         fastface.cluster(np.eye(4, dtype=np.float32), model="yunet", threshold=1.0)
 
 

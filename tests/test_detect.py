@@ -20,6 +20,7 @@ import fastface
 import numpy as np
 import onnxruntime as ort
 import pytest
+from converters import model_as_written
 from fastface import _core
 
 PKG = pathlib.Path(__file__).resolve().parents[1] / "python" / "fastface"
@@ -189,9 +190,7 @@ def test_alignment_shapes_and_template(photo):
     assert not np.array_equal(crops, warped)
     # Landmarks already on the template of a same-size image: the warp is the
     # identity and returns the image unchanged.
-    template = np.asarray(
-        fastface._models.model_entry("facenet")["alignment"]["template"], np.float32
-    )
+    template = np.asarray(model_as_written("facenet")["alignment"]["template"], np.float32)
     pixels = template * 160 - 0.5
     assert template[0, 0] < template[1, 0] and template[1, 1] < template[2, 1] < template[3, 1]
     rng = np.random.default_rng(3)

@@ -12,8 +12,9 @@ from pathlib import Path
 import fastface
 import numpy as np
 import pytest
+from converters import model_as_written
 from fastface import Embedder, FaceRecognizer, Gallery, GalleryError
-from fastface._models import SAMPLES_DIR, model_entry
+from fastface._models import SAMPLES_DIR
 from fastface.cli import main
 
 FUSED = "sface+dlib"
@@ -42,7 +43,7 @@ def fuse(parts: list[tuple[np.ndarray, float]]) -> np.ndarray:
 
 
 def test_the_manifest_names_the_parts_and_their_weights(fused: FaceRecognizer) -> None:
-    entry = model_entry(FUSED)
+    entry = model_as_written(FUSED)
     parts = fused.embedder.parts
     assert [name for name, _ in parts] == ["sface", "dlib"]
     assert parts == [(p["model"], pytest.approx(p["weight"])) for p in entry["parts"]]
@@ -149,7 +150,7 @@ def test_a_fused_model_takes_no_alignment_of_its_own() -> None:
 
 def test_far_reads_the_threshold_from_the_calibration_pairs() -> None:
     for model in ("sface", "dlib", "facenet", FUSED):
-        calibration = model_entry(model)["far_calibration"]
+        calibration = model_as_written(model)["far_calibration"]
         smallest, pairs = calibration["smallest"], calibration["different_pairs"]
         assert smallest == sorted(smallest)
         strict = FaceRecognizer(model, far=1e-3).threshold

@@ -176,7 +176,7 @@ def test_alignments(rec: FaceRecognizer) -> None:
     crop_rec = FaceRecognizer("facenet", alignment="crop", margin=44)
     assert crop_rec.align(ALL[0], faces).shape == (len(faces), 160, 160, 3)
     assert crop_rec.alignment == "crop"
-    assert rec.alignment == fastface._models.model_entry(rec.model)["alignment"]["default"]
+    assert rec.alignment == fastface._models.model_spec(rec.model).default_alignment
     assert crop_rec.verify(ALL[0], ALL[0]).distance < 1e-4
     with pytest.raises(ValueError):
         FaceRecognizer(alignment="affine")

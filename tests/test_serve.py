@@ -23,7 +23,7 @@ import fastface
 import httpx
 import numpy as np
 import pytest
-from fastface._models import SAMPLES_DIR, model_entry
+from fastface._models import SAMPLES_DIR, model_spec
 from fastface.serve import config as settings
 from fastface.serve.store import JOURNAL_NAME, FaceStore
 from threaded import run_in_threads
@@ -398,7 +398,7 @@ def test_a_postgresql_gallery_is_shared_by_servers_and_outlives_them(tmp_path: P
         try:
             with follower.client(key=None) as c:
                 health = c.get("/healthz").json()
-            assert health["model_id"] == model_entry("facenet")["model_id"]
+            assert health["model_id"] == model_spec("facenet").model_id
         finally:
             follower.stop()
         refused = subprocess.run(

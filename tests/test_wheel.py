@@ -32,7 +32,7 @@ from pathlib import Path
 import fastface
 import numpy as np
 import pytest
-from fastface._models import SAMPLES_DIR, landmark_models, manifest
+from fastface._models import SAMPLES_DIR, manifest
 
 ROOT = Path(__file__).resolve().parents[1]
 WHEELHOUSE = ROOT / ".cache" / "wheelhouse"
@@ -55,9 +55,7 @@ pytestmark = pytest.mark.slow
 def shipped_model_files() -> set[str]:
     """Every model file the manifest names: the networks and dlib's shape
     predictor (a fused model has no file of its own)."""
-    return {str(e["onnx"]) for e in manifest().values() if "onnx" in e} | {
-        str(e["file"]) for e in landmark_models()
-    }
+    return {f.file for spec in manifest().values() for f in spec.files}
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import cv2
@@ -21,7 +20,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-from converters import EXTRACTED, converter
+from converters import EXTRACTED, converter, manifest_as_written
 from fastface import Face, FaceRecognizer
 from fastface._embedder import Embedder
 from fastface._models import SAMPLES_DIR, manifest, model_path
@@ -40,8 +39,7 @@ def sample_paths(n: int | None = None) -> list[Path]:
 
 
 def yunet_options() -> dict[str, float]:
-    data = json.loads((model_path("yunet").parent / "manifest.json").read_text())
-    (entry,) = [d for d in data["detectors"] if d["name"] == "yunet"]
+    (entry,) = [d for d in manifest_as_written()["detectors"] if d["name"] == "yunet"]
     return dict(entry["options"])
 
 
@@ -226,6 +224,6 @@ def test_both_detectors_and_embedders_combine() -> None:
             recognizer = FaceRecognizer(detector=detector, model=model, engine="tract")
             faces = recognizer.embed(photo)
             assert faces and faces[0].embedding is not None
-            dim = manifest()[model]["output"]["dim"]
+            dim = manifest()[model].dim
             assert faces[0].embedding.shape == (dim,)
             assert recognizer.detector == detector

@@ -15,7 +15,7 @@ import numpy.typing as npt
 
 from . import _core
 from ._gallery import Gallery
-from ._models import MODELS_DIR, default_model, model_entry
+from ._models import default_model, model_spec
 
 
 def clustering_threshold(model: str | None = None) -> float:
@@ -24,7 +24,7 @@ def clustering_threshold(model: str | None = None) -> float:
     calibrated on LFW View 1 DevTrain identities (see the manifest's
     ``clustering_threshold_notes``). Raises ``ValueError`` for a model without one."""
     name = default_model() if model is None else model
-    value = _core.clustering_threshold(str(MODELS_DIR), name)
+    value = model_spec(name).clustering_threshold
     if value is None:
         raise ValueError(
             f"model {name!r} has no calibrated clustering threshold; pass threshold= "
@@ -80,9 +80,7 @@ def cluster(
     else:
         rows = _rows(embeddings)
     name = default_model() if model is None else model
-    dim = model_entry(name).get("output", {}).get("dim")
-    if dim is None:
-        raise ValueError(f"{name!r} is not an embedding model")
+    dim = model_spec(name).dim
     if rows.shape[1] != dim:
         raise ValueError(
             f"embeddings have dimension {rows.shape[1]}, but model {name!r} makes {dim}: "

@@ -19,12 +19,87 @@ def _panic_for_tests(message: str) -> None: ...  # test hook: tests/test_panic.p
 def cluster_embeddings(
     embeddings: npt.NDArray[np.float32], threshold: float, min_size: int = 1
 ) -> tuple[npt.NDArray[np.int64], int]: ...
-def clustering_threshold(models_dir: str, model: str | None = None) -> float | None: ...
-def model_parts(models_dir: str, model: str | None = None) -> list[tuple[str, float]]: ...
-def threshold_at_far(models_dir: str, model: str | None, far: float) -> float: ...
 
 IMAGES_PER_BATCH: int
 VIDEO_DETECT_LONG_SIDE: int
+MAX_DIM: int
+ENGINES: list[str]
+
+# The model manifest, read in Rust (src/manifest.rs): the only reader.
+@final
+class Source:
+    package: str
+    version: str
+    sha256: str
+
+@final
+class ShippedFile:
+    file: str
+    sha256: str
+
+@final
+class LfwResult:
+    threshold: float
+    devtest_accuracy: float
+    devtest_far: float | None
+    devtest_frr: float | None
+
+@final
+class ModelSpec:
+    name: str
+    model_id: str
+    description: str
+    license: str
+    training_data: str
+    sources: list[Source]
+    files: list[ShippedFile]
+    input_size: tuple[int, int] | None
+    default_alignment: str | None
+    dim: int | None
+    threshold: float | None
+    clustering_threshold: float | None
+    parts: list[tuple[str, float]]
+    lfw_view1: dict[str, LfwResult]
+    is_embedder: bool
+
+@final
+class DetectorSpec:
+    name: str
+    kind: str
+    networks: list[str]
+    detect_long_side: int
+
+@final
+class LandmarkSpec:
+    name: str
+    model_id: str
+    file: ShippedFile
+    license: str
+    source: Source
+
+@final
+class Manifest:
+    def __new__(cls, models_dir: str) -> Manifest: ...
+    @property
+    def default_model(self) -> str: ...
+    @property
+    def default_detector(self) -> str: ...
+    @property
+    def models(self) -> list[ModelSpec]: ...
+    @property
+    def embedders(self) -> list[str]: ...
+    def model(self, name: str) -> ModelSpec: ...
+    @property
+    def detectors(self) -> list[DetectorSpec]: ...
+    def detector(self, name: str) -> DetectorSpec: ...
+    @property
+    def landmarks(self) -> list[LandmarkSpec]: ...
+    def threshold_at_far(self, model: str, far: float) -> float: ...
+    def dlib_box(
+        self, bbox: tuple[float, float, float, float], detector: str, convention: str = "hog"
+    ) -> list[int]: ...
+    @property
+    def dlib_chip_padding(self) -> float | None: ...
 
 @final
 class CoreEmbedder:

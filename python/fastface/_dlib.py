@@ -10,28 +10,21 @@ around that face, which is what the shape predictor was trained on.
 from __future__ import annotations
 
 import importlib
-import math
 import sys
 import threading
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from . import _core
-from ._models import MODELS_DIR, default_detector, landmark_models, manifest
+from ._models import MODELS_DIR, default_detector, landmark_models, model_spec, shipped
 from .errors import ModelError
 
 __all__ = ["DlibAligner", "dlib_box", "large_shape_predictor", "shared_aligner"]
 
 SHAPE_PREDICTOR = "dlib_shape_predictor_5"
 EMBEDDER = "dlib"
-
-
-def _alignment_entry() -> dict[str, Any]:
-    entry: dict[str, Any] = manifest()[EMBEDDER]["alignment"]
-    return entry
 
 
 def dlib_box(
@@ -45,37 +38,23 @@ def dlib_box(
     shape predictors were trained on; ``"cnn"``: the box of dlib's CNN (MMOD)
     detector (``from_detector_cnn``)."""
     detector = default_detector() if detector is None else detector
-    key = {"hog": "from_detector", "cnn": "from_detector_cnn"}.get(convention)
-    if key is None:
-        raise ValueError(f"convention must be 'hog' or 'cnn', got {convention!r}")
-    fit = _alignment_entry()[key].get(detector)
-    if fit is None:
-        raise ValueError(f"no dlib {convention} box mapping for detector {detector!r}")
     x1, y1, x2, y2 = (float(v) for v in box)
-    w, h = x2 - x1, y2 - y1
-    cx = (x1 + x2) / 2 + fit["dx"] * w
-    cy = (y1 + y2) / 2 + fit["dy"] * h
-    side = max(1, _round(fit["scale"] * math.sqrt(max(w * h, 0.0))))
-    left = _round(cx - side / 2)
-    top = _round(cy - side / 2)
-    return left, top, left + side - 1, top + side - 1
-
-
-def _round(value: float) -> int:
-    """Half up, as dlib (and the Rust core) round; Python's round() goes to even."""
-    return math.floor(value + 0.5)
+    left, top, right, bottom = shipped().dlib_box((x1, y1, x2, y2), detector, convention)
+    return left, top, right, bottom
 
 
 class DlibAligner:
     """dlib's 5-point landmarks and face chips for dlib's ResNet; thread-safe."""
 
     def __init__(self) -> None:
-        path = MODELS_DIR / str(_landmarks_entry()["file"])
+        path = MODELS_DIR / _landmarks_entry().file.file
         if not path.is_file():
             raise ModelError(f"model file {path} is missing; reinstall fastface")
-        alignment = _alignment_entry()
-        self.size = int(alignment["size"])
-        self.padding = float(alignment["padding"])
+        input_size = model_spec(EMBEDDER).input_size
+        padding = shipped().dlib_chip_padding
+        assert input_size is not None and padding is not None, "dlib's chip is in the manifest"
+        self.size = input_size[0]
+        self.padding = padding
         self._core = _core.CoreShapePredictor(str(path))
 
     def landmarks(
@@ -97,9 +76,9 @@ class DlibAligner:
         return _core.dlib_face_chips(image, points, size=self.size, padding=self.padding)
 
 
-def _landmarks_entry() -> dict[str, Any]:
+def _landmarks_entry() -> _core.LandmarkSpec:
     for entry in landmark_models():
-        if entry["name"] == SHAPE_PREDICTOR:
+        if entry.name == SHAPE_PREDICTOR:
             return entry
     raise ModelError(f"the model manifest has no {SHAPE_PREDICTOR!r}; reinstall fastface")
 

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
 from . import _core
-from ._models import MODELS_DIR, default_model, default_threshold, ensure_onnxruntime, model_entry
-
-ENGINES = ("auto", "tract", "onnxruntime")
+from ._models import MODELS_DIR, default_model, default_threshold, ensure_onnxruntime, model_spec
 
 
 class Embedder:
@@ -27,8 +24,6 @@ class Embedder:
     """
 
     def __init__(self, model: str | None = None, *, engine: str = "auto") -> None:
-        if engine not in ENGINES:
-            raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
         if engine != "tract":
             ensure_onnxruntime()
         self._setup(_core.CoreEmbedder(str(MODELS_DIR), model, engine=engine), model)
@@ -42,7 +37,7 @@ class Embedder:
 
     def _setup(self, core: _core.CoreEmbedder, model: str | None) -> None:
         self.model = default_model() if model is None else model
-        self.entry: dict[str, Any] = model_entry(self.model)
+        self.spec = model_spec(self.model)
         self._core = core
 
     @property
@@ -63,7 +58,7 @@ class Embedder:
     @property
     def model_id(self) -> str:
         """Identifies the network that made an embedding; galleries record it."""
-        return str(self.entry["model_id"])
+        return self.spec.model_id
 
     @property
     def threshold(self) -> float:
@@ -75,7 +70,7 @@ class Embedder:
     def parts(self) -> list[tuple[str, float]]:
         """The models a fused model (``"sface+dlib"``) runs on each face, with the
         weight of each one's unit embedding; ``[(model, 1.0)]`` for any other."""
-        return _core.model_parts(str(MODELS_DIR), self.model)
+        return self.spec.parts or [(self.model, 1.0)]
 
     def embed_faces(self, crops: npt.ArrayLike) -> npt.NDArray[np.float32]:
         """Embeds aligned RGB face crops.

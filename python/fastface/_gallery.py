@@ -16,9 +16,9 @@ from . import _core
 from ._models import (
     default_model,
     default_threshold,
-    model_entry,
     model_for,
     model_mismatch,
+    model_spec,
 )
 from .errors import GalleryError
 
@@ -89,7 +89,7 @@ def _match(
 def check_declared_model(gallery: Gallery | PgGallery, model: str | None) -> None:
     """Refuses embeddings declared as ``model``'s when ``gallery`` holds another
     model's (``model`` ``None``: nothing declared, nothing to check)."""
-    if model is not None and model_entry(model)["model_id"] != gallery.model_id:
+    if model is not None and model_spec(model).model_id != gallery.model_id:
         raise GalleryError(model_mismatch("this gallery", gallery.model_id, model))
 
 
@@ -130,13 +130,13 @@ class Gallery:
         self, model: str | None = None, *, dim: int | None = None, precision: str = "float32"
     ) -> None:
         model = default_model() if model is None else model
-        entry = model_entry(model)
-        size = int(entry["output"]["dim"]) if dim is None else dim
-        if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= 1 << 20:
-            raise ValueError(f"dim must be an integer from 1 to 2**20, got {dim!r}")
+        spec = model_spec(model)
+        size = spec.dim if dim is None else dim
+        if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= _core.MAX_DIM:
+            raise ValueError(f"dim must be an integer from 1 to {_core.MAX_DIM}, got {dim!r}")
         self.model = model
         self.threshold = default_threshold(model)
-        self._core = _core.CoreGallery(size, str(entry["model_id"]), precision)
+        self._core = _core.CoreGallery(size, spec.model_id, precision)
 
     @classmethod
     def _wrap(cls, core: _core.CoreGallery, model: str) -> Gallery:

@@ -1,10 +1,10 @@
-"""Where the shipped models live, what their manifest says, and how to find
+"""Where the shipped models live, what their manifest says (as the Rust core
+reads it: typed :class:`fastface._core.ModelSpec` and friends), and how to find
 onnxruntime's shared library without importing its Python bindings."""
 
 from __future__ import annotations
 
 import importlib.util
-import json
 import logging
 import platform
 import sys
@@ -12,7 +12,6 @@ import threading
 import warnings
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 from . import _core
 from .errors import GalleryError, ModelError
@@ -22,42 +21,35 @@ SAMPLES_DIR = Path(__file__).resolve().parent / "samples"
 
 
 @lru_cache(maxsize=1)
-def _manifest_file() -> dict[str, Any]:
-    path = MODELS_DIR / "manifest.json"
-    try:
-        data: dict[str, Any] = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ModelError(
-            f"{path} is missing: this fastface install has no models; "
-            "reinstall it from a wheel or with `pip install .`"
-        ) from None
-    return data
+def shipped() -> _core.Manifest:
+    """The manifest shipped next to the ONNX files, read (in Rust) once."""
+    return _core.Manifest(str(MODELS_DIR))
 
 
-def manifest() -> dict[str, Any]:
-    """The manifest shipped next to the ONNX files, keyed by model name."""
-    models: list[dict[str, Any]] = _manifest_file()["models"]
-    return {str(m["name"]): dict(m) for m in models}
+def manifest() -> dict[str, _core.ModelSpec]:
+    """Every model of the manifest (embedders, fused models, detector networks)
+    by name."""
+    return {spec.name: spec for spec in shipped().models}
 
 
-def detectors() -> list[dict[str, Any]]:
-    """The manifest's detector entries (name, networks, options, detect_long_side)."""
-    return [dict(d) for d in _manifest_file()["detectors"]]
+def detectors() -> list[_core.DetectorSpec]:
+    """The manifest's detectors (name, kind, networks, detect_long_side)."""
+    return shipped().detectors
 
 
-def landmark_models() -> list[dict[str, Any]]:
+def landmark_models() -> list[_core.LandmarkSpec]:
     """The manifest's landmark models (dlib's shape predictor), which alignments name."""
-    return [dict(e) for e in _manifest_file().get("landmarks", [])]
+    return shipped().landmarks
 
 
 def default_model() -> str:
     """The embedder used when none is named (the manifest's ``defaults.model``)."""
-    return str(_manifest_file()["defaults"]["model"])
+    return shipped().default_model
 
 
 def default_detector() -> str:
     """The detector used when none is named (the manifest's ``defaults.detector``)."""
-    return str(_manifest_file()["defaults"]["detector"])
+    return shipped().default_detector
 
 
 def default_threshold(model: str) -> float:
@@ -67,13 +59,17 @@ def default_threshold(model: str) -> float:
     from .config import threshold_for  # config reads the manifest through this module
 
     stored = threshold_for(model)
-    return stored if stored is not None else float(model_entry(model)["threshold"])
+    if stored is not None:
+        return stored
+    threshold = model_spec(model).threshold
+    assert threshold is not None, "every embedder has a threshold (Rust checks)"
+    return threshold
 
 
 def model_making(model_id: str) -> str | None:
     """The shipped model whose embeddings carry ``model_id`` (what galleries
     record), or ``None`` when no shipped model does."""
-    return next((name for name, e in manifest().items() if e["model_id"] == model_id), None)
+    return next((s.name for s in manifest().values() if s.model_id == model_id), None)
 
 
 def model_for(holder: str, stored_id: str, model: str | None) -> str:
@@ -87,7 +83,7 @@ def model_for(holder: str, stored_id: str, model: str | None) -> str:
             raise GalleryError(
                 f"{holder} holds embeddings of model {stored_id!r}, which this fastface does not ship"
             )
-    if str(model_entry(model)["model_id"]) != stored_id:
+    if model_spec(model).model_id != stored_id:
         raise GalleryError(model_mismatch(holder, stored_id, model))
     return model
 
@@ -95,7 +91,7 @@ def model_for(holder: str, stored_id: str, model: str | None) -> str:
 def model_mismatch(holder: str, stored_id: str, model: str) -> str:
     """Why ``holder``, which holds embeddings of ``stored_id``, cannot take
     ``model``'s, and what to do instead."""
-    expected = model_entry(model)["model_id"]
+    expected = model_spec(model).model_id
     maker = model_making(stored_id)
     fix = f"open it with model {maker!r} (--model {maker}) or " if maker else ""
     return (
@@ -104,16 +100,18 @@ def model_mismatch(holder: str, stored_id: str, model: str) -> str:
     )
 
 
-def model_entry(name: str) -> dict[str, Any]:
-    entries = manifest()
-    if name not in entries:
-        raise ValueError(f"unknown model {name!r}; shipped models: {sorted(entries)}")
-    entry: dict[str, Any] = entries[name]
-    return entry
+def model_spec(name: str) -> _core.ModelSpec:
+    """The embedder (or fused model) ``name``; ``ValueError`` listing the
+    shipped ones for an unknown name."""
+    return shipped().model(name)
 
 
 def model_path(name: str) -> Path:
-    path = MODELS_DIR / str(model_entry(name)["onnx"])
+    """The ONNX file of network ``name`` (an embedder or a detector's network)."""
+    spec = manifest().get(name) or model_spec(name)  # unknown: the error lists the models
+    if spec.parts:
+        raise ValueError(f"model {name!r} fuses other models and has no network of its own")
+    path = MODELS_DIR / spec.files[0].file
     if not path.is_file():
         raise ModelError(f"model file {path} is missing; reinstall fastface")
     return path

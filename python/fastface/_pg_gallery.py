@@ -48,7 +48,7 @@ from ._gallery import (
     _threshold,
     check_declared_model,
 )
-from ._models import default_model, default_threshold, model_entry, model_for
+from ._models import default_model, default_threshold, model_for, model_spec
 from .errors import GalleryError
 
 if TYPE_CHECKING:
@@ -115,14 +115,14 @@ class PgGallery:
         # Without a model, an existing table keeps the one that filled it.
         self._follow_table = model is None
         model = default_model() if model is None else model
-        entry = model_entry(model)
-        size = int(entry["output"]["dim"]) if dim is None else dim
+        spec = model_spec(model)
+        size = spec.dim if dim is None else dim
         if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= 16_000:
             raise ValueError(f"dim must be an integer from 1 to 16000 (pgvector), got {dim!r}")
         self.model = model
         self.threshold = default_threshold(model)
         self.table = table
-        self._model_id = str(entry["model_id"])
+        self._model_id = spec.model_id
         self._requested_dim = dim
         self._lock = threading.Lock()
         self._connection = _connect(url)

@@ -32,9 +32,9 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _core
-from ._embedder import ENGINES, Embedder
+from ._embedder import Embedder
 from ._image import ImageSource, describe_source, load_image
-from ._models import MODELS_DIR, default_model, default_threshold, ensure_onnxruntime
+from ._models import MODELS_DIR, default_model, default_threshold, ensure_onnxruntime, shipped
 from ._threads import pool_size
 from .errors import GalleryError, ImageError
 
@@ -222,8 +222,6 @@ class FaceRecognizer:
             isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1
         ):
             raise ValueError(f"threads must be an integer >= 1, got {threads!r}")
-        if engine not in ENGINES:
-            raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
         if threshold is not None and not (threshold > 0 and np.isfinite(threshold)):
             raise ValueError(f"threshold must be a positive number, got {threshold!r}")
         if threshold is not None and far is not None:
@@ -251,7 +249,7 @@ class FaceRecognizer:
         self._decoder = None if threads is None else _Decoder(int(threads))
         self._threshold = None if threshold is None else float(threshold)
         if far is not None:
-            self._threshold = _core.threshold_at_far(str(MODELS_DIR), self._model, float(far))
+            self._threshold = shipped().threshold_at_far(self._model, float(far))
 
     def __repr__(self) -> str:
         return (

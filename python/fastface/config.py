@@ -29,7 +29,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from ._models import model_entry
+from ._models import model_spec
 
 __all__ = ["config_path", "threshold_for", "set_threshold", "clear_threshold"]
 
@@ -83,7 +83,7 @@ def threshold_for(model: str) -> float | None:
     if not (math.isfinite(value) and value > 0):
         return None
     try:
-        expected = model_entry(model).get("model_id", model)
+        expected = model_spec(model).model_id
     except ValueError:
         return None
     if entry.get("model_id", expected) != expected:
@@ -111,14 +111,14 @@ def set_threshold(model: str, threshold: float, **details: Any) -> Path:
     came from); returns the file written."""
     if not (math.isfinite(threshold) and threshold > 0):
         raise ValueError(f"threshold must be a positive number, got {threshold!r}")
-    entry = model_entry(model)
+    spec = model_spec(model)
     path = config_path()
     data = dict(_read(path))
     data["version"] = _VERSION
     thresholds = dict(data.get("thresholds") or {})
     thresholds[model] = {
         "threshold": float(threshold),
-        "model_id": entry.get("model_id", model),
+        "model_id": spec.model_id,
         **details,
     }
     data["thresholds"] = thresholds

@@ -41,6 +41,9 @@ pub enum EngineChoice {
 }
 
 impl EngineChoice {
+    /// The names users pass, as [`EngineChoice::parse`] takes them.
+    pub const NAMES: [&'static str; 3] = ["auto", "tract", "onnxruntime"];
+
     pub fn parse(name: &str) -> Result<Self> {
         match name {
             "auto" => Ok(Self::Auto),

@@ -1,13 +1,10 @@
-//! `cluster_embeddings` and `clustering_threshold`: faces grouped by person.
-
-use std::path::PathBuf;
+//! `cluster_embeddings`: faces grouped by person.
 
 use numpy::{IntoPyArray, PyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;
 
 use super::detached;
 use crate::cluster::cluster;
-use crate::manifest::Manifest;
 
 /// One cluster number per row of `embeddings` (`float32 (n, dim)`): pairs
 /// within `threshold` linked, then chinese whispers; 0 is the largest cluster,
@@ -27,20 +24,4 @@ pub fn cluster_embeddings<'py>(
     let rows: Vec<f32> = view.iter().copied().collect();
     let clusters = detached(py, move || cluster(&rows, dim, threshold, min_size))?;
     Ok((clusters.labels.into_pyarray(py), clusters.pairs))
-}
-
-/// The clustering threshold of embedder `model` (the default when `None`) in
-/// the manifest of `models_dir`; `None` where none is calibrated.
-#[pyfunction]
-#[pyo3(signature = (models_dir, model = None))]
-pub fn clustering_threshold(
-    py: Python<'_>,
-    models_dir: PathBuf,
-    model: Option<String>,
-) -> PyResult<Option<f64>> {
-    detached(py, move || {
-        let manifest = Manifest::load(&models_dir)?;
-        let name = model.unwrap_or_else(|| manifest.defaults().model.clone());
-        manifest.clustering_threshold(&name)
-    })
 }

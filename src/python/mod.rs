@@ -10,6 +10,7 @@ mod dlib;
 mod embedder;
 mod engine;
 mod gallery;
+mod manifest;
 mod pipeline;
 mod tracker;
 
@@ -91,7 +92,12 @@ fn _panic_for_tests(py: Python<'_>, message: String) -> PyResult<()> {
 #[pymodule]
 mod _core {
     #[pymodule_export]
-    use super::cluster::{cluster_embeddings, clustering_threshold};
+    use super::cluster::cluster_embeddings;
+
+    #[pymodule_export]
+    use super::manifest::{
+        DetectorSpec, LandmarkSpec, LfwResult, Manifest, ModelSpec, ShippedFile, Source,
+    };
 
     #[pymodule_export]
     use super::{
@@ -102,13 +108,16 @@ mod _core {
     };
 
     #[pymodule_export]
-    use super::embedder::{model_parts, threshold_at_far};
-
-    #[pymodule_export]
     use super::dlib::{dlib_face_chips, dlib_jitter_chips, CoreShapePredictor};
 
     #[pymodule_export]
     const IMAGES_PER_BATCH: usize = crate::pipeline::IMAGES_PER_BATCH;
+
+    #[pymodule_export]
+    const ENGINES: [&str; 3] = super::manifest::ENGINES;
+
+    #[pymodule_export]
+    const MAX_DIM: usize = crate::gallery::MAX_DIM;
 
     #[pymodule_export]
     const VIDEO_DETECT_LONG_SIDE: usize = crate::track::stream::VIDEO_DETECT_LONG_SIDE;

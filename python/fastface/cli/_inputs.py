@@ -8,7 +8,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .._embedder import ENGINES
+from .. import _core
 from .._gallery import Gallery
 from .._models import default_detector, default_model
 from .._photos import Photo, embed_photos
@@ -29,7 +29,7 @@ def add_recognizer_options(parser: argparse.ArgumentParser, gallery: str | None 
     model_default = f"the model {gallery} was made with, else " if gallery else ""
     parser.add_argument(
         "--engine",
-        choices=ENGINES,
+        choices=_core.ENGINES,
         default="auto",
         help="embedding engine (default: auto, onnxruntime when installed)",
     )

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .. import __version__, config, evaluation
-from .._models import default_model, model_entry
+from .._models import default_model, model_spec
 from ._inputs import add_recognizer_options
 from ._pairs import add_limit_option, measure, pairs_from_args
 
@@ -73,15 +73,15 @@ def _target_text(args: argparse.Namespace) -> str:
 def _devtest_rates(model: str, detector: str) -> dict[str, float] | None:
     """False-accept and false-reject rates of ``model``'s shipped threshold on
     LFW View 1 DevTest with ``detector``, as the manifest records them."""
-    row = model_entry(model).get("lfw_view1", {}).get("by_detector", {}).get(detector, {})
-    if "devtest_far" not in row:
+    row = model_spec(model).lfw_view1.get(detector)
+    if row is None or row.devtest_far is None or row.devtest_frr is None:
         return None
-    return {"far": float(row["devtest_far"]), "frr": float(row["devtest_frr"])}
+    return {"far": row.devtest_far, "frr": row.devtest_frr}
 
 
 def run(args: argparse.Namespace) -> int:
     model = args.model or default_model()
-    model_entry(model)  # unknown model: a clear error before any work
+    spec = model_spec(model)  # unknown model: a clear error before any work
     pairs = pairs_from_args(args, ("pairsDevTrain.txt", "pairs.txt"))
     measured, seconds, recognizer = measure(args, pairs)
     d, s = measured.distances, pairs.same
@@ -89,7 +89,8 @@ def run(args: argparse.Namespace) -> int:
         d, s, target_accuracy=args.target_accuracy, target_far=args.target_far
     )
     rates = evaluation.rates_at(d, s, threshold)
-    shipped = float(model_entry(model)["threshold"])
+    shipped = spec.threshold
+    assert shipped is not None, "every embedder has a threshold"
     shipped_rates = evaluation.rates_at(d, s, shipped)
     devtest = _devtest_rates(model, recognizer.detector)
     previous = recognizer.threshold

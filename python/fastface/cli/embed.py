@@ -115,11 +115,13 @@ def run(args: argparse.Namespace) -> int:
             "fastface embed writes Parquet with pyarrow: pip install 'fastface[parquet]' "
             "(or 'fastface[ray]' for --ray)"
         ) from err
-    from .._models import default_model, model_entry
+    from .._models import default_model, model_spec
     from ..ray import row_schema
 
     paths = image_paths(args.inputs)
-    schema = row_schema(int(model_entry(args.model or default_model())["output"]["dim"]))
+    dim = model_spec(args.model or default_model()).dim
+    assert dim is not None, "every embedder has a dimension"
+    schema = row_schema(dim)
     tables = _local_tables(paths, args) if args.ray is None else _ray_tables(paths, args)
     faces = errors = images = 0
     bar = ProgressBar(len(paths), "embed", quiet=args.quiet)

@@ -108,10 +108,11 @@ def collect() -> dict[str, Any]:
     name, why = engine()
     entries = manifest()
     model = default_model()
-    embedder = entries[model]
-    channels, height, width = (int(d) for d in embedder["input"]["shape"][1:])
+    input_size = entries[model].input_size
+    assert input_size is not None, "the default model is an embedder of one network"
+    height, width = input_size
     tract_isa, threads, kernels, timed = _core.tract_info(
-        str(model_path(model)), channels=channels, height=height, width=width
+        str(model_path(model)), channels=3, height=height, width=width
     )
     return {
         "version": __version__,
@@ -133,11 +134,11 @@ def collect() -> dict[str, Any]:
         },
         "models": [
             {
-                "name": m["name"],
-                "model_id": m.get("model_id", m["name"]),
-                "license": m.get("license", "?"),
-                "dim": m.get("output", {}).get("dim"),
-                "threshold": m.get("threshold"),
+                "name": m.name,
+                "model_id": m.model_id,
+                "license": m.license,
+                "dim": m.dim,
+                "threshold": m.threshold,
             }
             for m in entries.values()
         ],

@@ -9,8 +9,8 @@ they were trained on (the caveat that licence does not cover), the input, and
 for embedders the output dimension, the default threshold and the LFW View 1
 accuracy, false-accept and false-reject rates measured with the full
 pipeline. A fused model (``sface+dlib``) lists its parts' sources, files and
-licences. Everything comes from the manifest
-shipped with the models.
+licences. Everything comes from the manifest shipped with the models, as the
+Rust core reads it.
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ import argparse
 import json
 from typing import Any
 
+from .. import _core
 from .._models import (
     default_detector,
     default_model,
     default_threshold,
     detectors,
-    landmark_models,
     manifest,
 )
 
@@ -44,61 +44,51 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _files(entries: list[dict[str, Any]]) -> list[dict[str, str]]:
-    return [
-        {
-            "file": str(e.get("onnx", e.get("file"))),
-            "sha256": str(e.get("onnx_sha256", e.get("file_sha256"))),
-        }
-        for e in entries
-    ]
+def _files(files: list[_core.ShippedFile]) -> list[dict[str, str]]:
+    return [{"file": f.file, "sha256": f.sha256} for f in files]
 
 
-def _source(entry: dict[str, Any]) -> dict[str, str]:
-    source = entry["source"]
+def _source(sources: list[_core.Source]) -> dict[str, str]:
     return {
-        "package": f"{source['package']}=={source['version']}",
-        "sha256": str(source["sha256"]),
+        "package": " + ".join(f"{s.package}=={s.version}" for s in sources),
+        "sha256": ", ".join(s.sha256 for s in sources),
     }
 
 
-def _lfw(entry: dict[str, Any]) -> dict[str, dict[str, float]]:
-    rows = entry.get("lfw_view1", {}).get("by_detector", {})
-    measured = ("threshold", "devtest_accuracy", "devtest_far", "devtest_frr")
-    return {detector: {key: r[key] for key in measured if key in r} for detector, r in rows.items()}
+def _lfw(spec: _core.ModelSpec) -> dict[str, dict[str, float]]:
+    rows = {}
+    for detector, r in sorted(spec.lfw_view1.items()):
+        row = {"threshold": r.threshold, "devtest_accuracy": r.devtest_accuracy}
+        if r.devtest_far is not None and r.devtest_frr is not None:
+            row |= {"devtest_far": r.devtest_far, "devtest_frr": r.devtest_frr}
+        rows[detector] = row
+    return rows
 
 
-def _embedder(name: str, entry: dict[str, Any], entries: dict[str, Any]) -> dict[str, Any]:
-    """What ``fastface models`` says of embedder ``name``; a fused model's
-    source, files and input are its parts'."""
-    landmarks = {str(e["name"]): e for e in landmark_models()}
-    parts = [entries[p["model"]] for p in entry.get("parts", [])] or [entry]
-    sources = [_source(p) for p in parts]
-    files = []
+def _embedder(spec: _core.ModelSpec, entries: dict[str, _core.ModelSpec]) -> dict[str, Any]:
+    """What ``fastface models`` says of an embedder; a fused model's sources,
+    files and input are its parts'."""
+    parts = [entries[name] for name, _ in spec.parts] or [spec]
     inputs = []
     for part in parts:
-        needs = part["alignment"].get("landmarks")
-        files += _files([part, *([landmarks[needs]] if needs else [])])
-        size = part["input"]["size"]
-        face = f"{size[1]}x{size[0]} RGB face, {part['alignment']['default']} alignment"
-        inputs.append(f"{part['name']}: {face}" if len(parts) > 1 else face)
+        assert part.input_size is not None, "an embedder takes a face of a fixed size"
+        height, width = part.input_size
+        face = f"{width}x{height} RGB face, {part.default_alignment} alignment"
+        inputs.append(f"{part.name}: {face}" if len(parts) > 1 else face)
     return {
-        "name": name,
+        "name": spec.name,
         "kind": "embedder",
-        "default": name == default_model(),
-        "model_id": entry["model_id"],
-        "license": entry["license"],
-        "training_data": entry.get("training_data", ""),
-        "source": {
-            "package": " + ".join(s["package"] for s in sources),
-            "sha256": ", ".join(s["sha256"] for s in sources),
-        },
-        "files": files,
+        "default": spec.name == default_model(),
+        "model_id": spec.model_id,
+        "license": spec.license,
+        "training_data": spec.training_data,
+        "source": _source(spec.sources),
+        "files": _files(spec.files),
         "input": "; ".join(inputs),
-        "parts": [{"model": p["model"], "weight": p["weight"]} for p in entry.get("parts", [])],
-        "dim": int(entry["output"]["dim"]),
-        "threshold": default_threshold(name),
-        "lfw_view1": _lfw(entry),
+        "parts": [{"model": name, "weight": weight} for name, weight in spec.parts],
+        "dim": spec.dim,
+        "threshold": default_threshold(spec.name),
+        "lfw_view1": _lfw(spec),
     }
 
 
@@ -106,24 +96,24 @@ def collect() -> dict[str, Any]:
     entries = manifest()
     found: list[dict[str, Any]] = []
     for detector in detectors():
-        networks = [entries[n] for n in detector["networks"]]
+        networks = [entries[n] for n in detector.networks]
         first = networks[0]
         found.append(
             {
-                "name": detector["name"],
+                "name": detector.name,
                 "kind": "detector",
-                "default": detector["name"] == default_detector(),
-                "license": first["license"],
-                "training_data": first.get("training_data", ""),
-                "source": _source(first),
-                "files": _files(networks),
-                "input": f"any size; photos over {detector['detect_long_side']} px "
+                "default": detector.name == default_detector(),
+                "license": first.license,
+                "training_data": first.training_data,
+                "source": _source(first.sources),
+                "files": _files([f for n in networks for f in n.files]),
+                "input": f"any size; photos over {detector.detect_long_side} px "
                 "(longer side) are detected on a shrunk copy",
             }
         )
-    for name, entry in entries.items():
-        if "threshold" in entry:  # the detector networks are listed above
-            found.append(_embedder(name, entry, entries))
+    for spec in entries.values():
+        if spec.is_embedder:  # the detector networks are listed above
+            found.append(_embedder(spec, entries))
     return {
         "models": found,
         "licence_clean": {

@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
         return _fail(f"{err}; install the server's packages: pip install 'fastface[serve]'")
 
     from .._gallery import Gallery
-    from .._models import model_entry
+    from .._models import model_spec
     from .._pipeline import FaceRecognizer
     from ..errors import FastfaceError
     from .pg_store import PgFaceStore, is_postgres_url
@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
         return _fail(f"cannot listen on {config.host}:{config.port}: {err.strerror or err}")
     try:
         if config.model is not None:
-            model_entry(config.model)  # an unknown model fails before any folder is made
+            model_spec(config.model)  # an unknown model fails before any folder is made
         # The gallery first: without --model, a gallery that exists keeps the
         # model that made it, and the recognizer follows it.
         store: SubjectStore

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .._embedder import ENGINES
+from .. import _core
 
 
 def default_threads() -> int:
@@ -89,8 +89,8 @@ class ServeConfig:
 
     def check(self) -> None:
         """Raises ``ValueError`` naming the first setting out of range."""
-        if self.engine not in ENGINES:
-            raise ValueError(f"engine must be one of {ENGINES}, got {self.engine!r}")
+        if self.engine not in _core.ENGINES:
+            raise ValueError(f"engine must be one of {_core.ENGINES}, got {self.engine!r}")
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be from 0 to 65535, got {self.port}")
         for name in (
@@ -201,7 +201,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "manifest's, sface)",
     )
     add("--detector", help="face detector (default: the manifest's, yunet)")
-    add("--engine", choices=ENGINES, help="embedding engine (default auto)")
+    add("--engine", choices=_core.ENGINES, help="embedding engine (default auto)")
     add("--min-face-size", type=float, metavar="PX", help="smallest face detected (px)")
     add("--threshold", type=float, help="same-person distance threshold (default: the model's)")
     add("--threads", type=int, metavar="N", help="requests worked at once (default: the cores)")
