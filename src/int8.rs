@@ -48,6 +48,17 @@
 //! the top bit back. `|q| <= 127`, so no kernel saturates: AVX2's `vpmaddubsw`
 //! sums two products of at most 127 x 127, and i32 sums are exact for
 //! `dim <= MAX_DIM`.
+//!
+//! # Scan
+//!
+//! Per panel and tile of probes, the kernel's dot products, then each probe's 16
+//! lower ends computed at once as vectors (`Probe::lanes_within`, the scalar
+//! interval's expression, so bit-identical to it) and compared with its cut; only
+//! lanes that pass are looked at one by one. Each kernel's scan is compiled with
+//! its own instruction set so the filter is vector code too: evaluated row by row
+//! it cost as much as the dot products, and the loads of the next panel waited
+//! behind it. One probe is then memory bound (it reads 144 bytes per 128-d row:
+//! codes and the row's four numbers of the bound).
 
 use crate::error::{Error, Result};
 use crate::row_store::RowStore;
