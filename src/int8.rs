@@ -48,6 +48,17 @@
 //! the top bit back. `|q| <= 127`, so no kernel saturates: AVX2's `vpmaddubsw`
 //! sums two products of at most 127 x 127, and i32 sums are exact for
 //! `dim <= MAX_DIM`.
+//!
+//! # Scan
+//!
+//! Per panel and tile of probes, the kernel's dot products, then each probe's 16
+//! lower ends computed at once as vectors (`Probe::lanes_within`, the scalar
+//! interval's expression, so bit-identical to it) and compared with its cut; only
+//! lanes that pass are looked at one by one. Each kernel's scan is compiled with
+//! its own instruction set so the filter is vector code too: evaluated row by row
+//! it cost as much as the dot products, and the loads of the next panel waited
+//! behind it. One probe is then memory bound (it reads 144 bytes per 128-d row:
+//! codes and the row's four numbers of the bound).
 
 use crate::error::{Error, Result};
 use crate::row_store::RowStore;
@@ -67,6 +78,12 @@ const TILE_PROBES: usize = 4;
 
 /// Probes per work item of a batch (their codes stay in L1/L2).
 const PROBE_BLOCK: usize = 64;
+
+/// How far ahead of the code block it reads a one-probe x86 scan asks for the
+/// next ones: that scan is memory bound, and the hardware prefetcher alone
+/// stops at every 4 KiB page.
+#[cfg(target_arch = "x86_64")]
+const PREFETCH_BYTES: usize = 2048;
 
 /// Four coordinates of the 16 rows of a panel, `q + 128`, row-major inside.
 #[repr(C, align(64))]
@@ -215,6 +232,20 @@ fn norm_up(squared: f32, dim: usize) -> f32 {
     squared.sqrt() * (1.0 + (dim as f32 + 2.0) * UNIT) * (1.0 + 4.0 * UNIT)
 }
 
+/// The per-row numbers of the bound for the 16 rows of a panel, one array per
+/// number so the scan evaluates a panel's 16 bounds as vectors (padding lanes 0).
+#[repr(C, align(64))]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct PanelBounds {
+    /// The float32 squared norm, bit-identical to the float32 gallery's.
+    norm2: [f32; PANEL],
+    scale: [f32; PANEL],
+    /// `|g|`, rounded up.
+    norm: [f32; PANEL],
+    /// `|e_g|`, rounded up.
+    error: [f32; PANEL],
+}
+
 /// The int8 codes of a gallery and the per-row numbers of the bound.
 #[derive(Debug, Default)]
 pub struct Int8Index {
@@ -224,13 +255,8 @@ pub struct Int8Index {
     len: usize,
     /// `panels(len) * per_panel` blocks.
     codes: Vec<CodeBlock>,
-    scale: Vec<f32>,
-    /// The float32 squared norm, bit-identical to the float32 gallery's.
-    norm2: Vec<f32>,
-    /// `|g|`, rounded up.
-    norm: Vec<f32>,
-    /// `|e_g|`, rounded up.
-    error: Vec<f32>,
+    /// One per panel.
+    bounds: Vec<PanelBounds>,
 }
 
 impl Int8Index {
@@ -256,7 +282,7 @@ impl Int8Index {
 
     /// Bytes held on the heap (codes and per-row numbers).
     pub fn heap_bytes(&self) -> usize {
-        self.codes.len() * 64 + self.len * 16
+        self.codes.len() * 64 + self.bounds.len() * std::mem::size_of::<PanelBounds>()
     }
 
     /// Appends row-major `rows` (checked finite and in range by the caller).
@@ -292,11 +318,14 @@ impl Int8Index {
                     }
                 }
             });
-        for (s, n2, n, e) in meta {
-            self.scale.push(s);
-            self.norm2.push(n2);
-            self.norm.push(n);
-            self.error.push(e);
+        self.bounds
+            .resize(search::panels(end), PanelBounds::default());
+        for (r, (s, n2, n, e)) in (start..end).zip(meta) {
+            let (b, lane) = (&mut self.bounds[r / PANEL], r % PANEL);
+            b.scale[lane] = s;
+            b.norm2[lane] = n2;
+            b.norm[lane] = n;
+            b.error[lane] = e;
         }
         self.len = end;
     }
@@ -314,10 +343,12 @@ impl Int8Index {
                         .expect("4 bytes");
                     self.codes[pw + b].0[lw * 4..lw * 4 + 4].copy_from_slice(&src);
                 }
-                self.scale[w] = self.scale[r];
-                self.norm2[w] = self.norm2[r];
-                self.norm[w] = self.norm[r];
-                self.error[w] = self.error[r];
+                let from = self.bounds[r / PANEL];
+                let to = &mut self.bounds[w / PANEL];
+                to.scale[lw] = from.scale[lr];
+                to.norm2[lw] = from.norm2[lr];
+                to.norm[lw] = from.norm[lr];
+                to.error[lw] = from.error[lr];
             }
             w += 1;
         }
@@ -327,16 +358,11 @@ impl Int8Index {
             for b in 0..per {
                 self.codes[p + b].0[l * 4..l * 4 + 4].fill(128);
             }
+            let b = &mut self.bounds[r / PANEL];
+            (b.scale[l], b.norm2[l], b.norm[l], b.error[l]) = (0.0, 0.0, 0.0, 0.0);
         }
         self.codes.truncate(np * per);
-        for v in [
-            &mut self.scale,
-            &mut self.norm2,
-            &mut self.norm,
-            &mut self.error,
-        ] {
-            v.truncate(w);
-        }
+        self.bounds.truncate(np);
         self.len = w;
     }
 }
@@ -381,25 +407,53 @@ impl Probe {
         }
     }
 
-    /// Lower and upper ends of the float32 squared distance to row `r`, from the
-    /// exact integer dot product `dot`.
+    /// Lower and upper ends of the float32 squared distance to a row with these
+    /// numbers of the bound, from the exact integer dot product `dot`. The scan's
+    /// vector filter and the scalar code evaluate this same expression, so they
+    /// agree bit for bit.
     #[inline(always)]
-    fn interval(&self, index: &Int8Index, r: usize, dot: i32) -> (f32, f32) {
-        let (gn, e) = (index.norm[r], index.error[r]);
-        let estimate = (self.norm2 + index.norm2[r]) - self.two_scale * index.scale[r] * dot as f32;
-        let reach = self.reach + gn + e;
-        let slack = (self.two_coded_norm * e + self.two_error * gn + self.rounding * reach * reach)
-            * (1.0 + 1.0 / 1024.0)
-            + 1e-35;
+    fn bounds(&self, norm2: f32, scale: f32, norm: f32, error: f32, dot: i32) -> (f32, f32) {
+        let estimate = (self.norm2 + norm2) - self.two_scale * scale * dot as f32;
+        let reach = self.reach + norm + error;
+        let slack =
+            (self.two_coded_norm * error + self.two_error * norm + self.rounding * reach * reach)
+                * (1.0 + 1.0 / 1024.0)
+                + 1e-35;
         (estimate - slack, estimate + slack)
+    }
+
+    /// [`Probe::bounds`] of lane `lane` of a panel.
+    #[inline(always)]
+    fn interval(&self, b: &PanelBounds, lane: usize, dot: i32) -> (f32, f32) {
+        self.bounds(
+            b.norm2[lane],
+            b.scale[lane],
+            b.norm[lane],
+            b.error[lane],
+            dot,
+        )
+    }
+
+    /// Bit `lane` set where the lower end of lane `lane` is at most `cut`: all 16
+    /// lanes at once (written for the vectoriser: no branch, no early exit).
+    #[inline(always)]
+    fn lanes_within(&self, b: &PanelBounds, dots: &[i32; PANEL], cut: f32) -> u32 {
+        let mut keep = [0u32; PANEL];
+        for (lane, k) in keep.iter_mut().enumerate() {
+            *k = u32::from(self.interval(b, lane, dots[lane]).0 <= cut) << lane;
+        }
+        keep.iter().fold(0, |m, &k| m | k)
     }
 }
 
 // ---------------------------------------------------------------------------
 // Kernels: `out[m][lane] = q_probe_m . q_row_lane` for one panel.
 
+/// The kernels' dot products of one panel, outside a scan (the tests compare them).
+///
 /// # Safety
 /// `kernel` is supported; every probe has `blocks.len()` words.
+#[cfg(test)]
 unsafe fn panel_dots(
     kernel: Kernel,
     blocks: &[CodeBlock],
@@ -429,6 +483,7 @@ unsafe fn panel_dots(
     }
 }
 
+#[inline]
 unsafe fn dots_scalar<const M: usize>(
     blocks: &[CodeBlock],
     probes: &[&Probe],
@@ -449,6 +504,7 @@ unsafe fn dots_scalar<const M: usize>(
     out[..M].copy_from_slice(&acc);
 }
 
+#[inline]
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn dots_avx2<const M: usize>(
@@ -466,6 +522,10 @@ unsafe fn dots_avx2<const M: usize>(
     }
     for (b, block) in blocks.iter().enumerate() {
         let p = block.0.as_ptr() as *const __m256i;
+        if M == 1 {
+            // Past the end of the codes this is a no-op: prefetches never fault.
+            _mm_prefetch::<_MM_HINT_T0>(block.0.as_ptr().wrapping_add(PREFETCH_BYTES) as *const i8);
+        }
         // Signed codes, their magnitudes (<= 127: an unsigned operand).
         let g = [
             _mm256_xor_si256(_mm256_load_si256(p), flip),
@@ -487,6 +547,7 @@ unsafe fn dots_avx2<const M: usize>(
     }
 }
 
+#[inline]
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512vnni")]
 unsafe fn dots_vnni<const M: usize>(
@@ -502,6 +563,9 @@ unsafe fn dots_vnni<const M: usize>(
         words[m] = probes[m].words.as_ptr();
     }
     for (b, block) in blocks.iter().enumerate() {
+        if M == 1 {
+            _mm_prefetch::<_MM_HINT_T0>(block.0.as_ptr().wrapping_add(PREFETCH_BYTES) as *const i8);
+        }
         let g = _mm512_load_si512(block.0.as_ptr() as *const __m512i);
         for m in 0..M {
             let w = _mm512_set1_epi32(*words[m].add(b));
@@ -518,6 +582,7 @@ unsafe fn dots_vnni<const M: usize>(
     }
 }
 
+#[inline]
 #[cfg(target_arch = "aarch64")]
 unsafe fn dots_neon<const M: usize>(
     blocks: &[CodeBlock],
@@ -573,6 +638,7 @@ unsafe fn sdot(
     acc
 }
 
+#[inline]
 #[cfg(target_arch = "aarch64")]
 #[target_feature(enable = "dotprod")]
 unsafe fn dots_dotprod<const M: usize>(
@@ -719,6 +785,87 @@ impl Candidates for Within {
     }
 }
 
+/// Hands the lanes set in `keep` to the candidates. Out of line: once the cut
+/// has settled, almost every panel is ruled out whole by the vector filter.
+#[inline(never)]
+fn offer_lanes<C: Candidates>(
+    probe: &Probe,
+    bounds: &PanelBounds,
+    dots: &[i32; PANEL],
+    mut keep: u32,
+    row0: usize,
+    cands: &mut C,
+) {
+    while keep != 0 {
+        let lane = keep.trailing_zeros() as usize;
+        keep &= keep - 1;
+        let (lower, upper) = probe.interval(bounds, lane, dots[lane]);
+        cands.offer(lower, upper, (row0 + lane) as u32);
+    }
+}
+
+/// One kernel's scan of panels `pans` for the probe tiles of one block: per panel
+/// and tile the dot products, then each probe's 16 lower ends at once against its
+/// cut. The kernel and the filter are compiled together, with the kernel's
+/// instruction set, so the filter is vector code that keeps the loads flowing.
+macro_rules! scan_fn {
+    ($(#[$attr:meta])* $name:ident, $dots:ident) => {
+        $(#[$attr])*
+        unsafe fn $name<C: Candidates>(
+            index: &Int8Index,
+            tiles: &[Vec<&Probe>],
+            pans: std::ops::Range<usize>,
+            cands: &mut [C],
+        ) {
+            let per = index.per_panel;
+            let mut dots = [[0i32; PANEL]; TILE_PROBES];
+            for p in pans {
+                let blocks = &index.codes[p * per..(p + 1) * per];
+                let bounds = &index.bounds[p];
+                let row0 = p * PANEL;
+                let lanes = (index.len - row0).min(PANEL);
+                let valid = (u32::MAX >> (32 - PANEL)) >> (PANEL - lanes);
+                for (tile, tile_cands) in tiles.iter().zip(cands.chunks_mut(TILE_PROBES)) {
+                    match tile.len() {
+                        1 => $dots::<1>(blocks, tile, &mut dots),
+                        2 => $dots::<2>(blocks, tile, &mut dots),
+                        3 => $dots::<3>(blocks, tile, &mut dots),
+                        _ => $dots::<4>(blocks, tile, &mut dots),
+                    }
+                    for ((probe, c), d) in tile.iter().zip(tile_cands.iter_mut()).zip(&dots) {
+                        let keep = probe.lanes_within(bounds, d, c.cut()) & valid;
+                        if keep != 0 {
+                            offer_lanes(probe, bounds, d, keep, row0, c);
+                        }
+                    }
+                }
+            }
+        }
+    };
+}
+
+scan_fn!(scan_scalar, dots_scalar);
+#[cfg(target_arch = "x86_64")]
+scan_fn!(
+    #[target_feature(enable = "avx2")]
+    scan_avx2,
+    dots_avx2
+);
+#[cfg(target_arch = "x86_64")]
+scan_fn!(
+    #[target_feature(enable = "avx512f,avx512vnni")]
+    scan_vnni,
+    dots_vnni
+);
+#[cfg(target_arch = "aarch64")]
+scan_fn!(scan_neon, dots_neon);
+#[cfg(target_arch = "aarch64")]
+scan_fn!(
+    #[target_feature(enable = "dotprod")]
+    scan_dotprod,
+    dots_dotprod
+);
+
 /// Scans panels `pans` for the probes of one block, feeding their candidates.
 fn scan<C: Candidates>(
     kernel: Kernel,
@@ -727,28 +874,22 @@ fn scan<C: Candidates>(
     pans: std::ops::Range<usize>,
     cands: &mut [C],
 ) {
-    let per = index.per_panel;
-    let mut dots = [[0i32; 16]; TILE_PROBES];
     let tiles: Vec<Vec<&Probe>> = probes
         .chunks(TILE_PROBES)
         .map(|t| t.iter().collect())
         .collect();
-    for p in pans {
-        let blocks = &index.codes[p * per..(p + 1) * per];
-        let row0 = p * PANEL;
-        let lanes = (index.len - row0).min(PANEL);
-        for (tile, tile_cands) in tiles.iter().zip(cands.chunks_mut(TILE_PROBES)) {
-            // SAFETY: the caller checked the kernel; every probe has `per` words.
-            unsafe { panel_dots(kernel, blocks, tile, &mut dots) };
-            for ((probe, c), d) in tile.iter().zip(tile_cands.iter_mut()).zip(&dots) {
-                let cut = c.cut();
-                for (lane, &dot) in d[..lanes].iter().enumerate() {
-                    let (lower, upper) = probe.interval(index, row0 + lane, dot);
-                    if lower <= cut {
-                        c.offer(lower, upper, (row0 + lane) as u32);
-                    }
-                }
-            }
+    // SAFETY: the caller checked the kernel; every probe has `per_panel` words.
+    unsafe {
+        match kernel {
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => scan_avx2(index, &tiles, pans, cands),
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512Vnni => scan_vnni(index, &tiles, pans, cands),
+            #[cfg(target_arch = "aarch64")]
+            Kernel::Neon => scan_neon(index, &tiles, pans, cands),
+            #[cfg(target_arch = "aarch64")]
+            Kernel::NeonDotprod => scan_dotprod(index, &tiles, pans, cands),
+            _ => scan_scalar(index, &tiles, pans, cands),
         }
     }
 }
@@ -808,7 +949,8 @@ fn rerank(index: &Int8Index, store: &RowStore, p: &[f32], rows: Vec<u32>) -> Vec
                     .iter()
                     .zip(g.iter())
                     .fold(0f32, |a, (&x, &y)| x.mul_add(y, a));
-                let d2 = (-2f32).mul_add(dot, pn + index.norm2[r]).max(0.0);
+                let norm2 = index.bounds[r / PANEL].norm2[r % PANEL];
+                let d2 = (-2f32).mul_add(dot, pn + norm2).max(0.0);
                 Hit {
                     row: r,
                     distance: d2.sqrt(),
@@ -1030,7 +1172,8 @@ mod tests {
                         let g = &rows[r * dim..(r + 1) * dim];
                         let dot = p.iter().zip(g).fold(0f32, |a, (&x, &y)| x.mul_add(y, a));
                         let d2 = (-2f32).mul_add(dot, pn + search::squared_norm(g));
-                        let (lower, upper) = probe.interval(&index, r, dots[0][lane]);
+                        let (lower, upper) =
+                            probe.interval(&index.bounds[panel], lane, dots[0][lane]);
                         assert!(
                             lower <= d2 && d2 <= upper,
                             "dim {dim} row {r}: {lower} {d2} {upper}"
@@ -1142,8 +1285,7 @@ mod tests {
         fresh.append(&kept);
         assert_eq!(index.codes, fresh.codes);
         assert_eq!(index.len, fresh.len);
-        assert_eq!((index.scale, index.error), (fresh.scale, fresh.error));
-        assert_eq!((index.norm2, index.norm), (fresh.norm2, fresh.norm));
+        assert_eq!(index.bounds, fresh.bounds);
     }
 
     #[test]
