@@ -94,6 +94,7 @@ def main() -> None:
     engines = [e for e in args.engines.split(",") if e]
     print(f"cpu: {cpu_model()}, {cores} logical CPUs")
     print(f"cpu flags: {' '.join(cpu_flags()) or '-'}")
+    load_before = os.getloadavg()[0]
 
     rows: dict[str, dict[str, list[float]]] = {e: {} for e in engines}
     could_drop = True
@@ -121,6 +122,8 @@ def main() -> None:
         f"FaceRecognizer() + first embed of one sample photo; latency over {photos} "
         "sample photos, one embed(path) per call"
     )
+    # Other work on the machine slows every figure: say how much there was.
+    print(f"load average (1 min): {load_before:.1f} before, {os.getloadavg()[0]:.1f} after")
     if not could_drop:
         print("cold: the page cache could NOT be dropped (needs root): cold equals warm")
     units = {"peak RSS": "MB", "import": "s", "cold start": "s", "warm start": "s"}
