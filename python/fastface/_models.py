@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import logging
 import platform
 import sys
 import threading
@@ -200,5 +199,7 @@ def _fall_back(reason: str, *, warn: bool) -> str:
     if warn:
         warnings.warn(message, RuntimeWarning, stacklevel=4)
     else:
+        import logging  # only here: importing it costs every start a few ms
+
         logging.getLogger("fastface").info(message)
     return message
