@@ -11,6 +11,8 @@ Every figure comes from a fresh Python process, medians over ``--rounds``:
   root): Python, numpy, OpenCV, onnxruntime and the models are all read from
   disk again, as on a board that just booted. Where the cache cannot be dropped
   the table says so and cold equals warm;
+- warm start CPU: the CPU time of the warm start, every thread's together
+  (less swayed than the wall time by other work on a shared machine);
 - peak RSS: the start-up process's high-water mark (``ru_maxrss``) after its
   first embedding;
 - latency: ms per photo, one ``embed(path)`` at a time over the sample photos
@@ -33,15 +35,16 @@ ENGINES = ("onnxruntime", "tract")
 # Run in a fresh interpreter: `engine`, `photo` and `threads` are filled in.
 START = """
 import time
-start = time.perf_counter()
+start, start_cpu = time.perf_counter(), time.process_time()
 import fastface
 imported = time.perf_counter()
 recognizer = fastface.FaceRecognizer(engine={engine!r})
 faces = recognizer.embed({photo!r})
-done = time.perf_counter()
+done, done_cpu = time.perf_counter(), time.process_time()
 import json, resource
 assert faces and faces[0].embedding is not None
 print(json.dumps({{"import": imported - start, "start": done - start,
+    "cpu": done_cpu - start_cpu,
     "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
 """
 
@@ -94,6 +97,7 @@ def main() -> None:
     engines = [e for e in args.engines.split(",") if e]
     print(f"cpu: {cpu_model()}, {cores} logical CPUs")
     print(f"cpu flags: {' '.join(cpu_flags()) or '-'}")
+    load_before = os.getloadavg()[0]
 
     rows: dict[str, dict[str, list[float]]] = {e: {} for e in engines}
     could_drop = True
@@ -108,6 +112,7 @@ def main() -> None:
             for key, value in (
                 ("cold start", cold["start"]),
                 ("warm start", warm["start"]),
+                ("warm start CPU", warm["cpu"]),
                 ("import", warm["import"]),
                 ("peak RSS", max(cold["rss_mb"], warm["rss_mb"])),
             ):
@@ -121,9 +126,17 @@ def main() -> None:
         f"FaceRecognizer() + first embed of one sample photo; latency over {photos} "
         "sample photos, one embed(path) per call"
     )
+    # Other work on the machine slows every figure: say how much there was.
+    print(f"load average (1 min): {load_before:.1f} before, {os.getloadavg()[0]:.1f} after")
     if not could_drop:
         print("cold: the page cache could NOT be dropped (needs root): cold equals warm")
-    units = {"peak RSS": "MB", "import": "s", "cold start": "s", "warm start": "s"}
+    units = {
+        "peak RSS": "MB",
+        "import": "s",
+        "cold start": "s",
+        "warm start": "s",
+        "warm start CPU": "s",
+    }
     for engine in engines:
         print(f"engine={engine}")
         for key, values in rows[engine].items():

@@ -3,7 +3,7 @@
 
     python benches/bench_pipeline.py [--engines tract,onnxruntime] [--rounds 3] [--quick]
         [--baseline PATH]
-    python benches/bench_pipeline.py --models [--rounds 3] [--full-size 8]
+    python benches/bench_pipeline.py --models [--rounds 3] [--full-size 8]  (0: sample photos only)
 
 For each engine, medians over rounds:
 - photos per second end to end (decode + detect + align + embed), one photo per
@@ -196,9 +196,12 @@ def compare_models(rounds: int, full_size: int) -> None:
     from fastface.cli.info import cpu_model
 
     samples = sorted(str(p) for p in Path(SAMPLES_DIR).glob("*/*/*.jpg"))
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as folder:
-        picked = samples[:: max(1, len(samples) // full_size)][:full_size]
-        sets = {"samples": samples, "12MP": full_size_photos(picked, Path(folder))}
+        sets = {"samples": samples}
+        if full_size > 0:
+            picked = samples[:: max(1, len(samples) // full_size)][:full_size]
+            sets["12MP"] = full_size_photos(picked, Path(folder))
         results = []
         for number in range(rounds):
             results.append(models_round(sets))
@@ -208,8 +211,9 @@ def compare_models(rounds: int, full_size: int) -> None:
     print(
         f"fastface {fastface.__version__}, engine {fastface.FaceRecognizer().engine}, "
         f"{cpu_model()}; medians of {rounds} round(s); {len(samples)} sample photos "
-        f"(about 250x250) and {full_size} photos of 12 MP"
+        f"(about 250x250)" + (f" and {full_size} photos of 12 MP" if full_size > 0 else "")
     )
+    print(f"load average (1 min): {load_before:.1f} before, {os.getloadavg()[0]:.1f} after")
     print("\ndetection, ms per photo (decoded)")
     for runner in (*DETECTORS, "face_recognition"):
         cells = "  ".join(f"{name} {m[f'detect {runner} {name}']:7.1f}" for name in sets)
@@ -235,7 +239,7 @@ def main() -> None:
         "--models", action="store_true", help="detectors and embedders against face_recognition"
     )
     parser.add_argument(
-        "--full-size", type=int, default=8, metavar="N", help="12 MP photos with --models"
+        "--full-size", type=int, default=8, metavar="N", help="12 MP photos with --models (0: none)"
     )
     args = parser.parse_args()
     if args.models:

@@ -1,7 +1,8 @@
 """What a small board needs: networks loaded only when first used, a
 recognizer bounded to the threads it is given (``threads=N``) on both engines,
-with the same results as on every core, and onnxruntime's optimised graph kept
-between processes (``FASTFACE_CACHE_DIR``) with the same results as without.
+with the same results as on every core, and onnxruntime's optimised graph and
+tract's timed kernel choices kept between processes (``FASTFACE_CACHE_DIR``)
+with the same results as without.
 
 Thread counts are taken in a fresh interpreter (other tests leave pools of
 their own running in this one): the threads the process gains from creating a
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -117,20 +119,21 @@ def test_threads_bound_the_threads_started(engine: str, threads: int) -> None:
     assert started <= threads + threads + engine_own, started
 
 
-# Embeddings of the photos by a fresh onnxruntime recognizer, as JSON lists.
+# Embeddings of the photos by a fresh recognizer on an engine, as JSON lists.
 EMBED_IN_CHILD = """
 import json, sys
 import fastface
-recognizer = fastface.FaceRecognizer(engine="onnxruntime")
+recognizer = fastface.FaceRecognizer(engine=sys.argv[2])
 faces = [recognizer.embed(photo)[0] for photo in json.loads(sys.argv[1])]
 print(json.dumps([face.embedding.tolist() for face in faces]))
 """
 
 
-def embed_in_child(cache_dir: str) -> np.ndarray:
+def embed_in_child(cache_dir: str, engine: str = "onnxruntime") -> np.ndarray:
     env = {**os.environ, "FASTFACE_CACHE_DIR": cache_dir}
+    photos = json.dumps([str(p) for p in PHOTOS[:3]])
     out = subprocess.run(
-        [sys.executable, "-c", EMBED_IN_CHILD, json.dumps([str(p) for p in PHOTOS[:3]])],
+        [sys.executable, "-c", EMBED_IN_CHILD, photos, engine],
         check=True,
         capture_output=True,
         text=True,
@@ -185,3 +188,34 @@ def test_a_cache_folder_that_cannot_be_made_changes_nothing(tmp_path: Path) -> N
     blocker.write_text("")
     reference = embed_in_child("")
     np.testing.assert_allclose(embed_in_child(str(blocker / "cache")), reference, atol=1e-6)
+
+
+@pytest.mark.skipif(
+    platform.machine() not in ("x86_64", "AMD64")
+    or os.environ.get("FASTFACE_TRACT_KERNELS") == "model",
+    reason="tract's kernels are chosen by timing on x86-64 only",
+)
+def test_tract_keeps_its_timed_kernel_choices_for_the_next_process(tmp_path: Path) -> None:
+    """The first tract process times its matrix-product kernels and keeps the
+    answers; the next reads them instead of timing. Every kernel sums in the
+    same order, so all embed bit for bit as a process without the file; a
+    damaged file is only timed again and rewritten."""
+    uncached = embed_in_child("", "tract")
+    first = embed_in_child(str(tmp_path), "tract")
+    [choices] = sorted(tmp_path.glob("tract-kernels-*.txt"))
+    lines = choices.read_text().splitlines()
+    assert lines and all(len(line.split()) == 4 for line in lines)
+    written = choices.stat()
+    second = embed_in_child(str(tmp_path), "tract")
+    assert choices.stat().st_mtime_ns == written.st_mtime_ns  # read, not timed again
+    m, k, n, _ = lines[0].split()
+    choices.write_text(f"{m} {k} {n} no_such_kernel\nnot a line\n")
+    damaged = embed_in_child(str(tmp_path), "tract")
+
+    def shapes(text: str) -> set[tuple[str, ...]]:
+        return {tuple(line.split()[:3]) for line in text.splitlines()}
+
+    assert shapes(choices.read_text()) == shapes("\n".join(lines))
+    for embeddings in (first, second, damaged):
+        np.testing.assert_array_equal(embeddings, uncached)
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]

@@ -5,7 +5,6 @@ onnxruntime's shared library without importing its Python bindings."""
 from __future__ import annotations
 
 import importlib.util
-import logging
 import platform
 import sys
 import threading
@@ -198,5 +197,7 @@ def _fall_back(reason: str, *, warn: bool) -> str:
     if warn:
         warnings.warn(message, RuntimeWarning, stacklevel=4)
     else:
+        import logging  # only here: importing it costs every start a few ms
+
         logging.getLogger("fastface").info(message)
     return message

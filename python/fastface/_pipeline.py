@@ -23,7 +23,6 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import TYPE_CHECKING, Any, Literal, overload
@@ -39,6 +38,8 @@ from ._threads import pool_size
 from .errors import GalleryError, ImageError
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
+
     from ._gallery import Gallery, Match
 
 __all__ = [
@@ -503,6 +504,10 @@ class _Decoder:
     def pool(self) -> ThreadPoolExecutor:
         with self._lock:
             if self._pool is None:
+                # Imported here: concurrent.futures brings logging, a few ms of
+                # every start that decodes one photo at a time and needs neither.
+                from concurrent.futures import ThreadPoolExecutor
+
                 self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="fastface-decode")
             return self._pool
 

@@ -12,14 +12,28 @@
 //! keeps tract's choice. Every kernel computes the same sums, so only speed
 //! changes.
 //!
+//! The answers are also kept on disk, next to onnxruntime's optimised graphs
+//! (`ort_cache.rs`'s folder: `FASTFACE_CACHE_DIR`, else `~/.cache/fastface`),
+//! so that only the first process on a machine pays for the timing (SFace:
+//! about 0.1 s of a tract start). The file is keyed by everything an answer
+//! depends on: the CPU (its model name and vector extensions), the kernels
+//! tract offers on it, and this crate's version; a line naming a kernel tract
+//! does not offer is ignored, and a file that cannot be read or written only
+//! means the products are timed again.
+//!
 //! `FASTFACE_TRACT_KERNELS=model` turns the timing off, leaving every choice to
 //! tract's cost model (how the bench and `examples/tract_kernels.rs` compare
 //! the two).
 
 use std::cell::Cell;
 use std::collections::HashMap;
+use std::fs;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Instant;
+
+use xxhash_rust::xxh3::Xxh3;
 
 use tract_linalg::isa::{Arch, IsaSet};
 use tract_linalg::mmm::{AsInputValue, FusedSpec, MatMatMul, Query, Suitable};
@@ -74,15 +88,102 @@ pub fn with_measured_kernels<T>(optimise: impl FnOnce() -> T) -> T {
         }
     }
     let _restore = Restore(MEASURING.with(|m| m.replace(true)));
-    optimise()
+    let optimised = optimise();
+    save_choices();
+    optimised
 }
 
 type Shape = (usize, usize, usize);
 
-/// The kernel chosen for each shape timed so far in this process.
+/// The kernel chosen for each shape timed so far, in this process or (read
+/// from [`choices_file`] on first use) an earlier one on this machine.
 fn choices() -> &'static Mutex<HashMap<Shape, &'static str>> {
     static CHOICES: OnceLock<Mutex<HashMap<Shape, &'static str>>> = OnceLock::new();
-    CHOICES.get_or_init(Default::default)
+    CHOICES.get_or_init(|| Mutex::new(stored_choices()))
+}
+
+/// Whether [`choices`] holds answers the file does not have yet.
+static UNSAVED: AtomicBool = AtomicBool::new(false);
+
+/// Bumped when what the file stores changes meaning.
+const FORMAT: &str = "fastface-tract-kernels-1";
+
+/// Where this machine's answers are kept; `None` when caching is off.
+fn choices_file() -> Option<PathBuf> {
+    static FILE: OnceLock<Option<PathBuf>> = OnceLock::new();
+    FILE.get_or_init(|| {
+        let dir = super::ort_cache::cache_dir()?;
+        let kernels: Vec<&str> = tract_linalg::MmmDispatch::native()
+            .runnable()
+            .iter()
+            .map(|kernel| kernel.name())
+            .collect();
+        let cpu = fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|info| {
+                info.lines()
+                    .find(|line| line.starts_with("model name"))
+                    .map(str::to_owned)
+            })
+            .unwrap_or_default();
+        let mut key = Xxh3::new();
+        for part in [
+            FORMAT,
+            env!("CARGO_PKG_VERSION"),
+            &cpu,
+            &super::ort_cache::cpu_extensions(),
+            &kernels.join(","),
+        ] {
+            key.update(part.as_bytes());
+            key.update(b"\0");
+        }
+        Some(dir.join(format!("tract-kernels-{:032x}.txt", key.digest128())))
+    })
+    .clone()
+}
+
+/// The answers in [`choices_file`]: lines `m k n kernel`, each kept only when
+/// tract offers that kernel here.
+fn stored_choices() -> HashMap<Shape, &'static str> {
+    let Some(text) = choices_file().and_then(|path| fs::read_to_string(path).ok()) else {
+        return HashMap::new();
+    };
+    text.lines()
+        .filter_map(|line| {
+            let mut fields = line.split(' ');
+            let mut size = || fields.next()?.parse::<usize>().ok();
+            let shape = (size()?, size()?, size()?);
+            let name = registered_name(fields.next()?)?;
+            fields.next().is_none().then_some((shape, name))
+        })
+        .collect()
+}
+
+/// Writes every answer to [`choices_file`] when some are new (whole, under a
+/// temporary name first, so that a reader never sees half a file).
+fn save_choices() {
+    if !UNSAVED.swap(false, Ordering::AcqRel) {
+        return;
+    }
+    let Some(path) = choices_file() else {
+        return;
+    };
+    let mut lines: Vec<String> = choices()
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .iter()
+        .map(|((m, k, n), name)| format!("{m} {k} {n} {name}\n"))
+        .collect();
+    lines.sort();
+    let scratch = path.with_extension(format!("{}.tmp", std::process::id()));
+    let written = path
+        .parent()
+        .is_some_and(|dir| fs::create_dir_all(dir).is_ok())
+        && fs::write(&scratch, lines.concat()).is_ok()
+        && fs::rename(&scratch, &path).is_ok();
+    if !written {
+        let _ = fs::remove_file(&scratch);
+    }
 }
 
 /// A kernel's name as the `&'static str` a tier must answer with, borrowed
@@ -197,6 +298,7 @@ fn fastest_kernel(
     let (_, name) = timings.into_iter().min_by(|a, b| a.0.total_cmp(&b.0))?;
     let name = registered_name(name)?;
     choices.insert(shape, name);
+    UNSAVED.store(true, Ordering::Release);
     Some(name)
 }
 

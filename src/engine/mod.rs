@@ -8,6 +8,7 @@ mod measured_kernels;
 mod ort_cache;
 mod ort_engine;
 mod tract_engine;
+mod widened_weights;
 
 use std::path::Path;
 

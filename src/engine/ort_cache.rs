@@ -112,7 +112,7 @@ impl CachedGraph {
     }
 }
 
-fn cache_dir() -> Option<PathBuf> {
+pub(super) fn cache_dir() -> Option<PathBuf> {
     let from_env = |name: &str| std::env::var_os(name).map(PathBuf::from);
     match from_env("FASTFACE_CACHE_DIR") {
         Some(dir) if dir.as_os_str().is_empty() => None,
@@ -138,7 +138,7 @@ fn file_identity(path: &Path) -> Option<String> {
 }
 
 /// The vector extensions onnxruntime's kernels choose between at run time.
-fn cpu_extensions() -> String {
+pub(super) fn cpu_extensions() -> String {
     let mut found = Vec::new();
     #[cfg(target_arch = "x86_64")]
     {

@@ -90,7 +90,8 @@
 //!   network's plan is optimised, `measured_kernels.rs` times every candidate
 //!   kernel on each product's own shape and runs the fastest (the results
 //!   stay bit-for-bit the same: every kernel sums k in the same order). This
-//!   costs about 0.5 s at load for FaceNet (24 shapes) and 0.2 s for SFace.
+//!   costs about 0.5 s at load for FaceNet (24 shapes) and 0.2 s for SFace,
+//!   on the first load on a machine only: the answers are kept on disk.
 //!   Measured here (`examples/tract_kernels.rs`, one thread, the other core
 //!   idle, three runs each way): FaceNet 42.8-44.0 ms per face against
 //!   47.7-54.7 with tract's cost model. With both cores busy (two such runs at
@@ -115,6 +116,7 @@
 //!   onnxruntime's threads lose time spinning on a shared machine.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Once, PoisonError};
 use std::time::{Duration, Instant};
@@ -126,6 +128,7 @@ use tract_onnx::prelude::*;
 use tract_onnx::tract_core::ops::matmul::optimized::OptMatMul;
 
 use super::measured_kernels::with_measured_kernels;
+use super::widened_weights::widen_stored_weights;
 use super::{Engine, ModelSource, Workload};
 use crate::error::{Error, Result};
 use crate::workers::Workers;
@@ -162,9 +165,9 @@ impl ShapedPlan {
 
 pub struct TractEngine {
     /// The graph plans are made from. A heavy network runs one input shape
-    /// (single items of the embedder's crop size), so it lets go of the graph
-    /// once that plan is built: its float16 weights would stay resident for
-    /// nothing.
+    /// (single items of the embedder's crop size), so its one plan is made
+    /// from the graph itself, which is gone afterwards: its weights would
+    /// stay resident for nothing.
     source: Mutex<Option<InferenceModel>>,
     workload: Workload,
     plans: Mutex<HashMap<[usize; 4], Arc<ShapedPlan>>>,
@@ -247,11 +250,24 @@ impl TractEngine {
     /// items only, its batches being spread over the cores one item per thread.
     pub fn new(source: ModelSource<'_>, workload: Workload) -> Result<Self> {
         let onnx = tract_onnx::onnx();
-        let model = match source {
-            ModelSource::Path(path) => onnx.model_for_path(path),
-            ModelSource::Bytes(mut bytes) => onnx.model_for_read(&mut bytes),
+        let (proto, folder) = match source {
+            ModelSource::Path(path) => (
+                onnx.proto_model_for_path(path),
+                path.parent().and_then(Path::to_str),
+            ),
+            ModelSource::Bytes(mut bytes) => (onnx.proto_model_for_read(&mut bytes), None),
+        };
+        let mut proto = proto.map_err(model_error)?;
+        widen_stored_weights(&mut proto);
+        let parsed = onnx.parse(&proto, folder).map_err(model_error)?;
+        drop(proto);
+        if !parsed.unresolved_inputs.is_empty() {
+            return Err(Error::model(format!(
+                "tract: the graph reads values nothing defines: {:?}",
+                parsed.unresolved_inputs
+            )));
         }
-        .map_err(model_error)?;
+        let model = parsed.model;
         Ok(Self {
             source: Mutex::new(Some(model)),
             workload,
@@ -263,18 +279,30 @@ impl TractEngine {
         if let Some(plan) = self.plans.lock().ok().and_then(|p| p.get(&shape).cloned()) {
             return Ok(plan);
         }
-        // Built outside the lock; two threads racing on one shape both build,
-        // one wins.
-        let model = self
-            .source
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-            .ok_or_else(|| {
-                Error::Internal(format!(
-                    "tract: input {shape:?} is not the one shape this network was planned for"
-                ))
-            })?;
+        let heavy = matches!(self.workload, Workload::Heavy(_));
+        let mut source = self.source.lock().unwrap_or_else(PoisonError::into_inner);
+        // A heavy network's one plan is built under the lock, from the graph
+        // itself rather than a copy: tract moves a constant it holds alone
+        // instead of copying it, and the graph's weights are freed as the
+        // plan takes them (SFace: about 40 MB less at the peak of a start).
+        // A light network's plans are built outside the lock; two threads
+        // racing on one shape both build, one wins.
+        if heavy {
+            if let Some(plan) = self.plans.lock().ok().and_then(|p| p.get(&shape).cloned()) {
+                return Ok(plan);
+            }
+        }
+        let model = if heavy { source.take() } else { source.clone() }.ok_or_else(|| {
+            Error::Internal(format!(
+                "tract: input {shape:?} is not the one shape this network was planned for"
+            ))
+        })?;
+        let _building = if heavy {
+            Some(source)
+        } else {
+            drop(source);
+            None
+        };
         let typed = model
             .with_input_fact(0, f32::fact(shape).into())
             .and_then(|m| m.into_typed())
@@ -290,9 +318,6 @@ impl TractEngine {
             plan,
             states: Mutex::new(Vec::new()),
         });
-        if matches!(self.workload, Workload::Heavy(_)) {
-            *self.source.lock().unwrap_or_else(PoisonError::into_inner) = None;
-        }
         if let Ok(mut plans) = self.plans.lock() {
             if plans.len() >= MAX_CACHED_PLANS {
                 plans.clear();
