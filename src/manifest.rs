@@ -579,9 +579,9 @@ mod tests {
         let clustering: HashMap<String, Option<f64>> = (m.model_infos().into_iter())
             .map(|info| (info.name, info.clustering_threshold))
             .collect();
-        assert_eq!(clustering["sface"], Some(1.01));
-        assert_eq!(clustering["facenet"], Some(0.78));
-        assert_eq!(clustering["dlib"], Some(0.44));
+        assert_eq!(clustering["sface"], Some(1.05));
+        assert_eq!(clustering["facenet"], Some(0.86));
+        assert_eq!(clustering["dlib"], Some(0.49));
         assert_eq!(clustering["yunet"], None);
     }
 

@@ -82,8 +82,35 @@ def test_threshold_and_min_size(sample_faces: tuple[np.ndarray, np.ndarray]) -> 
     assert set(fastface.cluster(embeddings, threshold=2.0).tolist()) == {0}
 
 
+def test_a_face_between_two_people_does_not_join_them(
+    sample_faces: tuple[np.ndarray, np.ndarray],
+) -> None:
+    embeddings, names = sample_faces
+    first, second = (embeddings[names == person] for person in PEOPLE[:2])
+    # A made-up face halfway between the closest pair across the two people.
+    cross = np.linalg.norm(first[:, None] - second[None], axis=2)
+    a, b = np.unravel_index(np.argmin(cross), cross.shape)
+    bridge = (first[a] + second[b]) / np.linalg.norm(first[a] + second[b])
+    rows = np.vstack([first, second, bridge[None]])
+    truth = np.array([0] * len(first) + [1] * len(second))
+    threshold = clustering_threshold()
+    # The bridge links both people: their linked faces form one connected
+    # component (numpy's distances, breadth first)...
+    linked = np.linalg.norm(rows[:, None] - rows[None], axis=2) <= threshold
+    reached, frontier = {len(rows) - 1}, [len(rows) - 1]
+    while frontier:
+        found = set(np.flatnonzero(linked[frontier].any(axis=0)).tolist()) - reached
+        reached |= found
+        frontier = sorted(found)
+    assert {0, 1} <= set(truth[sorted(reached - {len(rows) - 1})].tolist())
+    # ... but on average they are two people: the two largest clusters are one
+    # person each (the closest pair itself, a and b, may join the bridge).
+    labels = fastface.cluster(rows)[:-1]
+    assert {tuple(set(truth[labels == k].tolist())) for k in (0, 1)} == {(0,), (1,)}
+
+
 def test_every_embedders_threshold_comes_from_the_manifest() -> None:
-    assert clustering_threshold() == clustering_threshold("sface") == 1.01
+    assert clustering_threshold() == clustering_threshold("sface") == 1.05
     for model in ("sface", "facenet", "dlib"):
         assert 0.3 < clustering_threshold(model) < fastface._models.default_threshold(model)
     with pytest.raises(ValueError, match="'sface.dlib' has no calibrated clustering threshold"):

@@ -7,7 +7,7 @@ use super::detached;
 use crate::cluster::cluster;
 
 /// One cluster number per row of `embeddings` (`float32 (n, dim)`): pairs
-/// within `threshold` linked, then chinese whispers; 0 is the largest cluster,
+/// within `threshold` linked, then average linkage; 0 is the largest cluster,
 /// -1 marks rows of clusters smaller than `min_size`. Also returns the number
 /// of pairs within the threshold.
 #[pyfunction]
