@@ -2,8 +2,9 @@
 
 The work is one call into Rust (``src/cluster.rs``): every pair of embeddings
 within the model's clustering threshold, found by the gallery's exact SIMD
-range search, becomes an edge, and chinese whispers labels the graph. This
-module only checks and converts the input and finds the threshold.
+range search, becomes an edge, and average linkage over that graph merges
+clusters while their mean squared distance stays within the threshold squared.
+This module only checks and converts the input and finds the threshold.
 """
 
 from __future__ import annotations
@@ -68,7 +69,8 @@ def cluster(
     rows, in order; its model unless ``model`` is given). Two faces are linked
     when their distance is at most ``threshold`` (default: the model's
     clustering threshold from the manifest, tighter than the verification one),
-    then chinese whispers splits the linked groups into people.
+    then average linkage merges linked clusters while the mean squared
+    distance over all their pairs of faces stays within the threshold squared.
 
     Cluster 0 is the largest, then by size (ties: the cluster whose first row
     comes first); rows of clusters with fewer than ``min_size`` faces get -1.
