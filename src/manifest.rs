@@ -519,7 +519,7 @@ impl Manifest {
     }
 
     /// An unknown model's error, listing the models that make embeddings.
-    fn unknown_model(&self, name: &str) -> Error {
+    pub fn unknown_model(&self, name: &str) -> Error {
         let mut models: Vec<&str> = (self.models.values())
             .filter(|entry| entry.makes_embeddings())
             .map(|entry| entry.name.as_str())

@@ -5,7 +5,7 @@
 
 use serde::Deserialize;
 
-use super::{Manifest, ModelEntry};
+use super::{AlignmentEntry, Manifest, ModelEntry};
 use crate::dlib_align::BoxMap;
 use crate::error::{Error, Result};
 
@@ -52,6 +52,7 @@ pub struct ModelInfo {
     /// which take any size, and fused models).
     pub input_size: Option<(usize, usize)>,
     pub default_alignment: Option<String>,
+    /// Values per embedding; `None` for a detector's networks, which make none.
     pub dim: Option<usize>,
     pub threshold: Option<f64>,
     pub clustering_threshold: Option<f64>,
@@ -59,13 +60,6 @@ pub struct ModelInfo {
     pub parts: Vec<(String, f32)>,
     /// Accuracy on LFW View 1, by detector name, sorted by detector.
     pub lfw_view1: Vec<(String, LfwResult)>,
-}
-
-impl ModelInfo {
-    /// Whether the model makes embeddings (an embedder or a fused model).
-    pub fn is_embedder(&self) -> bool {
-        self.dim.is_some()
-    }
 }
 
 /// A detector entry: the implementation that runs it, its networks and the
@@ -213,9 +207,7 @@ impl Manifest {
         detector: &str,
         convention: DlibConvention,
     ) -> Result<[i64; 4]> {
-        let alignment = (self.models.values())
-            .filter_map(|m| m.alignment.as_ref())
-            .find(|a| a.landmarks.is_some())
+        let alignment = (self.dlib_alignment())
             .ok_or_else(|| Error::model("the model manifest has no dlib alignment"))?;
         let maps = match convention {
             DlibConvention::Hog => &alignment.from_detector,
@@ -236,10 +228,15 @@ impl Manifest {
     /// The padding of dlib's face chip around its 5-point template, for the
     /// embedder whose alignment uses dlib's landmarks.
     pub fn dlib_chip_padding(&self) -> Option<f64> {
+        self.dlib_alignment().and_then(|a| a.padding)
+    }
+
+    /// The alignment of the embedder that aligns with dlib's landmarks, which
+    /// holds the chip's padding and the box mappings.
+    fn dlib_alignment(&self) -> Option<&AlignmentEntry> {
         (self.models.values())
             .filter_map(|m| m.alignment.as_ref())
             .find(|a| a.landmarks.is_some())
-            .and_then(|a| a.padding)
     }
 }
 
@@ -258,7 +255,7 @@ mod tests {
         let infos = shipped().model_infos();
         let by_name = |name: &str| infos.iter().find(|m| m.name == name).unwrap().clone();
         let sface = by_name("sface");
-        assert!(sface.is_embedder());
+        assert!(sface.dim.is_some());
         assert_eq!((sface.dim, sface.input_size), (Some(128), Some((112, 112))));
         assert_eq!(sface.threshold, Some(1.1576));
         assert_eq!(sface.default_alignment.as_deref(), Some("similarity"));
@@ -285,7 +282,6 @@ mod tests {
         assert_eq!(fused.files.len(), 3);
         // a detector's network makes no embeddings
         let yunet = by_name("yunet");
-        assert!(!yunet.is_embedder());
         assert_eq!((yunet.dim, yunet.threshold), (None, None));
         // the manifest's order
         assert_eq!(infos.len(), shipped().order.len());

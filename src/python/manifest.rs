@@ -10,7 +10,6 @@ use pyo3::prelude::*;
 
 use super::detached;
 use crate::engine::EngineChoice;
-use crate::error::Error;
 use crate::manifest::{self, DlibConvention};
 
 /// The engine names `engine=` takes everywhere.
@@ -94,11 +93,16 @@ pub struct ModelSpec {
     clustering_threshold: Option<f64>,
     parts: Vec<(String, f32)>,
     lfw_view1: HashMap<String, LfwResult>,
-    is_embedder: bool,
 }
 
 #[pymethods]
 impl ModelSpec {
+    /// Whether the model makes embeddings (an embedder or a fused model).
+    #[getter]
+    fn is_embedder(&self) -> bool {
+        self.dim.is_some()
+    }
+
     fn __repr__(&self) -> String {
         format!(
             "ModelSpec(name={:?}, model_id={:?})",
@@ -110,7 +114,6 @@ impl ModelSpec {
 impl From<manifest::ModelInfo> for ModelSpec {
     fn from(m: manifest::ModelInfo) -> Self {
         Self {
-            is_embedder: m.is_embedder(),
             name: m.name,
             model_id: m.model_id,
             description: m.description,
@@ -218,42 +221,19 @@ impl Manifest {
         self.models.clone()
     }
 
-    /// Names of the models that make embeddings, in the manifest's order.
-    #[getter]
-    fn embedders(&self) -> Vec<String> {
-        (self.models.iter())
-            .filter(|m| m.is_embedder)
-            .map(|m| m.name.clone())
-            .collect()
-    }
-
     /// The embedder (or fused model) ``name``; ``ValueError`` listing the
     /// shipped ones when there is none.
     fn model(&self, name: &str) -> PyResult<ModelSpec> {
         (self.models.iter())
-            .find(|m| m.is_embedder && m.name == name)
+            .find(|m| m.is_embedder() && m.name == name)
             .cloned()
-            .ok_or_else(|| {
-                let mut known = self.embedders();
-                known.sort();
-                Error::invalid(format!("unknown model {name:?}; shipped: {known:?}")).into()
-            })
+            .ok_or_else(|| self.inner.unknown_model(name).into())
     }
 
     /// Every detector, sorted by name.
     #[getter]
     fn detectors(&self) -> Vec<DetectorSpec> {
         self.detectors.clone()
-    }
-
-    /// The detector ``name``; ``ValueError`` listing the shipped ones when
-    /// there is none.
-    fn detector(&self, name: &str) -> PyResult<DetectorSpec> {
-        self.inner.detector_kind(name)?;
-        Ok((self.detectors.iter())
-            .find(|d| d.name == name)
-            .cloned()
-            .expect("a detector the manifest knows is described"))
     }
 
     /// Every landmark model, sorted by name.
