@@ -33,8 +33,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Instant;
 
-use xxhash_rust::xxh3::Xxh3;
-
 use tract_linalg::isa::{Arch, IsaSet};
 use tract_linalg::mmm::{AsInputValue, FusedSpec, MatMatMul, Query, Suitable};
 use tract_linalg::mmm_tiers::MmmTier;
@@ -126,18 +124,14 @@ fn choices_file() -> Option<PathBuf> {
                     .map(str::to_owned)
             })
             .unwrap_or_default();
-        let mut key = Xxh3::new();
-        for part in [
+        let key = super::ort_cache::cache_key(&[
             FORMAT,
             env!("CARGO_PKG_VERSION"),
             &cpu,
             &super::ort_cache::cpu_extensions(),
             &kernels.join(","),
-        ] {
-            key.update(part.as_bytes());
-            key.update(b"\0");
-        }
-        Some(dir.join(format!("tract-kernels-{:032x}.txt", key.digest128())))
+        ]);
+        Some(dir.join(format!("tract-kernels-{key}.txt")))
     })
     .clone()
 }

@@ -52,18 +52,14 @@ impl CachedGraph {
     pub(super) fn locate(source: &Path) -> Option<Self> {
         let dir = cache_dir()?;
         let network = source.file_stem()?.to_str()?.to_owned();
-        let mut key = Xxh3::new();
-        for part in [
+        let key = cache_key(&[
             FORMAT,
             env!("CARGO_PKG_VERSION"),
             &file_identity(source)?,
             LIBRARY.get().map_or("", String::as_str),
             &cpu_extensions(),
-        ] {
-            key.update(part.as_bytes());
-            key.update(b"\0");
-        }
-        let path = dir.join(format!("{network}-{:032x}.onnx", key.digest128()));
+        ]);
+        let path = dir.join(format!("{network}-{key}.onnx"));
         Some(Self { dir, network, path })
     }
 
@@ -110,6 +106,18 @@ impl CachedGraph {
             }
         }
     }
+}
+
+/// What a cache file's name is keyed by: the 128-bit hash of `parts` in hex
+/// (32 digits), each part ended by a NUL so that no two lists hash alike by
+/// running into each other.
+pub(super) fn cache_key(parts: &[&str]) -> String {
+    let mut key = Xxh3::new();
+    for part in parts {
+        key.update(part.as_bytes());
+        key.update(b"\0");
+    }
+    format!("{:032x}", key.digest128())
 }
 
 pub(super) fn cache_dir() -> Option<PathBuf> {
