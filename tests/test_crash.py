@@ -35,17 +35,24 @@ TIME_LIMIT_S = 240  # the whole kill loop; the test fails rather than run on
 
 CHILD = textwrap.dedent(
     """
+    import os
     import sys
     from fastface import Gallery
 
+    # One write(2) per line, below PIPE_BUF: a kill never leaves half a line. print()
+    # writes its words separately when PYTHONUNBUFFERED is set, and a kill between
+    # them would leave "saving" without its version.
+    def report(line):
+        os.write(1, (line + "\\n").encode())
+
     target, a, b = sys.argv[1:4]
     versions = [Gallery.load(a), Gallery.load(b)]
-    print("ready", flush=True)
+    report("ready")
     i = 0
     while True:
-        print("saving", i % 2, flush=True)
+        report(f"saving {i % 2}")
         versions[i % 2].save(target)
-        print("saved", i % 2, flush=True)
+        report(f"saved {i % 2}")
         i += 1
     """
 )
