@@ -9,6 +9,7 @@ those points exactly with SIMD; videos are tracked and photo collections cluster
 
 from ._cluster import cluster
 from ._embedder import Embedder, embed_faces
+from ._galleries import GalleryProtocol, open_gallery
 from ._gallery import Candidate, Gallery, Match
 from ._image import load_image, max_image_pixels, set_max_image_pixels
 from ._match import match
@@ -39,8 +40,10 @@ __all__ = [
     "cluster",
     "Candidate",
     "Gallery",
+    "GalleryProtocol",
     "Match",
     "match",
+    "open_gallery",
     "Embedder",
     "FastfaceError",
     "GalleryError",
