@@ -33,13 +33,17 @@ photos (models taking turns, as in bench_accuracy), and for each network the
 median time of one chip through `Embedder.embed_faces` in batches: a flip adds
 each part's network once more, a third part adds its alignment and network.
 The first run embeds the 4,992 photos twice per network (minutes each on two
-cores); `--cache DIR` keeps them (mirrored ones as `DIR/<model>.mirror.npz`).
+cores); `--cache DIR` (default: a folder in the system's temp directory) keeps
+them, `DIR/<model>.npz` and `DIR/<model>.mirror.npz`, reused while the model's
+id and the photos are the same: empty it after changing detection or alignment
+code, which leave a model's id as it is.
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -61,6 +65,7 @@ from fastface.evaluation.embedding import centre_crop, choose_face
 SINGLE = ["sface", "dlib", "facenet"]
 FUSED = [("sface", "dlib"), ("sface", "facenet"), ("sface", "facenet", "dlib")]
 BATCH = 64
+DEFAULT_CACHE = Path(tempfile.gettempdir()) / "fastface-lfw-view1-embeddings"
 Floats = npt.NDArray[np.float64]
 
 
@@ -98,6 +103,7 @@ def mirrored(model: str, paths: list[str], plain: Floats, cache: Path | None) ->
     print()
     out = np.concatenate(rows).astype(np.float64)
     if file is not None:
+        file.parent.mkdir(parents=True, exist_ok=True)
         np.savez(file, paths=np.array(paths), embeddings=out, model_id=recognizer.model_id)
     return out
 
@@ -168,7 +174,7 @@ def ten_fold(parts: Floats, same: npt.NDArray[np.bool_], folds: npt.NDArray[np.i
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lfw", type=Path, default=DEFAULT_LFW)
-    parser.add_argument("--cache", type=Path, default=None, help="folder for embeddings")
+    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="folder for embeddings")
     parser.add_argument("--timing", type=int, default=100, help="photos timed per model")
     parser.add_argument("--rounds", type=int, default=3, help="timing rounds (median)")
     args = parser.parse_args()
