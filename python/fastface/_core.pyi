@@ -14,7 +14,8 @@ def load_onnxruntime(library: str) -> None: ...
 def onnxruntime_loaded() -> bool: ...
 def tract_info(
     path: str, channels: int, height: int, width: int
-) -> tuple[str, int, list[tuple[str, int]], bool]: ...
+) -> tuple[str, list[tuple[str, int]], bool]: ...
+def worker_threads() -> int: ...
 def _panic_for_tests(message: str) -> None: ...  # test hook: tests/test_panic.py
 def cluster_embeddings(
     embeddings: npt.NDArray[np.float32], threshold: float, min_size: int = 1
@@ -24,6 +25,7 @@ IMAGES_PER_BATCH: int
 VIDEO_DETECT_LONG_SIDE: int
 MAX_DIM: int
 ENGINES: list[str]
+TRACT_BUILT_IN: bool
 
 # The model manifest, read in Rust (src/manifest.rs): the only reader.
 @final

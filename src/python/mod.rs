@@ -102,9 +102,9 @@ mod _core {
     #[pymodule_export]
     use super::{
         _panic_for_tests, detector::CoreDetector, embedder::CoreEmbedder, engine::load_onnxruntime,
-        engine::onnxruntime_loaded, engine::tract_info, gallery::CoreGallery,
-        pipeline::CorePipeline, tracker::CoreTracker, FastfaceError, GalleryError, ImageError,
-        ModelError,
+        engine::onnxruntime_loaded, engine::tract_info, engine::worker_threads,
+        gallery::CoreGallery, pipeline::CorePipeline, tracker::CoreTracker, FastfaceError,
+        GalleryError, ImageError, ModelError,
     };
 
     #[pymodule_export]
@@ -118,6 +118,9 @@ mod _core {
 
     #[pymodule_export]
     const MAX_DIM: usize = crate::gallery::MAX_DIM;
+
+    #[pymodule_export]
+    const TRACT_BUILT_IN: bool = crate::engine::TRACT_BUILT_IN;
 
     #[pymodule_export]
     const VIDEO_DETECT_LONG_SIDE: usize = crate::track::stream::VIDEO_DETECT_LONG_SIDE;
