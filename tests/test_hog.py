@@ -19,7 +19,7 @@ from test_face_recognition_suite import CACHE, SDIST, TESTS_MEMBER
 
 LFW = Path(__file__).resolve().parents[2] / "shared" / "faces" / "lfw-view1"
 #: Images of each kind compared (dlib takes ~0.1-0.5 s an image at upsample 1 here).
-PER_KIND = 10
+PER_KIND = 5
 #: Confidences are sums of ~6000 float32 products taken in a different order than
 #: dlib's vector code: equal to about 1e-5.
 CONFIDENCE_TOLERANCE = 1e-4

@@ -48,54 +48,91 @@ impl Fhog {
     }
 }
 
-/// The strongest channel's gradient at `(row, col)`: `(dx, dy, squared length)`.
-/// `block_ties`: dlib's vector path (a tie goes to the later channel) rather than its
-/// scalar one (a tie keeps the earlier channel).
-#[inline]
-fn gradient(img: &RgbImage, row: usize, col: usize, block_ties: bool) -> (i32, i32, i32) {
-    let (l, r) = (img.pixel(row, col - 1), img.pixel(row, col + 1));
-    let (t, b) = (img.pixel(row - 1, col), img.pixel(row + 1, col));
-    let channel = |ch: usize| {
-        let dx = i32::from(r[ch]) - i32::from(l[ch]);
-        let dy = i32::from(b[ch]) - i32::from(t[ch]);
-        (dx, dy, dx * dx + dy * dy)
-    };
-    let (red, green, blue) = (channel(0), channel(1), channel(2));
-    if block_ties {
-        let first = if red.2 > green.2 { red } else { green };
-        if first.2 > blue.2 {
-            first
-        } else {
-            blue
+/// Row `y` of each colour channel, widened to `i32` for the gradient arithmetic.
+fn channel_rows(img: &RgbImage, y: usize, out: &mut [Vec<i32>; 3]) {
+    let row = &img.data[y * img.width * 3..(y + 1) * img.width * 3];
+    for (ch, plane) in out.iter_mut().enumerate() {
+        for (v, px) in plane.iter_mut().zip(row.chunks_exact(3)) {
+            *v = i32::from(px[ch]);
         }
-    } else {
-        let mut best = red;
-        if green.2 > best.2 {
-            best = green;
-        }
-        if blue.2 > best.2 {
-            best = blue;
-        }
-        best
     }
 }
 
-/// One of 18 orientation bins for a gradient.
-#[inline]
-fn orientation(dirs: &[[f32; 2]; 9], dx: f32, dy: f32) -> usize {
-    let mut best_dot = 0.0f32;
-    let mut best = 0;
+/// The strongest channel's gradient of each pixel `1..end` of a row from its
+/// channels `above`, `row`, `below`, into `dx`, `dy` and `len` (squared length).
+/// Pixels before `block_end` break ties between channels as dlib's vector path
+/// (the later channel wins), the rest as its scalar path (the earlier one stays).
+#[inline(always)]
+fn gradients(
+    [above, row, below]: [&[Vec<i32>; 3]; 3],
+    end: usize,
+    block_end: usize,
+    (dx, dy, len): (&mut [f32], &mut [f32], &mut [f32]),
+) {
+    let channel = |ch: usize, x: usize| {
+        let gx = row[ch][x + 1] - row[ch][x - 1];
+        let gy = below[ch][x] - above[ch][x];
+        (gx, gy, gx * gx + gy * gy)
+    };
+    for x in 1..end {
+        let (red, green, blue) = (channel(0, x), channel(1, x), channel(2, x));
+        let best = if x < block_end {
+            let red_wins = red.2 > green.2;
+            let first = (
+                if red_wins { red.0 } else { green.0 },
+                if red_wins { red.1 } else { green.1 },
+                if red_wins { red.2 } else { green.2 },
+            );
+            let first_wins = first.2 > blue.2;
+            (
+                if first_wins { first.0 } else { blue.0 },
+                if first_wins { first.1 } else { blue.1 },
+                if first_wins { first.2 } else { blue.2 },
+            )
+        } else {
+            let mut best = red;
+            if green.2 > best.2 {
+                best = green;
+            }
+            if blue.2 > best.2 {
+                best = blue;
+            }
+            best
+        };
+        dx[x] = best.0 as f32;
+        dy[x] = best.1 as f32;
+        len[x] = best.2 as f32;
+    }
+}
+
+/// The orientation bin (of 18) of each gradient `1..end`, as dlib's vector code
+/// picks it: per direction, the larger of the dot product and its negation if it
+/// beats the best so far.
+fn orientations(
+    dirs: &[[f32; 2]; 9],
+    dx: &[f32],
+    dy: &[f32],
+    best_dot: &mut [f32],
+    bins: &mut [u32],
+) {
+    best_dot.fill(0.0);
+    bins.fill(0);
     for (o, d) in dirs.iter().enumerate() {
-        let dot = dx * d[0] + dy * d[1];
-        if dot > best_dot {
-            best_dot = dot;
-            best = o;
-        } else if -dot > best_dot {
-            best_dot = -dot;
-            best = o + 9;
+        for (((&gx, &gy), best), bin) in dx
+            .iter()
+            .zip(dy)
+            .zip(best_dot.iter_mut())
+            .zip(bins.iter_mut())
+        {
+            let dot = gx * d[0] + gy * d[1];
+            let positive = dot > *best;
+            let top = if positive { dot } else { *best };
+            let at = if positive { o as u32 } else { *bin };
+            let negative = -dot > top;
+            *best = if negative { -dot } else { top };
+            *bin = if negative { o as u32 + 9 } else { at };
         }
     }
-    best
 }
 
 /// dlib's 4-lane horizontal sum (SSE3/SSE4.1 order: pairs first).
@@ -107,6 +144,22 @@ fn sum4(v: [f32; 4]) -> f32 {
 /// dlib's `extract_fhog_features(img, hog, cell_size, filter_rows_padding,
 /// filter_cols_padding)`; `cell_size` must be at least 2.
 pub fn extract(img: &RgbImage, cell_size: usize, pad_rows: usize, pad_cols: usize) -> Fhog {
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2; it only widens the vectors (no FMA: same results).
+        return unsafe { extract_avx2(img, cell_size, pad_rows, pad_cols) };
+    }
+    extract_portable(img, cell_size, pad_rows, pad_cols)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn extract_avx2(img: &RgbImage, cell_size: usize, pad_rows: usize, pad_cols: usize) -> Fhog {
+    extract_portable(img, cell_size, pad_rows, pad_cols)
+}
+
+#[inline(always)]
+fn extract_portable(img: &RgbImage, cell_size: usize, pad_rows: usize, pad_cols: usize) -> Fhog {
     let empty = Fhog {
         rows: 0,
         cols: 0,
@@ -126,38 +179,76 @@ pub fn extract(img: &RgbImage, cell_size: usize, pad_rows: usize, pad_cols: usiz
     let visible_nc = (cells_nc * cell_size).min(img.width) - 1;
     // the first column dlib's 8-wide blocks do not reach
     let block_end = 1 + 8 * ((visible_nc - 1) / 8);
+    // per column: the left cell (with the histogram's border) and its two weights
+    let columns: Vec<(usize, f32, f32)> = (0..visible_nc)
+        .map(|x| {
+            if x < block_end {
+                let xp = (x as f32 + 0.5) / cell + 0.5;
+                let ixp = xp as usize;
+                let vx0 = xp - ixp as f32;
+                (ixp, 1.0 - vx0, vx0)
+            } else {
+                let xp = ((x as f64 + 0.5) / cell_size as f64 - 0.5) as f32;
+                let ixp = xp.floor();
+                let vx0 = xp - ixp;
+                (
+                    (ixp as i64 + 1) as usize,
+                    (1.0 - f64::from(vx0)) as f32,
+                    vx0,
+                )
+            }
+        })
+        .collect();
+    let (mut dx, mut dy, mut len) = (
+        vec![0.0f32; visible_nc],
+        vec![0.0f32; visible_nc],
+        vec![0.0f32; visible_nc],
+    );
+    let (mut best_dot, mut bins) = (vec![0.0f32; visible_nc], vec![0u32; visible_nc]);
+    let planes = || {
+        [
+            vec![0i32; img.width],
+            vec![0i32; img.width],
+            vec![0i32; img.width],
+        ]
+    };
+    let (mut above, mut row, mut below) = (planes(), planes(), planes());
+    channel_rows(img, 0, &mut row);
+    channel_rows(img, 1, &mut below);
     for y in 1..visible_nr {
+        std::mem::swap(&mut above, &mut row);
+        std::mem::swap(&mut row, &mut below);
+        channel_rows(img, y + 1, &mut below);
         let yp = ((y as f64 + 0.5) / f64::from(cell) - 0.5) as f32;
         let iyp = yp.floor();
         let vy0 = yp - iyp;
         let vy1 = (1.0 - f64::from(vy0)) as f32;
         let hy = (iyp as i64 + 1) as usize;
+        gradients(
+            [&above, &row, &below],
+            visible_nc,
+            block_end,
+            (&mut dx, &mut dy, &mut len),
+        );
+        orientations(&dirs, &dx, &dy, &mut best_dot, &mut bins);
+        for v in len.iter_mut() {
+            *v = v.sqrt();
+        }
         for x in 1..visible_nc {
-            let in_block = x < block_end;
-            let (dx, dy, len) = gradient(img, y, x, in_block);
-            let o = orientation(&dirs, dx as f32, dy as f32);
-            let v = (len as f32).sqrt();
-            if in_block {
-                let xp = (x as f32 + 0.5) / cell + 0.5;
-                let ixp = xp as usize;
-                let vx0 = xp - ixp as f32;
-                let vx1 = 1.0 - vx0;
+            let o = bins[x] as usize;
+            let v = len[x];
+            let (hx, vx1, vx0) = columns[x];
+            // the two paths multiply in different orders
+            let votes = if x < block_end {
                 let (wx1, wx0) = (vx1 * v, vx0 * v);
-                hist[bin(hy, ixp, o)] += vy1 * wx1;
-                hist[bin(hy + 1, ixp, o)] += vy0 * wx1;
-                hist[bin(hy, ixp + 1, o)] += vy1 * wx0;
-                hist[bin(hy + 1, ixp + 1, o)] += vy0 * wx0;
+                [vy1 * wx1, vy0 * wx1, vy1 * wx0, vy0 * wx0]
             } else {
-                let xp = ((x as f64 + 0.5) / cell_size as f64 - 0.5) as f32;
-                let ixp = xp.floor();
-                let vx0 = xp - ixp;
-                let vx1 = (1.0 - f64::from(vx0)) as f32;
-                let hx = (ixp as i64 + 1) as usize;
-                hist[bin(hy, hx, o)] += vy1 * vx1 * v;
-                hist[bin(hy + 1, hx, o)] += vy0 * vx1 * v;
-                hist[bin(hy, hx + 1, o)] += vy1 * vx0 * v;
-                hist[bin(hy + 1, hx + 1, o)] += vy0 * vx0 * v;
-            }
+                [vy1 * vx1 * v, vy0 * vx1 * v, vy1 * vx0 * v, vy0 * vx0 * v]
+            };
+            hist[bin(hy, hx, o)] += votes[0];
+            hist[bin(hy + 1, hx, o)] += votes[1];
+            hist[bin(hy, hx + 1, o)] += votes[2];
+            hist[bin(hy + 1, hx + 1, o)] += votes[3];
         }
     }
     // the energy of each cell, over the 9 contrast-insensitive orientations
@@ -185,11 +276,18 @@ pub fn extract(img: &RgbImage, cell_size: usize, pad_rows: usize, pad_cols: usiz
             let z1 = [n(y + 1, x + 1), n(y, x + 1), n(y + 1, x), n(y, x)];
             let z2 = [n(y + 1, x + 2), n(y, x + 2), n(y + 1, x + 1), n(y, x + 1)];
             let z3 = [n(y + 2, x + 1), n(y + 1, x + 1), n(y + 2, x), n(y + 1, x)];
-            let z4 = [n(y + 2, x + 2), n(y + 1, x + 2), n(y + 2, x + 1), n(y + 1, x + 1)];
-            let nn: [f32; 4] =
-                std::array::from_fn(|k| 0.2f32 * ((((z1[k] + z2[k]) + z3[k]) + z4[k]) + eps).sqrt());
+            let z4 = [
+                n(y + 2, x + 2),
+                n(y + 1, x + 2),
+                n(y + 2, x + 1),
+                n(y + 1, x + 1),
+            ];
+            let nn: [f32; 4] = std::array::from_fn(|k| {
+                0.2f32 * ((((z1[k] + z2[k]) + z3[k]) + z4[k]) + eps).sqrt()
+            });
             let inv = nn.map(|v| 0.1f32 / v);
-            let truncated = |value: f32| -> [f32; 4] { std::array::from_fn(|k| value.min(nn[k]) * inv[k]) };
+            let truncated =
+                |value: f32| -> [f32; 4] { std::array::from_fn(|k| value.min(nn[k]) * inv[k]) };
             let h = &hist[bin(y + 2, x + 2, 0)..bin(y + 2, x + 2, 0) + 18];
             let at = (y + row_offset) * cols + x + col_offset;
             let mut set = |plane: usize, v: f32| data[plane * rows * cols + at] = v;

@@ -70,8 +70,7 @@ const MAX_FILTERS: usize = 64;
 impl HogDetector {
     pub fn load(path: &Path) -> Result<Self> {
         let data = std::fs::read(path).map_err(|e| Error::io(path.display(), e))?;
-        Self::from_dlib(&data)
-            .map_err(|e| Error::model(format!("{}: {e}", path.display())))
+        Self::from_dlib(&data).map_err(|e| Error::model(format!("{}: {e}", path.display())))
     }
 
     /// Reads dlib's `serialize(object_detector<scan_fhog_pyramid<...>>)` (version 2)
@@ -79,15 +78,21 @@ impl HogDetector {
     pub fn from_dlib(data: &[u8]) -> Result<Self> {
         let mut r = DlibReader::new(data);
         if r.int()? != 2 {
-            return Err(Error::model("not a dlib object_detector (version is not 2)"));
+            return Err(Error::model(
+                "not a dlib object_detector (version is not 2)",
+            ));
         }
         if r.int()? != 1 {
-            return Err(Error::model("not a dlib scan_fhog_pyramid (version is not 1)"));
+            return Err(Error::model(
+                "not a dlib scan_fhog_pyramid (version is not 1)",
+            ));
         }
         // the scanner's cached feature pyramid: saved empty
         let (_max_size, cached) = (r.int()?, r.int()?);
         if cached != 0 {
-            return Err(Error::model("a scan_fhog_pyramid saved with an image loaded"));
+            return Err(Error::model(
+                "a scan_fhog_pyramid saved with an image loaded",
+            ));
         }
         let mut setting = |what: &str, low: i64, high: i64| -> Result<i64> {
             let v = r.int()?;
@@ -368,11 +373,30 @@ mod tests {
         });
         assert_eq!((r.left, r.top, r.right, r.bottom), (0, 0, 532, 399));
         // up one level: x * 1.2 + 0.3, rounded
-        let up = pyramid::rect_up6(Rect { left: 10, top: 20, right: 89, bottom: 99 }, 1);
+        let up = pyramid::rect_up6(
+            Rect {
+                left: 10,
+                top: 20,
+                right: 89,
+                bottom: 99,
+            },
+            1,
+        );
         assert_eq!((up.left, up.top, up.right, up.bottom), (12, 24, 107, 119));
         // from a doubled image: x / 2 - 1.25, y / 2 - 0.75
-        let down = pyramid::rect_down2(Rect { left: 100, top: 100, right: 259, bottom: 259 }, 1);
-        assert_eq!((down.left, down.top, down.right, down.bottom), (49, 49, 128, 129));
+        let down = pyramid::rect_down2(
+            Rect {
+                left: 100,
+                top: 100,
+                right: 259,
+                bottom: 259,
+            },
+            1,
+        );
+        assert_eq!(
+            (down.left, down.top, down.right, down.bottom),
+            (49, 49, 128, 129)
+        );
     }
 
     #[test]
@@ -396,14 +420,51 @@ mod tests {
             covered_threshold: 0.79,
             filters: Vec::new(),
         };
-        let a = Rect { left: 0, top: 0, right: 9, bottom: 9 };
+        let a = Rect {
+            left: 0,
+            top: 0,
+            right: 9,
+            bottom: 9,
+        };
         // inside a: covered fully
-        assert!(det.overlaps(&a, &Rect { left: 2, top: 2, right: 5, bottom: 5 }));
+        assert!(det.overlaps(
+            &a,
+            &Rect {
+                left: 2,
+                top: 2,
+                right: 5,
+                bottom: 5
+            }
+        ));
         // half over: 50 / (15 x 10) = 0.33.. > 0.33
-        assert!(det.overlaps(&a, &Rect { left: 5, top: 0, right: 14, bottom: 9 }));
+        assert!(det.overlaps(
+            &a,
+            &Rect {
+                left: 5,
+                top: 0,
+                right: 14,
+                bottom: 9
+            }
+        ));
         // a third over: 30 / 170 < 0.33, 30 / 100 < 0.79
-        assert!(!det.overlaps(&a, &Rect { left: 7, top: 0, right: 16, bottom: 9 }));
-        assert!(!det.overlaps(&a, &Rect { left: 20, top: 20, right: 29, bottom: 29 }));
+        assert!(!det.overlaps(
+            &a,
+            &Rect {
+                left: 7,
+                top: 0,
+                right: 16,
+                bottom: 9
+            }
+        ));
+        assert!(!det.overlaps(
+            &a,
+            &Rect {
+                left: 20,
+                top: 20,
+                right: 29,
+                bottom: 29
+            }
+        ));
     }
 
     #[test]

@@ -5,6 +5,8 @@
 //! `pyramid_up` (`pyramid_down<2>`'s doubling), and the rectangle mappings
 //! between levels. Matching dlib's pixels exactly is what makes the boxes match.
 
+use rayon::prelude::*;
+
 /// An RGB image, rows of interleaved `r, g, b` bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RgbImage {
@@ -23,14 +25,71 @@ impl RgbImage {
         }
     }
 
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn pixel(&self, row: usize, col: usize) -> [u8; 3] {
         let at = (row * self.width + col) * 3;
         [self.data[at], self.data[at + 1], self.data[at + 2]]
     }
 }
 
-/// dlib's `resize_image(in, out, interpolate_bilinear())` for RGB images.
+/// Where an output column of [`resize_bilinear`] reads: its left input column and,
+/// in the `f32` part, the fraction towards the next one (`f64` in the tail).
+#[derive(Clone, Copy)]
+enum Column {
+    Vector {
+        left: usize,
+        frac: f32,
+    },
+    Tail {
+        left: usize,
+        right: usize,
+        frac: f64,
+    },
+}
+
+/// The columns of a resize from `in_width` to `out_width`: dlib's 4-lane positions
+/// accumulated in `f32` while the group's last right neighbour is inside the
+/// image, then positions in `f64`.
+fn columns(in_width: usize, out_width: usize, x_scale: f64) -> Vec<Column> {
+    let mut columns = Vec::with_capacity(out_width);
+    let x = -4.0 * x_scale;
+    let step = (4.0 * x_scale) as f32;
+    let mut lanes = [
+        x as f32,
+        (x + x_scale) as f32,
+        (x + 2.0 * x_scale) as f32,
+        (x + 3.0 * x_scale) as f32,
+    ];
+    loop {
+        for lane in &mut lanes {
+            *lane += step;
+        }
+        let left = lanes.map(|v| v as i32);
+        if left[3] + 1 >= in_width as i32 {
+            break;
+        }
+        for (lane, l) in lanes.iter().zip(left) {
+            columns.push(Column::Vector {
+                left: l as usize,
+                frac: lane - l as f32,
+            });
+        }
+    }
+    let mut x = -x_scale + columns.len() as f64 * x_scale;
+    for _ in columns.len()..out_width {
+        x += x_scale;
+        let left = x.floor() as usize;
+        columns.push(Column::Tail {
+            left,
+            right: (left + 1).min(in_width - 1),
+            frac: x - left as f64,
+        });
+    }
+    columns
+}
+
+/// dlib's `resize_image(in, out, interpolate_bilinear())` for RGB images; rows in
+/// parallel.
 pub(crate) fn resize_bilinear(src: &RgbImage, out_height: usize, out_width: usize) -> RgbImage {
     let mut out = vec![0u8; out_height * out_width * 3];
     if src.height == 0 || src.width == 0 || out_height == 0 || out_width == 0 {
@@ -38,75 +97,74 @@ pub(crate) fn resize_bilinear(src: &RgbImage, out_height: usize, out_width: usiz
     }
     let x_scale = (src.width - 1) as f64 / (out_width.max(2) - 1) as f64;
     let y_scale = (src.height - 1) as f64 / (out_height.max(2) - 1) as f64;
+    let columns = columns(src.width, out_width, x_scale);
+    // dlib accumulates the row position, so the positions are found in order first
     let mut y = -y_scale;
-    for (r, out_row) in out.chunks_exact_mut(out_width * 3).enumerate() {
-        y += y_scale;
-        let top = y.floor() as usize;
-        let bottom = (top + 1).min(src.height - 1);
-        let tb_frac = y - top as f64;
-        let row_at = |row: usize, col: usize| src.pixel(row, col);
-        // the vectorised part: lanes of four columns
-        let x = -4.0 * x_scale;
-        let (tb, inv_tb) = (tb_frac as f32, (1.0 - tb_frac) as f32);
-        let step = (4.0 * x_scale) as f32;
-        let mut lanes = [
-            x as f32,
-            (x + x_scale) as f32,
-            (x + 2.0 * x_scale) as f32,
-            (x + 3.0 * x_scale) as f32,
-        ];
-        let mut c = 0;
-        loop {
-            for lane in &mut lanes {
-                *lane += step;
-            }
-            let left = lanes.map(|v| v as i32);
-            if left[3] + 1 >= src.width as i32 {
-                break;
-            }
-            for k in 0..4 {
-                let lr = lanes[k] - left[k] as f32;
-                let inv_lr = 1.0 - lr;
-                let weights = [inv_tb * inv_lr, inv_tb * lr, tb * inv_lr, tb * lr];
-                let l = left[k] as usize;
-                let corners = [
-                    row_at(top, l),
-                    row_at(top, l + 1),
-                    row_at(bottom, l),
-                    row_at(bottom, l + 1),
-                ];
+    let positions: Vec<f64> = (0..out_height)
+        .map(|_| {
+            y += y_scale;
+            y
+        })
+        .collect();
+    out.par_chunks_mut(out_width * 3)
+        .zip(positions)
+        .for_each(|(out_row, y)| resize_row(src, &columns, y, out_row));
+    RgbImage::new(out_height, out_width, out)
+}
+
+/// One output row of [`resize_bilinear`], at input row position `y`.
+fn resize_row(src: &RgbImage, columns: &[Column], y: f64, out_row: &mut [u8]) {
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2; it only widens the vectors (no FMA: same results).
+        return unsafe { resize_row_avx2(src, columns, y, out_row) };
+    }
+    resize_row_portable(src, columns, y, out_row)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn resize_row_avx2(src: &RgbImage, columns: &[Column], y: f64, out_row: &mut [u8]) {
+    resize_row_portable(src, columns, y, out_row)
+}
+
+#[inline(always)]
+fn resize_row_portable(src: &RgbImage, columns: &[Column], y: f64, out_row: &mut [u8]) {
+    let stride = src.width * 3;
+    let top = y.floor() as usize;
+    let bottom = (top + 1).min(src.height - 1);
+    let tb_frac = y - top as f64;
+    let (tb, inv_tb) = (tb_frac as f32, (1.0 - tb_frac) as f32);
+    let upper = &src.data[top * stride..(top + 1) * stride];
+    let lower = &src.data[bottom * stride..(bottom + 1) * stride];
+    for (pixel, column) in out_row.chunks_exact_mut(3).zip(columns) {
+        match *column {
+            Column::Vector { left, frac } => {
+                let inv = 1.0 - frac;
+                let weights = [inv_tb * inv, inv_tb * frac, tb * inv, tb * frac];
+                let (l, r) = (left * 3, left * 3 + 3);
                 for ch in 0..3 {
-                    let v = weights[0] * f32::from(corners[0][ch])
-                        + weights[1] * f32::from(corners[1][ch])
-                        + weights[2] * f32::from(corners[2][ch])
-                        + weights[3] * f32::from(corners[3][ch]);
-                    out_row[(c + k) * 3 + ch] = v as i32 as u8;
+                    let v = weights[0] * f32::from(upper[l + ch])
+                        + weights[1] * f32::from(upper[r + ch])
+                        + weights[2] * f32::from(lower[l + ch])
+                        + weights[3] * f32::from(lower[r + ch]);
+                    pixel[ch] = v as i32 as u8;
                 }
             }
-            c += 4;
-        }
-        // the remaining columns, in f64
-        let mut x = -x_scale + c as f64 * x_scale;
-        for c in c..out_width {
-            x += x_scale;
-            let left = x.floor() as usize;
-            let right = (left + 1).min(src.width - 1);
-            let lr = x - left as f64;
-            let (tl, tr, bl, br) = (
-                row_at(top, left),
-                row_at(top, right),
-                row_at(bottom, left),
-                row_at(bottom, right),
-            );
-            for ch in 0..3 {
-                let v = (1.0 - tb_frac)
-                    * ((1.0 - lr) * f64::from(tl[ch]) + lr * f64::from(tr[ch]))
-                    + tb_frac * ((1.0 - lr) * f64::from(bl[ch]) + lr * f64::from(br[ch]));
-                out_row[c * 3 + ch] = v as u8;
+            Column::Tail { left, right, frac } => {
+                let (l, r) = (left * 3, right * 3);
+                for ch in 0..3 {
+                    let v = (1.0 - tb_frac)
+                        * ((1.0 - frac) * f64::from(upper[l + ch])
+                            + frac * f64::from(upper[r + ch]))
+                        + tb_frac
+                            * ((1.0 - frac) * f64::from(lower[l + ch])
+                                + frac * f64::from(lower[r + ch]));
+                    pixel[ch] = v as u8;
+                }
             }
         }
     }
-    RgbImage::new(out_height, out_width, out)
 }
 
 /// `pyramid_down<6>`'s next level: `floor(5 n / 6)` rows and columns.

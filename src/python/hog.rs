@@ -58,8 +58,8 @@ impl CoreHogDetector {
             .iter()
             .flat_map(|d| [d.rect.left, d.rect.top, d.rect.right, d.rect.bottom])
             .collect();
-        let boxes = ndarray::Array2::from_shape_vec((found.len(), 4), boxes)
-            .expect("four values per box");
+        let boxes =
+            ndarray::Array2::from_shape_vec((found.len(), 4), boxes).expect("four values per box");
         let confidences: Vec<f64> = found.iter().map(|d| d.confidence).collect();
         let filters: Vec<i64> = found.iter().map(|d| d.filter as i64).collect();
         Ok((
