@@ -253,6 +253,7 @@ class CoreShapePredictor:
     @property
     def num_parts(self) -> int: ...
 
+@final
 class CoreHogDetector:
     def __new__(cls, path: str) -> CoreHogDetector: ...
     def detect(
