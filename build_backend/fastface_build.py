@@ -18,7 +18,8 @@ ROOT = Path(__file__).resolve().parent.parent
 MODELS_OUT = ROOT / "python" / "fastface" / "models"
 SAMPLES_OUT = ROOT / "python" / "fastface" / "samples"
 # What models/build.py needs on top of the standard library; build time only.
-MODEL_BUILD_REQUIRES = ["numpy>=1.23", "onnx>=1.15", "h5py>=3.8"]
+# dlib-bin writes dlib's HOG face detector (models/build.py pins the bytes it writes).
+MODEL_BUILD_REQUIRES = ["numpy>=1.23", "onnx>=1.15", "h5py>=3.8", "dlib-bin==20.0.1.post1"]
 
 
 def _model_build() -> subprocess.Popen[bytes]:

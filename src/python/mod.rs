@@ -10,6 +10,7 @@ mod dlib;
 mod embedder;
 mod engine;
 mod gallery;
+mod hog;
 mod manifest;
 mod pipeline;
 mod tracker;
@@ -109,6 +110,9 @@ mod _core {
 
     #[pymodule_export]
     use super::dlib::{dlib_face_chips, dlib_jitter_chips, CoreShapePredictor};
+
+    #[pymodule_export]
+    use super::hog::CoreHogDetector;
 
     #[pymodule_export]
     const IMAGES_PER_BATCH: usize = crate::pipeline::IMAGES_PER_BATCH;
