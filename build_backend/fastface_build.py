@@ -18,8 +18,18 @@ ROOT = Path(__file__).resolve().parent.parent
 MODELS_OUT = ROOT / "python" / "fastface" / "models"
 SAMPLES_OUT = ROOT / "python" / "fastface" / "samples"
 # What models/build.py needs on top of the standard library; build time only.
-# dlib-bin writes dlib's HOG face detector (models/build.py pins the bytes it writes).
-MODEL_BUILD_REQUIRES = ["numpy>=1.23", "onnx>=1.15", "h5py>=3.8", "dlib-bin==20.0.1.post1"]
+# dlib-bin writes dlib's HOG face detector (models/build.py pins the bytes it
+# writes), where dlib-bin publishes wheels (Linux x86-64 and aarch64, Windows
+# x86-64; Python 3.10-3.14); elsewhere the build leaves that file out and
+# face_recognition's model="hog" maps fastface's boxes onto dlib's instead.
+MODEL_BUILD_REQUIRES = [
+    "numpy>=1.23",
+    "onnx>=1.15",
+    "h5py>=3.8",
+    "dlib-bin==20.0.1.post1; (sys_platform == 'linux' and platform_machine == 'x86_64')"
+    " or (sys_platform == 'linux' and platform_machine == 'aarch64')"
+    " or (sys_platform == 'win32' and platform_machine == 'AMD64')",
+]
 
 
 def _model_build() -> subprocess.Popen[bytes]:

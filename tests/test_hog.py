@@ -5,6 +5,10 @@ photos and LFW images."""
 
 from __future__ import annotations
 
+import ast
+import os
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -15,6 +19,7 @@ from converters import converter
 from fastface._dlib import hog_face_detector
 from fastface._image import load_image
 from fastface._models import SAMPLES_DIR
+from package_copy import copy_package
 from test_face_recognition_suite import CACHE, SDIST, TESTS_MEMBER
 
 LFW = Path(__file__).resolve().parents[2] / "shared" / "faces" / "lfw-view1"
@@ -117,3 +122,38 @@ def test_a_corrupt_model_file_is_a_model_error(tmp_path: Path) -> None:
     bad.write_bytes(b"\x01\x02\x01\x01\x01\x00")
     with pytest.raises(ModelError):
         _core.CoreHogDetector(str(bad))
+
+
+def test_without_the_detector_file_hog_maps_fastfaces_boxes(tmp_path: Path) -> None:
+    """A build where dlib-bin could not write the detector (no wheel for the
+    platform): model="hog" says so once and maps fastface's own boxes onto
+    dlib's, close to the port's."""
+    root = copy_package(tmp_path, without_models=["dlib_hog_frontal_face.svm"])
+    photo = sorted(SAMPLES_DIR.glob("val/*/*.jpg"))[0]
+    script = f"""
+from fastface.compat import face_recognition
+image = face_recognition.load_image_file({str(photo)!r})
+print(face_recognition.face_locations(image))
+print(face_recognition.face_locations(image))
+"""
+    ran = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        capture_output=True,
+        text=True,
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stderr.count("dlib_hog_frontal_face.svm is not in this build") == 1
+    mapped = ast.literal_eval(ran.stdout.splitlines()[0])
+    (top, right, bottom, left), *_ = hog_face_detector_boxes(load_image(photo))
+    assert len(mapped) == 1
+    assert max(abs(a - b) for a, b in zip(mapped[0], (top, right, bottom, left), strict=True)) < 30
+
+
+def hog_face_detector_boxes(image: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """The port's boxes in face_recognition's (top, right, bottom, left) order."""
+    detector = hog_face_detector()
+    assert detector is not None
+    boxes, _, _ = detector.detect(image, 1)
+    return [(int(b[1]), int(b[2]), int(b[3]), int(b[0])) for b in boxes]

@@ -8,7 +8,6 @@ import hashlib
 import importlib.util
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +25,7 @@ from fastface._models import (
 )
 from fastface.cli import main
 from fastface.cli.info import cpu_flags
+from package_copy import copy_package
 from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -188,18 +188,7 @@ def test_a_build_without_tract_runs_on_onnxruntime_and_says_what_tract_needs(
         for name in message["filenames"]
         if name.endswith((".so", ".dylib", ".dll"))
     ]
-    # The package's Python files beside that library; models and samples linked.
-    package = tmp_path / "fastface"
-    source = ROOT / "python" / "fastface"
-    package.mkdir()
-    for entry in source.iterdir():
-        if entry.name in ("models", "samples"):
-            (package / entry.name).symlink_to(entry)
-        elif entry.is_dir():
-            shutil.copytree(entry, package / entry.name)
-        elif not entry.name.startswith("_core."):
-            shutil.copy(entry, package / entry.name)
-    shutil.copy(library, package / "_core.abi3.so")
+    root = copy_package(tmp_path / "build", library=library)
     script = """
 import fastface, fastface._core as core
 from fastface._models import SAMPLES_DIR
@@ -212,7 +201,7 @@ try:
 except fastface.ModelError as err:
     print("refused:", err)
 """
-    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    env = {**os.environ, "PYTHONPATH": str(root)}
     ran = subprocess.run(
         [sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True
     )

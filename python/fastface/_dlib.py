@@ -139,19 +139,28 @@ def large_shape_predictor() -> _core.CoreShapePredictor:
 
 _hog_lock = threading.Lock()
 _hog: _core.CoreHogDetector | None = None
+_hog_looked = False
 
 
-def hog_face_detector() -> _core.CoreHogDetector:
+def hog_face_detector() -> _core.CoreHogDetector | None:
     """dlib's HOG frontal face detector (Boost licence, shipped), ported to Rust:
-    the boxes of dlib's ``get_frontal_face_detector()``; loaded once per process."""
-    global _hog
+    the boxes of dlib's ``get_frontal_face_detector()``; loaded once per process.
+    ``None`` where the build could not write its file (dlib-bin, which writes
+    it, has no wheel for that platform), said once on stderr."""
+    global _hog, _hog_looked
     with _hog_lock:
-        if _hog is None:
+        if not _hog_looked:
             entry = next((d for d in shipped().dlib_detectors if d.name == HOG_DETECTOR), None)
             if entry is None:
                 raise ModelError(f"the model manifest has no {HOG_DETECTOR!r}; reinstall fastface")
             path = MODELS_DIR / entry.file.file
-            if not path.is_file():
-                raise ModelError(f"model file {path} is missing; reinstall fastface")
-            _hog = _core.CoreHogDetector(str(path))
+            if path.is_file():
+                _hog = _core.CoreHogDetector(str(path))
+            else:
+                sys.stderr.write(
+                    f"fastface: {path.name} is not in this build (dlib-bin, which writes it, "
+                    "has no wheel for this platform): model='hog' maps fastface's own "
+                    "boxes onto dlib's\n"
+                )
+            _hog_looked = True
         return _hog

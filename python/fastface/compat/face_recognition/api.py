@@ -11,7 +11,9 @@ Where the behaviour differs
     * Detection, ``model="hog"`` (face_recognition's default): dlib's own HOG
       frontal face detector, ported to Rust with dlib's arithmetic and shipped
       weights (Boost licence): the same boxes as face_recognition's, upsampling
-      included, several times faster.
+      included, at about dlib's speed (where the build could not write the
+      detector's file, dlib-bin having no wheel for the platform, boxes are
+      mapped as for ``"cnn"``, onto HOG's convention).
     * Detection, ``model="cnn"``: fastface's default detector (YuNet, the
       manifest's ``defaults``), not dlib's CNN, its boxes mapped onto the (smaller)
       boxes of dlib's CNN (MMOD) detector by a shift and scale fitted on faces both
@@ -151,8 +153,9 @@ def _detections(
     CNN boxes, without those dlib could not see at this upsampling."""
     _check_detector(model)
     times = _check_upsample(number_of_times_to_upsample)
-    if model == "hog":
-        boxes, confidences, _ = hog_face_detector().detect(image, times)
+    hog = hog_face_detector() if model == "hog" else None
+    if hog is not None:
+        boxes, confidences, _ = hog.detect(image, times)
         return [
             ((int(b[0]), int(b[1]), int(b[2]), int(b[3])), float(c))
             for b, c in zip(boxes, confidences, strict=True)
