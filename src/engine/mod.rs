@@ -4,6 +4,7 @@
 //! detectors and embedders alike, goes through [`build_engine`], so `engine=`
 //! means the same thing everywhere.
 
+mod freed_memory;
 mod measured_kernels;
 mod ort_cache;
 mod ort_engine;

@@ -126,13 +126,15 @@ impl OrtEngine {
             let saving = self
                 .optimising_builder()?
                 .with_optimized_model_path(scratch.join(GRAPH))
-                .and_then(|builder| {
-                    builder.with_config_entry(
-                        "session.optimized_model_external_initializers_file_name",
-                        WEIGHTS,
-                    )
-                })
                 .ok()
+                .and_then(|builder| {
+                    builder
+                        .with_config_entry(
+                            "session.optimized_model_external_initializers_file_name",
+                            WEIGHTS,
+                        )
+                        .ok()
+                })
                 .and_then(|mut builder| builder.commit_from_file(source).ok());
             match saving {
                 Some(session) => {
