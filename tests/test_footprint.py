@@ -244,3 +244,20 @@ def test_tract_keeps_its_timed_kernel_choices_for_the_next_process(tmp_path: Pat
     for embeddings in (first, second, damaged):
         np.testing.assert_array_equal(embeddings, uncached)
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_importing_fastface_leaves_openblas_settings_as_they_were() -> None:
+    """numpy is loaded with OpenBLAS's threads told not to spin, through a
+    variable that is gone again afterwards; a value the user set stays."""
+    code = 'import os, json; import fastface; print(json.dumps(os.environ.get("{0}")))'
+    setting = "OPENBLAS_THREAD_TIMEOUT"
+    env = {k: v for k, v in os.environ.items() if k != setting}
+    for value in (None, "7"):
+        out = subprocess.run(
+            [sys.executable, "-c", code.format(setting)],
+            check=True,
+            capture_output=True,
+            text=True,
+            env=env if value is None else {**env, setting: value},
+        ).stdout
+        assert json.loads(out.strip().splitlines()[-1]) == value

@@ -9,6 +9,7 @@ those points exactly with SIMD; videos are tracked and photo collections cluster
 
 from typing import TYPE_CHECKING
 
+from . import _quiet_blas  # noqa: F401  (first: before numpy loads)
 from ._embedder import Embedder, embed_faces
 from ._image import load_image, max_image_pixels, set_max_image_pixels
 from ._pipeline import (
