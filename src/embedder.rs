@@ -49,9 +49,8 @@ pub struct Embedder {
 pub const ENGINE_BATCH: usize = 32;
 
 impl Embedder {
-    /// Loads the network and readies it for single crops, to run on
-    /// `workers`' threads. A network whose output does not have `spec.dim`
-    /// values per face is reported on its first run.
+    /// Loads the network, to run on `workers`' threads. A network whose output
+    /// does not have `spec.dim` values per face is reported on its first run.
     pub fn new(
         source: ModelSource<'_>,
         spec: EmbedderSpec,
@@ -64,9 +63,6 @@ impl Embedder {
             ));
         }
         let engine = build_engine(engine, source, Workload::Heavy(workers.clone()))?;
-        // Ready for its first run now, where loading may be overlapped with
-        // detection (`Pipeline::embed`), rather than at that run.
-        engine.prepare([1, 3, spec.height, spec.width])?;
         Ok(Self {
             engine,
             spec,

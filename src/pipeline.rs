@@ -354,16 +354,20 @@ impl Pipeline {
 
     /// Detects, aligns and embeds every face of every image.
     pub fn embed(&self, images: &[ArrayView3<'_, u8>]) -> Result<Vec<ImageFaces>> {
-        let overlap_loading = !self.embedders_loaded() && self.workers.threads() >= 2;
+        let overlap_loading = !self.embedders_loaded()
+            && self.engine == EngineChoice::OnnxRuntime
+            && self.workers.threads() >= 2;
         let detections = if !overlap_loading {
             self.detect(images)?
         } else {
-            // The first call loads the embedder (the slowest part of a start:
-            // onnxruntime's session, tract's optimised plan) while the
-            // detector loads and runs on the workers. The embedder loads on
-            // the caller's thread as without the overlap: on a worker its
-            // memory would come from another malloc arena, which keeps more
-            // of what loading frees.
+            // The first call loads the embedder (onnxruntime's session: the
+            // slowest part of a start) while the detector loads and runs on
+            // the workers, on the caller's thread as without the overlap (on
+            // a worker its memory would come from another malloc arena, which
+            // keeps more of what loading frees). Not with tract, whose
+            // loading only parses the file (its plan is made at the first
+            // run): overlapping its plan with detection was tried, and gave
+            // no measured gain while raising the peak resident memory.
             std::thread::scope(|scope| {
                 let detecting = scope.spawn(|| self.detect(images));
                 let loaded = self.embedders().map(drop);

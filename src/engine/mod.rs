@@ -31,14 +31,6 @@ pub trait Engine: Send + Sync {
     /// network accepts) and returns every output of the graph, in graph order,
     /// with batch as the first axis.
     fn run(&self, input: ArrayView4<'_, f32>) -> Result<Vec<ArrayD<f32>>>;
-
-    /// Readies the network for runs of single items of shape `item`
-    /// (`[1, channels, height, width]`), so that a load can be overlapped
-    /// with other work rather than delay the first run: tract builds its
-    /// plan for that shape here; an onnxruntime session is ready once made.
-    fn prepare(&self, _item: [usize; 4]) -> Result<()> {
-        Ok(())
-    }
 }
 
 /// Which engine to use, as chosen by the user.

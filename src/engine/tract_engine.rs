@@ -452,10 +452,6 @@ impl Engine for TractEngine {
         "tract"
     }
 
-    fn prepare(&self, item: [usize; 4]) -> Result<()> {
-        self.plan(item).map(drop)
-    }
-
     fn run(&self, input: ArrayView4<'_, f32>) -> Result<Vec<ArrayD<f32>>> {
         if input.len_of(Axis(0)) == 0 {
             return Err(Error::invalid("an engine run needs at least one item"));
