@@ -9,8 +9,9 @@ thread, one photo after another: ``load_image_file`` then ``face_encodings``
 its networks over every core. Detectors differ: fastface runs YuNet,
 face_recognition dlib's HOG detector with one upsampling (its default). A second
 row gives each side only the encoding step, on face_recognition's own face
-locations; the next rows time ``face_locations`` (``model="hog"`` and ``"cnn"``: dlib's
-HOG and CNN detectors against fastface's detector with the box mapped to each),
+locations; the next rows time ``face_locations`` (``model="hog"``: dlib's HOG detector
+against fastface's Rust port of it, the same boxes, with one upsampling and without;
+``"cnn"``: dlib's CNN detector against fastface's detector with the box mapped),
 ``face_landmarks`` (5 and 68 points) and ``face_encodings`` with ``num_jitters=10``,
 the last three on face_recognition's locations. Prints photos per second (medians over repeats, both measured in the
 same run), their ratio, and how far apart the two libraries' encodings of the same
@@ -88,6 +89,10 @@ def main() -> None:
         ("end to end (decode, detect, encode)", end_to_end),
         ("encodings on given locations", encodings_only),
         ("face_locations, model='hog'", per_image("face_locations")),
+        (
+            "face_locations, hog, no upsampling",
+            per_image("face_locations", number_of_times_to_upsample=0),
+        ),
         ("face_locations, model='cnn'", per_image("face_locations", model="cnn")),
         ("face_landmarks, model='small'", on_locations("face_landmarks", model="small")),
         ("face_landmarks, model='large'", on_locations("face_landmarks", model="large")),

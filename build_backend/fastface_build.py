@@ -18,11 +18,12 @@ ROOT = Path(__file__).resolve().parent.parent
 MODELS_OUT = ROOT / "python" / "fastface" / "models"
 SAMPLES_OUT = ROOT / "python" / "fastface" / "samples"
 # What models/build.py needs on top of the standard library; build time only.
-MODEL_BUILD_REQUIRES = ["numpy>=1.23", "onnx>=1.15", "h5py>=3.8"]
+# dlib-bin writes dlib's HOG face detector (models/build.py pins the bytes it writes).
+MODEL_BUILD_REQUIRES = ["numpy>=1.23", "onnx>=1.15", "h5py>=3.8", "dlib-bin==20.0.1.post1"]
 
 
-def _ensure_models() -> None:
-    subprocess.run(
+def _model_build() -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
         [
             sys.executable,
             str(ROOT / "models" / "build.py"),
@@ -31,9 +32,13 @@ def _ensure_models() -> None:
             "--samples",
             str(SAMPLES_OUT),
         ],
-        check=True,
         cwd=ROOT,
     )
+
+
+def _finish(model_build: subprocess.Popen[bytes]) -> None:
+    if model_build.wait() != 0:
+        raise subprocess.CalledProcessError(model_build.returncode, model_build.args)
 
 
 def get_requires_for_build_wheel(config_settings: Any = None) -> list[str]:
@@ -47,15 +52,25 @@ def get_requires_for_build_editable(config_settings: Any = None) -> list[str]:
 def build_wheel(
     wheel_directory: str, config_settings: Any = None, metadata_directory: str | None = None
 ) -> str:
-    _ensure_models()
+    # The wheel packs the models: they must exist before maturin starts.
+    _finish(_model_build())
     return str(maturin.build_wheel(wheel_directory, config_settings, metadata_directory))
 
 
 def build_editable(
     wheel_directory: str, config_settings: Any = None, metadata_directory: str | None = None
 ) -> str:
-    _ensure_models()
-    return str(maturin.build_editable(wheel_directory, config_settings, metadata_directory))
+    # An editable install reads the models from the source tree when it runs, so
+    # they are built while the core compiles (its serial tail leaves a core idle).
+    model_build = _model_build()
+    try:
+        built = maturin.build_editable(wheel_directory, config_settings, metadata_directory)
+    except BaseException:
+        model_build.kill()
+        model_build.wait()
+        raise
+    _finish(model_build)
+    return str(built)
 
 
 get_requires_for_build_sdist = maturin.get_requires_for_build_sdist

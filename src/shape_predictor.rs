@@ -264,13 +264,22 @@ impl ShapePredictor {
 /// Sequential reader of dlib's `serialize` encoding: integers as a header byte (low
 /// nibble: byte count, bit 7: sign) followed by little-endian magnitude bytes; reals
 /// as an integer mantissa and exponent.
-struct DlibReader<'a> {
+pub(crate) struct DlibReader<'a> {
     data: &'a [u8],
     pos: usize,
 }
 
-impl DlibReader<'_> {
-    fn int(&mut self) -> Result<i64> {
+impl<'a> DlibReader<'a> {
+    pub(crate) fn new(data: &'a [u8]) -> Self {
+        Self { data, pos: 0 }
+    }
+
+    /// Whether every byte has been read.
+    pub(crate) fn at_end(&self) -> bool {
+        self.pos == self.data.len()
+    }
+
+    pub(crate) fn int(&mut self) -> Result<i64> {
         let head = *self
             .data
             .get(self.pos)
@@ -296,7 +305,7 @@ impl DlibReader<'_> {
     }
 
     /// A non-negative count no larger than `max`.
-    fn count(&mut self, max: usize, what: &str) -> Result<usize> {
+    pub(crate) fn count(&mut self, max: usize, what: &str) -> Result<usize> {
         let v = self.int()?;
         usize::try_from(v)
             .ok()
@@ -305,6 +314,11 @@ impl DlibReader<'_> {
     }
 
     fn real(&mut self) -> Result<f32> {
+        Ok(self.real_f64()? as f32)
+    }
+
+    /// A `double` as dlib writes it (its `float`s are read the same way).
+    pub(crate) fn real_f64(&mut self) -> Result<f64> {
         let mantissa = self.int()?;
         let exponent = self.int()?;
         if exponent.abs() >= 30000 {
@@ -313,7 +327,7 @@ impl DlibReader<'_> {
         // mantissa * 2^exponent in f64, in two steps so that no factor underflows
         let half = (exponent / 2) as i32;
         let rest = (exponent - i64::from(half)) as i32;
-        Ok((mantissa as f64 * 2f64.powi(half) * 2f64.powi(rest)) as f32)
+        Ok(mantissa as f64 * 2f64.powi(half) * 2f64.powi(rest))
     }
 
     /// dlib's `matrix<float, 0, 1>`: `-rows`, `-cols`, then the values.
@@ -332,7 +346,7 @@ impl DlibReader<'_> {
 /// trees, then per cascade the feature pixels' anchor landmarks and offsets) rewritten
 /// in the flat little-endian layout of [`ShapePredictor::from_bytes`].
 fn dlib_to_flat(data: &[u8]) -> Result<Vec<u8>> {
-    let mut r = DlibReader { data, pos: 0 };
+    let mut r = DlibReader::new(data);
     if r.int()? != 1 {
         return Err(Error::model(
             "not a dlib shape_predictor (version is not 1)",

@@ -8,6 +8,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -163,3 +164,69 @@ def test_dependency_rule_matches_the_pyproject_markers() -> None:
         assert onnxruntime_is_a_dependency(system, machine, python) == by_markers, environment
     assert onnxruntime_is_a_dependency() == any(m.evaluate() for m in markers)
     assert sys.platform != "linux" or onnxruntime_is_a_dependency("linux", "x86_64", (3, 12))
+
+
+def test_a_build_without_tract_runs_on_onnxruntime_and_says_what_tract_needs(
+    tmp_path: Path,
+) -> None:
+    """What `bash scripts/setup.sh` builds for the demo: the core without the
+    `tract` feature. It embeds on onnxruntime; asking for tract is a ModelError
+    that says how to get it, and `fastface info` says tract is not built in."""
+    built = subprocess.run(
+        ["cargo", "build", "--release", "--no-default-features", "--features", "python"]
+        + ["--message-format=json-render-diagnostics"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    (library,) = [
+        name
+        for line in built.stdout.splitlines()
+        if (message := json.loads(line)).get("reason") == "compiler-artifact"
+        and message["target"]["name"] == "fastface"
+        for name in message["filenames"]
+        if name.endswith((".so", ".dylib", ".dll"))
+    ]
+    # The package's Python files beside that library; models and samples linked.
+    package = tmp_path / "fastface"
+    source = ROOT / "python" / "fastface"
+    package.mkdir()
+    for entry in source.iterdir():
+        if entry.name in ("models", "samples"):
+            (package / entry.name).symlink_to(entry)
+        elif entry.is_dir():
+            shutil.copytree(entry, package / entry.name)
+        elif not entry.name.startswith("_core."):
+            shutil.copy(entry, package / entry.name)
+    shutil.copy(library, package / "_core.abi3.so")
+    script = """
+import fastface, fastface._core as core
+from fastface._models import SAMPLES_DIR
+assert not core.TRACT_BUILT_IN
+photo = sorted(SAMPLES_DIR.glob("val/*/*.jpg"))[0]
+(face,) = fastface.embed(photo)
+print("embedded", face.embedding.shape[0])
+try:
+    fastface.FaceRecognizer(engine="tract").embed(photo)
+except fastface.ModelError as err:
+    print("refused:", err)
+"""
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    ran = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert ran.returncode == 0, ran.stderr
+    embedded, refused = ran.stdout.splitlines()
+    assert embedded == f"embedded {manifest()[default_model()].dim}"
+    assert "no tract engine" in refused and "scripts/setup.sh test" in refused
+    info = subprocess.run(
+        [sys.executable, "-m", "fastface", "info", "--json"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert info.returncode == 0, info.stderr
+    report = json.loads(info.stdout)
+    assert report["tract"] is None and report["engine"] == "onnxruntime"

@@ -5,6 +5,7 @@ exact Gallery on the same rows."""
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,9 +15,11 @@ import numpy as np
 import pgvector  # noqa: F401
 import psycopg
 import pytest
+from fastface._galleries import close_gallery
 from fastface._models import SAMPLES_DIR
 from fastface._pg_gallery import PgGallery
 from fastface.cli import embed as embed_command
+from fastface.cli import main as cli_main
 from local_postgres import LocalPostgres
 
 DISTANCE_TOLERANCE = 1e-5
@@ -243,3 +246,63 @@ def test_real_faces_from_parquet_and_ffg_match_local_gallery(pg_url: str, tmp_pa
             assert_same_candidates(mine.candidates, theirs.candidates, row_offset=1)
             assert theirs.label == mine.label
         remote.drop()
+
+
+def test_one_gallery_protocol_for_files_and_databases(
+    pg_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`fastface enroll` writes, and `fastface identify`, `match` and `track` read,
+    a postgresql:// gallery as they do a gallery file, with the same answers."""
+    people = sorted(p for p in (SAMPLES_DIR / "train").iterdir() if p.is_dir())
+    listing = tmp_path / "people.csv"
+    listing.write_text(
+        "".join(f"{photo},{p.name}\n" for p in people for photo in sorted(p.glob("*.jpg"))[:3])
+    )
+    probes = sorted((SAMPLES_DIR / "val").glob("*/*.jpg"))[::5][:4]
+    file = tmp_path / "people.gallery"
+    for target in (str(file), pg_url):
+        assert cli_main(["enroll", "--csv", str(listing), "-o", target, "-q"]) == 0
+    enrolled = capsys.readouterr().out
+    assert "enrolled 15 faces of 5 people" in enrolled
+    assert f"into postgresql://127.0.0.1:{pg_url.rsplit(':', 1)[1]}" in enrolled
+
+    database = fastface.open_gallery(pg_url)
+    try:
+        assert isinstance(database, PgGallery)
+        assert isinstance(database, fastface.GalleryProtocol)
+        local = fastface.open_gallery(file)
+        assert isinstance(local, fastface.GalleryProtocol)
+        assert database.labels() == local.labels()
+        # match takes the open gallery or its location, file or database alike.
+        for gallery in (database, pg_url):
+            for mine, theirs in zip(
+                fastface.match(local, probes), fastface.match(gallery, probes), strict=True
+            ):
+                assert [m.label for m in theirs] == [m.label for m in mine]
+                assert [m.label for m in mine][0] is not None
+                np.testing.assert_allclose(
+                    [m.distance for m in theirs], [m.distance for m in mine], atol=1e-5
+                )
+        # The tracker searches from Rust: a database's rows are read into memory once.
+        frames = [fastface.load_image(probes[0])] * 2
+        named = [t.label for frame in fastface.track(frames, database) for t in frame.tracks]
+        assert named and set(named) == {probes[0].parent.name}
+    finally:
+        close_gallery(database)
+
+    answers = []
+    for gallery in (str(file), pg_url):
+        assert cli_main(["identify", gallery, *map(str, probes), "--json", "--top-k", "2"]) == 0
+        answers.append(json.loads(capsys.readouterr().out))
+    assert answers[1]["gallery"] == "postgresql://127.0.0.1:" + pg_url.rsplit(":", 1)[1]
+    for mine, theirs in zip(answers[0]["images"], answers[1]["images"], strict=True):
+        assert [f["label"] for f in theirs["faces"]] == [f["label"] for f in mine["faces"]]
+        for a, b in zip(mine["faces"], theirs["faces"], strict=True):
+            assert abs(a["distance"] - b["distance"]) < 1e-5
+
+    # A database that is not there is one clear line, without the URL's password.
+    missing = "postgresql://someone:secret@127.0.0.1:1/nothing"
+    assert cli_main(["identify", missing, str(probes[0])]) != 0
+    error = capsys.readouterr().err
+    assert "cannot read gallery postgresql://127.0.0.1:1/nothing" in error
+    assert "secret" not in error

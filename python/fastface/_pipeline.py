@@ -40,7 +40,8 @@ from .errors import GalleryError, ImageError
 if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
 
-    from ._gallery import Gallery, Match
+    from ._galleries import GalleryProtocol
+    from ._gallery import Match
 
 __all__ = [
     "Face",
@@ -401,7 +402,7 @@ class FaceRecognizer:
 
     # ------------------------------------------------------ galleries, identity
 
-    def enroll(self, gallery: Gallery, label: str, images: Any) -> int:
+    def enroll(self, gallery: GalleryProtocol, label: str, images: Any) -> int:
         """Adds the main face of each image (one image or a list) to ``gallery``
         under ``label``; images without a face add nothing. Returns how many
         faces were added. Raises :class:`~fastface.GalleryError` when the
@@ -416,7 +417,7 @@ class FaceRecognizer:
 
     def identify(
         self,
-        gallery: Gallery,
+        gallery: GalleryProtocol,
         images: Sequence[ImageSource],
         *,
         threshold: float | None = None,
@@ -443,7 +444,7 @@ class FaceRecognizer:
         )
         return [[next(matches) for _ in found] for found in per_image]
 
-    def _check_gallery(self, gallery: Gallery) -> None:
+    def _check_gallery(self, gallery: GalleryProtocol) -> None:
         if gallery.model_id != self.model_id:
             raise GalleryError(
                 f"the gallery holds embeddings of model {gallery.model_id!r}, but this "

@@ -452,8 +452,9 @@ def track(
     not decode (or an item of an iterable that is not a frame) is skipped and
     counted (``VideoTracks.skipped``); the stream goes on.
 
-    ``gallery`` (a :class:`~fastface.Gallery`, a gallery file, or a mapping of
-    label to images) names the tracks, within ``threshold`` (default: the
+    ``gallery`` (a :class:`~fastface.Gallery`, a gallery file, a
+    ``postgresql://`` gallery, whose rows are read into memory once, or a
+    mapping of label to images) names the tracks, within ``threshold`` (default: the
     recognizer's or the gallery's). Without one nothing is embedded and every
     ``label`` is ``None``. A track is embedded when it starts, when a clearly
     better view of it arrives (by :attr:`~fastface.Face.quality`), and while

@@ -5,7 +5,7 @@
 
 use serde::Deserialize;
 
-use super::{AlignmentEntry, Manifest, ModelEntry};
+use super::{AlignmentEntry, LandmarksEntry, Manifest, ModelEntry};
 use crate::dlib_align::BoxMap;
 use crate::error::{Error, Result};
 
@@ -72,7 +72,8 @@ pub struct DetectorInfo {
     pub detect_long_side: usize,
 }
 
-/// A landmark model an alignment uses (dlib's 5-point shape predictor).
+/// A dlib model file: a landmark model an alignment uses (dlib's 5-point shape
+/// predictor) or one of dlib's detectors (its HOG face detector).
 #[derive(Debug, Clone, PartialEq)]
 pub struct LandmarksInfo {
     pub name: String,
@@ -80,6 +81,19 @@ pub struct LandmarksInfo {
     pub file: ShippedFile,
     pub license: String,
     pub source: Source,
+}
+
+fn dlib_file_info(l: &LandmarksEntry) -> LandmarksInfo {
+    LandmarksInfo {
+        name: l.name.clone(),
+        model_id: l.model_id.clone(),
+        file: ShippedFile {
+            file: l.file.clone(),
+            sha256: l.file_sha256.clone(),
+        },
+        license: l.license.clone(),
+        source: l.source.clone(),
+    }
 }
 
 /// The face detector whose box convention [`Manifest::dlib_box`] maps onto.
@@ -129,20 +143,15 @@ impl Manifest {
 
     /// Every landmark model, sorted by name.
     pub fn landmarks_infos(&self) -> Vec<LandmarksInfo> {
-        let mut landmarks: Vec<LandmarksInfo> = (self.landmarks.values())
-            .map(|l| LandmarksInfo {
-                name: l.name.clone(),
-                model_id: l.model_id.clone(),
-                file: ShippedFile {
-                    file: l.file.clone(),
-                    sha256: l.file_sha256.clone(),
-                },
-                license: l.license.clone(),
-                source: l.source.clone(),
-            })
-            .collect();
+        let mut landmarks: Vec<LandmarksInfo> =
+            self.landmarks.values().map(dlib_file_info).collect();
         landmarks.sort_by(|a, b| a.name.cmp(&b.name));
         landmarks
+    }
+
+    /// dlib's detectors ported to Rust (`src/hog/`), in the manifest's order.
+    pub fn dlib_detector_infos(&self) -> Vec<LandmarksInfo> {
+        self.dlib_detectors.iter().map(dlib_file_info).collect()
     }
 
     fn info(&self, entry: &ModelEntry) -> ModelInfo {

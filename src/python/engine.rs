@@ -7,6 +7,7 @@ use pyo3::prelude::*;
 
 use super::detached;
 use crate::engine::{self, EngineChoice};
+#[cfg(feature = "tract")]
 use crate::workers::Workers;
 
 /// Loads onnxruntime's shared library (the one inside the `onnxruntime` Python
@@ -36,11 +37,17 @@ pub fn engine_name(engine: EngineChoice) -> &'static str {
     }
 }
 
-/// tract's instruction set, the worker threads, (kernel, products) pairs, and
-/// whether the kernels were chosen by timing them.
-type TractInfo = (String, usize, Vec<(String, usize)>, bool);
+/// tract's instruction set, (kernel, products) pairs, and whether the kernels
+/// were chosen by timing them.
+type TractInfo = (String, Vec<(String, usize)>, bool);
 
-/// For `fastface info`: tract's instruction set, the worker threads, the
+/// The threads of the Rust worker pool (tract, detection, search).
+#[pyfunction]
+pub fn worker_threads() -> usize {
+    rayon::current_num_threads()
+}
+
+/// For `fastface info`: tract's instruction set, the
 /// matrix-product kernels the tract engine runs on this CPU for one item of the
 /// model at `path`, and whether it chose them by timing (else tract's cost
 /// model chose, `FASTFACE_TRACT_KERNELS=model`).
@@ -52,17 +59,20 @@ pub fn tract_info(
     height: usize,
     width: usize,
 ) -> PyResult<TractInfo> {
-    detached(py, || {
-        let tract = engine::TractEngine::new(
-            engine::ModelSource::Path(&path),
-            engine::Workload::Heavy(Workers::all_cores()),
-        )?;
-        let kernels = tract.matmul_kernels([1, channels, height, width])?;
-        Ok::<_, crate::error::Error>((
-            engine::tract_isa(),
-            rayon::current_num_threads(),
-            kernels,
-            engine::kernels_measured(),
-        ))
-    })
+    detached(py, || tract_kernels(&path, [1, channels, height, width]))
+}
+
+#[cfg(feature = "tract")]
+fn tract_kernels(path: &std::path::Path, shape: [usize; 4]) -> crate::error::Result<TractInfo> {
+    let tract = engine::TractEngine::new(
+        engine::ModelSource::Path(path),
+        engine::Workload::Heavy(Workers::all_cores()),
+    )?;
+    let kernels = tract.matmul_kernels(shape)?;
+    Ok((engine::tract_isa(), kernels, engine::kernels_measured()))
+}
+
+#[cfg(not(feature = "tract"))]
+fn tract_kernels(_: &std::path::Path, _: [usize; 4]) -> crate::error::Result<TractInfo> {
+    Err(engine::tract_missing())
 }

@@ -10,7 +10,7 @@ use pyo3::prelude::*;
 
 use super::detached;
 use crate::engine::EngineChoice;
-use crate::manifest::{self, DlibConvention};
+use crate::manifest::{self, DlibConvention, LandmarksInfo};
 
 /// The engine names `engine=` takes everywhere.
 pub const ENGINES: [&str; 3] = EngineChoice::NAMES;
@@ -152,7 +152,8 @@ impl DetectorSpec {
     }
 }
 
-/// A landmark model that an alignment uses (dlib's 5-point shape predictor).
+/// A dlib model file: a landmark model that an alignment uses (dlib's 5-point
+/// shape predictor) or one of dlib's detectors (its HOG face detector).
 #[pyclass(module = "fastface._core", frozen, get_all)]
 #[derive(Clone)]
 pub struct LandmarkSpec {
@@ -170,6 +171,7 @@ pub struct Manifest {
     models: Vec<ModelSpec>,
     detectors: Vec<DetectorSpec>,
     landmarks: Vec<LandmarkSpec>,
+    dlib_detectors: Vec<LandmarkSpec>,
 }
 
 #[pymethods]
@@ -185,19 +187,20 @@ impl Manifest {
                 detect_long_side: d.detect_long_side,
             })
             .collect();
-        let landmarks = (inner.landmarks_infos().into_iter())
-            .map(|l| LandmarkSpec {
-                name: l.name,
-                model_id: l.model_id,
-                file: l.file.into(),
-                license: l.license,
-                source: l.source.into(),
-            })
-            .collect();
+        let spec = |l: LandmarksInfo| LandmarkSpec {
+            name: l.name,
+            model_id: l.model_id,
+            file: l.file.into(),
+            license: l.license,
+            source: l.source.into(),
+        };
+        let landmarks = inner.landmarks_infos().into_iter().map(spec).collect();
+        let dlib_detectors = inner.dlib_detector_infos().into_iter().map(spec).collect();
         Ok(Self {
             models: inner.model_infos().into_iter().map(Into::into).collect(),
             detectors,
             landmarks,
+            dlib_detectors,
             inner: Arc::new(inner),
         })
     }
@@ -240,6 +243,13 @@ impl Manifest {
     #[getter]
     fn landmarks(&self) -> Vec<LandmarkSpec> {
         self.landmarks.clone()
+    }
+
+    /// dlib's detectors that fastface runs in Rust (its HOG face detector), with
+    /// their files and licences.
+    #[getter]
+    fn dlib_detectors(&self) -> Vec<LandmarkSpec> {
+        self.dlib_detectors.clone()
     }
 
     /// The threshold of model ``model`` whose false-accept rate on its

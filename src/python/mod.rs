@@ -10,6 +10,7 @@ mod dlib;
 mod embedder;
 mod engine;
 mod gallery;
+mod hog;
 mod manifest;
 mod pipeline;
 mod tracker;
@@ -102,13 +103,16 @@ mod _core {
     #[pymodule_export]
     use super::{
         _panic_for_tests, detector::CoreDetector, embedder::CoreEmbedder, engine::load_onnxruntime,
-        engine::onnxruntime_loaded, engine::tract_info, gallery::CoreGallery,
-        pipeline::CorePipeline, tracker::CoreTracker, FastfaceError, GalleryError, ImageError,
-        ModelError,
+        engine::onnxruntime_loaded, engine::tract_info, engine::worker_threads,
+        gallery::CoreGallery, pipeline::CorePipeline, tracker::CoreTracker, FastfaceError,
+        GalleryError, ImageError, ModelError,
     };
 
     #[pymodule_export]
     use super::dlib::{dlib_face_chips, dlib_jitter_chips, CoreShapePredictor};
+
+    #[pymodule_export]
+    use super::hog::CoreHogDetector;
 
     #[pymodule_export]
     const IMAGES_PER_BATCH: usize = crate::pipeline::IMAGES_PER_BATCH;
@@ -118,6 +122,9 @@ mod _core {
 
     #[pymodule_export]
     const MAX_DIM: usize = crate::gallery::MAX_DIM;
+
+    #[pymodule_export]
+    const TRACT_BUILT_IN: bool = crate::engine::TRACT_BUILT_IN;
 
     #[pymodule_export]
     const VIDEO_DETECT_LONG_SIDE: usize = crate::track::stream::VIDEO_DETECT_LONG_SIDE;

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from .._gallery import Gallery
+from .._galleries import GalleryProtocol
 from .._pipeline import choose_face
 from ._inputs import embedded_photos
 
@@ -32,7 +32,7 @@ class Enrolment:
     """Photos that could not be read: path and why."""
     seconds: float = 0.0
 
-    def add_to(self, gallery: Gallery) -> None:
+    def add_to(self, gallery: GalleryProtocol) -> None:
         gallery.add_embeddings(self.labels, np.stack(self.embeddings))
 
 

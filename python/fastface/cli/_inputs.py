@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import _core
-from .._gallery import Gallery
+from .._galleries import GalleryProtocol, is_database_url, open_gallery, shown_location
 from .._models import default_detector, default_model
 from .._photos import Photo, embed_photos
 from ..errors import GalleryError
@@ -45,7 +45,7 @@ def add_recognizer_options(parser: argparse.ArgumentParser, gallery: str | None 
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
-def recognizer(args: argparse.Namespace, gallery: Gallery | None = None) -> FaceRecognizer:
+def recognizer(args: argparse.Namespace, gallery: GalleryProtocol | None = None) -> FaceRecognizer:
     """The recognizer ``--model``, ``--detector`` and ``--engine`` ask for; with
     ``gallery``, on that gallery's model (``--model`` was checked against it)."""
     from .._pipeline import FaceRecognizer
@@ -74,13 +74,15 @@ def add_precision_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def load_gallery(path: str, model: str | None, precision: str = "float32") -> Gallery:
-    """The gallery file at ``path``, checked against ``model`` when one is given."""
-    p = existing_file(path, "gallery")
+def load_gallery(location: str, model: str | None, precision: str = "float32") -> GalleryProtocol:
+    """The gallery at ``location`` (a file, or a ``postgresql://`` URL: see
+    :func:`fastface.open_gallery`), checked against ``model`` when one is given."""
+    if not is_database_url(location):
+        existing_file(location, "gallery")
     try:
-        return Gallery.load(p, model=model, precision=precision)
-    except GalleryError as exc:
-        raise CliError(f"cannot read gallery {path}: {exc}") from None
+        return open_gallery(location, model=model, precision=precision)
+    except (GalleryError, ImportError) as exc:
+        raise CliError(f"cannot read gallery {shown_location(location)}: {exc}") from None
 
 
 def photos_in(folder: Path) -> list[Path]:

@@ -7,6 +7,7 @@ import argparse
 import csv
 from pathlib import Path
 
+from .._galleries import GalleryProtocol, is_database_url, shown_location
 from .._gallery import Gallery
 from ._enrolment import enrol_photos
 from ._inputs import (
@@ -21,7 +22,14 @@ from ._output import CliError, note, rel
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("source", metavar="DIR", help="folder of <person>/<photos>, or a CSV file")
-    parser.add_argument("-o", "--output", required=True, metavar="GALLERY", help="gallery file")
+    parser.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="GALLERY",
+        help="gallery file, or a postgresql:// URL: the faces are added to that database "
+        "gallery (its table fastface_faces), as with --append",
+    )
     parser.add_argument(
         "--append", action="store_true", help="add to GALLERY instead of replacing it"
     )
@@ -69,9 +77,11 @@ def run(args: argparse.Namespace) -> int:
     if use_csv and not source.is_file():
         raise CliError(f"{args.source} is not a CSV file")
     items = _items_from_csv(source) if use_csv else _items_from_folder(source)
+    to_database = is_database_url(args.output)
     output = Path(args.output)
-    if args.append and output.exists():
-        gallery = load_gallery(str(output), args.model)
+    gallery: GalleryProtocol
+    if to_database or (args.append and output.exists()):
+        gallery = load_gallery(args.output, args.model)
         before = len(gallery)
     else:
         gallery = Gallery(args.model)
@@ -81,11 +91,13 @@ def run(args: argparse.Namespace) -> int:
     if not enrolment.labels:
         raise CliError(f"no face found in any of the {len(items)} photos; nothing written")
     enrolment.add_to(gallery)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    gallery.save(output)
+    if isinstance(gallery, Gallery):
+        output.parent.mkdir(parents=True, exist_ok=True)
+        gallery.save(output)
+    target = shown_location(args.output) if to_database else rel(output)
 
     people = len(dict.fromkeys(enrolment.labels))
-    action = f"appended to {rel(output)}" if before else f"into {rel(output)}"
+    action = f"appended to {target}" if before else f"into {target}"
     print(
         f"enrolled {len(enrolment.labels)} faces of {people} people from {len(items)} photos "
         f"{action} ({len(gallery)} faces of {len(gallery.identities())} people in the gallery; "

@@ -14,7 +14,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from .._gallery import Gallery, Match
+from .._galleries import GalleryProtocol, shown_location
+from .._gallery import Match
 from .._image import load_image
 from ._drawing import draw_labelled_boxes
 from ._inputs import (
@@ -33,7 +34,10 @@ if TYPE_CHECKING:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("gallery", help="gallery file from `fastface enroll`")
+    parser.add_argument(
+        "gallery",
+        help="gallery file from `fastface enroll`, or a postgresql:// URL of a database gallery",
+    )
     parser.add_argument("images", nargs="+", metavar="IMAGE")
     parser.add_argument("--json", action="store_true", help="JSON on stdout")
     parser.add_argument(
@@ -104,7 +108,7 @@ class _Identified:
 
 
 def _identify(
-    gallery: Gallery, args: argparse.Namespace, threshold: float | None
+    gallery: GalleryProtocol, args: argparse.Namespace, threshold: float | None
 ) -> tuple[list[_Identified], float]:
     found = recognizer(args, gallery)
     limit = threshold if threshold is not None else found.threshold
@@ -137,7 +141,9 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"--top-k must be at least 1, got {args.top_k}")
     gallery = load_gallery(args.gallery, args.model, args.precision)
     if len(gallery) == 0:
-        raise CliError(f"gallery {args.gallery} is empty: enrol faces with `fastface enroll`")
+        raise CliError(
+            f"gallery {shown_location(args.gallery)} is empty: enrol faces with `fastface enroll`"
+        )
     for image in args.images:
         existing_file(image, "image")
     results, threshold = _identify(gallery, args, args.threshold)
@@ -150,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.json:
         doc = {
-            "gallery": args.gallery,
+            "gallery": shown_location(args.gallery),
             "model": gallery.model_id,
             "threshold": threshold,
             "top_k": args.top_k,

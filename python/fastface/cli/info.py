@@ -111,9 +111,17 @@ def collect() -> dict[str, Any]:
     input_size = entries[model].input_size
     assert input_size is not None, "the default model is an embedder of one network"
     height, width = input_size
-    tract_isa, threads, kernels, timed = _core.tract_info(
-        str(model_path(model)), channels=3, height=height, width=width
-    )
+    tract = None
+    if _core.TRACT_BUILT_IN:
+        tract_isa, kernels, timed = _core.tract_info(
+            str(model_path(model)), channels=3, height=height, width=width
+        )
+        tract = {
+            "isa": tract_isa,
+            "model": model,
+            "kernels": [{"kernel": k, "matmuls": n} for k, n in kernels],
+            "kernels_chosen_by": "timing" if timed else "cost model",
+        }
     return {
         "version": __version__,
         "engine": name,
@@ -124,14 +132,10 @@ def collect() -> dict[str, Any]:
             "cpus": os.cpu_count(),
             "flags": cpu_flags(),
         },
-        "threads": threads,
+        "threads": _core.worker_threads(),
         "search_isa": search_isa(),
-        "tract": {
-            "isa": tract_isa,
-            "model": model,
-            "kernels": [{"kernel": k, "matmuls": n} for k, n in kernels],
-            "kernels_chosen_by": "timing" if timed else "cost model",
-        },
+        # None: a development build without tract (scripts/setup.sh for the demo).
+        "tract": tract,
         "models": [
             {
                 "name": m.name,
@@ -147,7 +151,6 @@ def collect() -> dict[str, Any]:
 
 def render(report: dict[str, Any]) -> str:
     tract = report["tract"]
-    kernels = ", ".join(f"{k['kernel']} x{k['matmuls']}" for k in tract["kernels"])
     cpu = report["cpu"]
     lines = [
         f"fastface {report['version']}",
@@ -156,11 +159,17 @@ def render(report: dict[str, Any]) -> str:
         f"cpu flags   {' '.join(cpu['flags']) or '-'}",
         f"threads     {report['threads']} (Rust worker pool: tract, detection, search)",
         f"search ISA  {report['search_isa']}",
-        f"tract ISA   {tract['isa']}",
-        f"tract mmm   {kernels or 'none'} (matrix products of the {tract['model']} plan, "
-        f"kernels chosen by {tract['kernels_chosen_by']})",
-        "models",
     ]
+    if tract is None:
+        lines.append("tract       not built in (a development build for the demo)")
+    else:
+        kernels = ", ".join(f"{k['kernel']} x{k['matmuls']}" for k in tract["kernels"])
+        lines += [
+            f"tract ISA   {tract['isa']}",
+            f"tract mmm   {kernels or 'none'} (matrix products of the {tract['model']} plan, "
+            f"kernels chosen by {tract['kernels_chosen_by']})",
+        ]
+    lines.append("models")
     rows = [["name", "model_id", "licence", "dim", "threshold"]] + [
         [
             m["name"],

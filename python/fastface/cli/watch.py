@@ -38,7 +38,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "source", help="a video file, a camera index (0, 1...) or a URL (http://, rtsp://...)"
     )
-    parser.add_argument("--gallery", help="gallery file from `fastface enroll` to name faces by")
+    parser.add_argument(
+        "--gallery",
+        help="gallery file from `fastface enroll`, or a postgresql:// URL, to name faces by",
+    )
     add_precision_option(parser)
     parser.add_argument("--events", metavar="FILE", help="write the JSON lines here, not stdout")
     parser.add_argument(

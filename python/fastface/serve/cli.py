@@ -77,16 +77,17 @@ def run(args: argparse.Namespace) -> int:
     except ImportError as err:
         return _fail(f"{err}; install the server's packages: pip install 'fastface[serve]'")
 
+    from .._galleries import is_database_url
     from .._gallery import Gallery
     from .._models import model_spec
     from .._pipeline import FaceRecognizer
     from ..errors import FastfaceError
-    from .pg_store import PgFaceStore, is_postgres_url
+    from .pg_store import PgFaceStore
     from .store import JOURNAL_NAME, FaceStore, repair_journal
     from .subjects import SubjectStore
 
     if getattr(args, "repair", False):
-        if is_postgres_url(config.gallery):
+        if is_database_url(config.gallery):
             return _fail("--repair repairs the journal of a --data folder, not a database")
         try:
             report = repair_journal(config.data, config.model)
@@ -109,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
         # The gallery first: without --model, a gallery that exists keeps the
         # model that made it, and the recognizer follows it.
         store: SubjectStore
-        if is_postgres_url(config.gallery):
+        if is_database_url(config.gallery):
             assert config.gallery is not None
             store = PgFaceStore(config.gallery, config.model, table=config.table)
             location = store.location

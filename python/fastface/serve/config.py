@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import _core
+from .._galleries import DEFAULT_TABLE, is_database_url
 
 
 def default_threads() -> int:
@@ -43,7 +44,7 @@ class ServeConfig:
     #: or a ``postgresql://`` URL: the gallery lives in that database instead.
     gallery: str | None = None
     #: The PostgreSQL table of the gallery (with a ``postgresql://`` gallery).
-    table: str = "fastface_faces"
+    table: str = DEFAULT_TABLE
     #: The embedding model; ``None``: the one an existing gallery was made
     #: with, else the manifest's default.
     model: str | None = None
@@ -123,7 +124,7 @@ class ServeConfig:
             from .mqtt import BrokerAddress
 
             BrokerAddress.parse(self.mqtt)
-        if names and (self.gallery or "").startswith(("postgresql://", "postgres://")):
+        if names and is_database_url(self.gallery):
             raise ValueError("cameras need the gallery in a --data folder, not in PostgreSQL")
         if self.log_level not in ("critical", "error", "warning", "info", "debug"):
             raise ValueError(f"unknown log level {self.log_level!r}")

