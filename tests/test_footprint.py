@@ -143,44 +143,69 @@ def embed_in_child(cache_dir: str, engine: str = "onnxruntime") -> np.ndarray:
 
 
 def cached_graphs(cache_dir: Path) -> list[Path]:
-    return sorted(cache_dir.glob("sface-*.onnx"))
+    return sorted(cache_dir.glob("sface-*/graph.onnx"))
 
 
 def test_onnxruntime_keeps_the_optimised_graph_for_the_next_process(tmp_path: Path) -> None:
-    """The first process saves SFace's optimised graph; the next loads it as it
-    is, and both embed exactly as a process without the cache does."""
+    """The first process saves SFace's optimised graph, its weights in a file
+    of their own; the next loads it as it is (the weights mapped), and both
+    embed exactly as a process without the cache does."""
     uncached = embed_in_child("")
     first = embed_in_child(str(tmp_path))
     [graph] = cached_graphs(tmp_path)
-    written = graph.stat()
+    weights = graph.with_name("weights.bin")
+    written = weights.stat()
     assert written.st_size > 10_000_000  # the widened float32 weights
+    assert graph.stat().st_size < 1_000_000  # the graph without them
     second = embed_in_child(str(tmp_path))
     assert cached_graphs(tmp_path) == [graph]
-    assert graph.stat().st_mtime_ns == written.st_mtime_ns and graph.stat().st_ino == written.st_ino
+    assert weights.stat().st_mtime_ns == written.st_mtime_ns
+    assert weights.stat().st_ino == written.st_ino
     np.testing.assert_allclose(first, uncached, atol=1e-6)
     np.testing.assert_allclose(second, uncached, atol=1e-6)
-    assert not [p for p in tmp_path.iterdir() if p.suffix == ".tmp"]
+    assert not [p for p in tmp_path.iterdir() if p.suffix in (".tmp", ".old")]
 
 
-def test_a_damaged_cached_graph_is_made_again(tmp_path: Path) -> None:
+@pytest.mark.parametrize("damaged", ["graph.onnx", "weights.bin"])
+def test_a_damaged_cached_graph_is_made_again(tmp_path: Path, damaged: str) -> None:
+    """A damaged graph, or weights cut short (onnxruntime maps them: a read
+    past their end must be refused, not crash the process), only means the
+    entry is made again."""
     reference = embed_in_child(str(tmp_path))
     [graph] = cached_graphs(tmp_path)
-    size = graph.stat().st_size
-    graph.write_bytes(b"\x08\x07not a graph" * 100)
+    sizes = {p.name: p.stat().st_size for p in graph.parent.iterdir()}
+    target = graph.with_name(damaged)
+    if damaged == "graph.onnx":
+        target.write_bytes(b"\x08\x07not a graph" * 100)
+    else:
+        os.truncate(target, sizes[damaged] // 2)
     np.testing.assert_allclose(embed_in_child(str(tmp_path)), reference, atol=1e-6)
-    assert cached_graphs(tmp_path) == [graph] and graph.stat().st_size == size
+    assert cached_graphs(tmp_path) == [graph]
+    assert {p.name: p.stat().st_size for p in graph.parent.iterdir()} == sizes
+    assert not [p for p in tmp_path.iterdir() if p.suffix in (".tmp", ".old")]
 
 
-def test_a_new_graph_replaces_the_networks_older_ones(tmp_path: Path) -> None:
-    """A reinstall or a new onnxruntime makes a new key: the old file goes,
-    other files in the folder stay."""
-    stale = tmp_path / f"sface-{'0' * 32}.onnx"
-    stale.write_bytes(b"an old build's graph")
-    other = tmp_path / "notes.txt"
-    other.write_text("not ours")
+def test_a_new_graph_replaces_the_installations_older_ones(tmp_path: Path) -> None:
+    """A reinstall or a new onnxruntime makes a new key: the entries of the
+    same installation under other keys go (and the first version's single
+    files), another installation's entries and other files stay."""
     embed_in_child(str(tmp_path))
     [graph] = cached_graphs(tmp_path)
-    assert graph != stale and other.read_text() == "not ours"
+    network, installation, _ = graph.parent.name.split("-")
+    stale = tmp_path / f"{network}-{installation}-{'0' * 32}"
+    elsewhere = tmp_path / f"{network}-{'f' * 8}-{'0' * 32}"
+    for entry in (stale, elsewhere):
+        entry.mkdir()
+        (entry / "graph.onnx").write_bytes(b"an old build's graph")
+    first_version = tmp_path / f"sface-{'0' * 32}.onnx"
+    first_version.write_bytes(b"an old build's graph")
+    other = tmp_path / "notes.txt"
+    other.write_text("not ours")
+    graph.write_bytes(b"damaged, so that the next process publishes again")
+    embed_in_child(str(tmp_path))
+    assert cached_graphs(tmp_path) == sorted([graph, elsewhere / "graph.onnx"])
+    assert not stale.exists() and not first_version.exists()
+    assert other.read_text() == "not ours"
 
 
 def test_a_cache_folder_that_cannot_be_made_changes_nothing(tmp_path: Path) -> None:
@@ -219,3 +244,20 @@ def test_tract_keeps_its_timed_kernel_choices_for_the_next_process(tmp_path: Pat
     for embeddings in (first, second, damaged):
         np.testing.assert_array_equal(embeddings, uncached)
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_importing_fastface_leaves_openblas_settings_as_they_were() -> None:
+    """numpy is loaded with OpenBLAS's threads told not to spin, through a
+    variable that is gone again afterwards; a value the user set stays."""
+    code = 'import os, json; import fastface; print(json.dumps(os.environ.get("{0}")))'
+    setting = "OPENBLAS_THREAD_TIMEOUT"
+    env = {k: v for k, v in os.environ.items() if k != setting}
+    for value in (None, "7"):
+        out = subprocess.run(
+            [sys.executable, "-c", code.format(setting)],
+            check=True,
+            capture_output=True,
+            text=True,
+            env=env if value is None else {**env, setting: value},
+        ).stdout
+        assert json.loads(out.strip().splitlines()[-1]) == value

@@ -7,12 +7,11 @@ between their embeddings is at or below the model's threshold. Galleries search
 those points exactly with SIMD; videos are tracked and photo collections clustered.
 """
 
-from ._cluster import cluster
+from typing import TYPE_CHECKING
+
+from . import _quiet_blas  # noqa: F401  (first: before numpy loads)
 from ._embedder import Embedder, embed_faces
-from ._galleries import GalleryProtocol, open_gallery
-from ._gallery import Candidate, Gallery, Match
 from ._image import load_image, max_image_pixels, set_max_image_pixels
-from ._match import match
 from ._pipeline import (
     Face,
     FaceRecognizer,
@@ -26,7 +25,6 @@ from ._pipeline import (
     embed_many,
     verify,
 )
-from ._track import Frame, Track, VideoTracks, track
 from .errors import (
     FastfaceError,
     GalleryError,
@@ -35,6 +33,45 @@ from .errors import (
     VideoError,
     VideoFileNotFoundError,
 )
+
+if TYPE_CHECKING:
+    from ._cluster import cluster
+    from ._galleries import GalleryProtocol, open_gallery
+    from ._gallery import Candidate, Gallery, Match
+    from ._match import match
+    from ._track import Frame, Track, VideoTracks, track
+
+# Imported when first used: a start that only embeds photos (an edge box's
+# service) does not pay for the gallery, matching, clustering and video modules.
+_ON_FIRST_USE = {
+    "cluster": "_cluster",
+    "Candidate": "_gallery",
+    "Gallery": "_gallery",
+    "Match": "_gallery",
+    "GalleryProtocol": "_galleries",
+    "open_gallery": "_galleries",
+    "match": "_match",
+    "Frame": "_track",
+    "Track": "_track",
+    "VideoTracks": "_track",
+    "track": "_track",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _ON_FIRST_USE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_ON_FIRST_USE})
+
 
 __all__ = [
     "cluster",

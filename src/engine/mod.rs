@@ -6,6 +6,8 @@
 //! means the same thing everywhere.
 
 #[cfg(feature = "tract")]
+mod freed_memory;
+#[cfg(feature = "tract")]
 mod measured_kernels;
 mod ort_cache;
 mod ort_engine;

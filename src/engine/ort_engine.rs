@@ -11,7 +11,7 @@ use ort::session::builder::{GraphOptimizationLevel, SessionBuilder};
 use ort::session::Session;
 use ort::value::TensorRef;
 
-use super::ort_cache::CachedGraph;
+use super::ort_cache::{CachedGraph, GRAPH, WEIGHTS};
 use super::{Engine, ModelSource, Workload};
 use crate::error::{Error, Result};
 
@@ -102,8 +102,8 @@ impl OrtEngine {
     }
 
     /// The heavy network's session, from its optimised graph in the cache
-    /// (`ort_cache.rs`) where there is one, else optimised here (and the result
-    /// saved for the next process).
+    /// (`ort_cache.rs`: its weights mapped from their own file) where there is
+    /// one, else optimised here (and the result saved for the next process).
     fn heavy_session(&self, source: &Path) -> Result<Session> {
         let Some(cached) = CachedGraph::locate(source) else {
             return self
@@ -111,31 +111,38 @@ impl OrtEngine {
                 .commit_from_file(source)
                 .map_err(ort_error);
         };
-        if cached.path().is_file() {
+        let graph = cached.graph();
+        if graph.is_file() {
             let prepared = self
                 .builder(GraphOptimizationLevel::Disable)?
-                .commit_from_file(cached.path());
-            // A file onnxruntime cannot load (damaged, from another build
+                .commit_from_file(&graph);
+            // An entry onnxruntime cannot load (damaged, from another build
             // under the same key) is made again below.
             if let Ok(session) = prepared {
                 return Ok(session);
             }
         }
         if let Some(scratch) = cached.scratch() {
-            let saving = match self
+            let saving = self
                 .optimising_builder()?
-                .with_optimized_model_path(&scratch)
-            {
-                Ok(mut builder) => builder.commit_from_file(source).ok(),
-                Err(_) => None,
-            };
+                .with_optimized_model_path(scratch.join(GRAPH))
+                .ok()
+                .and_then(|builder| {
+                    builder
+                        .with_config_entry(
+                            "session.optimized_model_external_initializers_file_name",
+                            WEIGHTS,
+                        )
+                        .ok()
+                })
+                .and_then(|mut builder| builder.commit_from_file(source).ok());
             match saving {
                 Some(session) => {
                     cached.publish(&scratch);
                     return Ok(session);
                 }
                 None => {
-                    let _ = std::fs::remove_file(&scratch);
+                    let _ = std::fs::remove_dir_all(&scratch);
                 }
             }
         }

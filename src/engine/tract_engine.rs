@@ -127,6 +127,7 @@ use tract_linalg::multithread::{multithread_tract_scope, Executor};
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::ops::matmul::optimized::OptMatMul;
 
+use super::freed_memory::release_freed_memory;
 use super::measured_kernels::with_measured_kernels;
 use super::widened_weights::widen_stored_weights;
 use super::{Engine, ModelSource, Workload};
@@ -261,6 +262,7 @@ impl TractEngine {
         widen_stored_weights(&mut proto);
         let parsed = onnx.parse(&proto, folder).map_err(model_error)?;
         drop(proto);
+        release_freed_memory();
         if !parsed.unresolved_inputs.is_empty() {
             return Err(Error::model(format!(
                 "tract: the graph reads values nothing defines: {:?}",
@@ -314,6 +316,10 @@ impl TractEngine {
         let plan = optimised
             .and_then(|m| m.into_runnable())
             .map_err(model_error)?;
+        if heavy {
+            // The graph's weights, now packed into the plan, are freed.
+            release_freed_memory();
+        }
         let shaped = Arc::new(ShapedPlan {
             plan,
             states: Mutex::new(Vec::new()),
