@@ -54,20 +54,32 @@ DEFAULT_LFW = HERE.parents[1] / "shared" / "faces" / "lfw-view1"
 FAR_CALIBRATION_PAIRS = 55
 
 
+def cached(file: Path | None, model_id: str, paths: list[str]) -> npt.NDArray[np.float64] | None:
+    """The embeddings kept in `file` when they are of `model_id` and `paths`."""
+    if file is None or not file.exists():
+        return None
+    stored = np.load(file)
+    if str(stored["model_id"]) != model_id or list(stored["paths"]) != paths:
+        return None
+    return np.asarray(stored["embeddings"], np.float64)
+
+
+def keep(file: Path | None, model_id: str, paths: list[str], rows: npt.ArrayLike) -> None:
+    """Writes `rows` to `file` (when given) for `cached` to find."""
+    if file is not None:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(file, paths=np.array(paths), embeddings=rows, model_id=model_id)
+
+
 def embeddings(model: str, paths: list[str], cache: Path | None) -> npt.NDArray[np.float64]:
     """Each image's embedding with `model`."""
     recognizer = FaceRecognizer(model)
     file = None if cache is None else cache / f"{model}.npz"
-    if file is not None and file.exists():
-        stored = np.load(file)
-        if str(stored["model_id"]) == recognizer.model_id and list(stored["paths"]) == paths:
-            return np.asarray(stored["embeddings"], np.float64)
+    stored = cached(file, recognizer.model_id, paths)
+    if stored is not None:
+        return stored
     images = evaluation.embed_images(paths, recognizer)
-    if file is not None:
-        file.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(
-            file, paths=np.array(paths), embeddings=images.embeddings, model_id=recognizer.model_id
-        )
+    keep(file, recognizer.model_id, paths, images.embeddings)
     return images.embeddings.astype(np.float64)
 
 

@@ -50,7 +50,15 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-from bench_accuracy import DEFAULT_LFW, distances, embeddings, seconds_per_photo, unit
+from bench_accuracy import (
+    DEFAULT_LFW,
+    cached,
+    distances,
+    embeddings,
+    keep,
+    seconds_per_photo,
+    unit,
+)
 from fastface import FaceRecognizer, load_image
 from fastface.evaluation import (
     accuracy,
@@ -88,10 +96,9 @@ def mirrored(model: str, paths: list[str], plain: Floats, cache: Path | None) ->
     mirror is of the very chip the pipeline embeds."""
     recognizer = FaceRecognizer(model)
     file = None if cache is None else cache / f"{model}.mirror.npz"
-    if file is not None and file.exists():
-        stored = np.load(file)
-        if str(stored["model_id"]) == recognizer.model_id and list(stored["paths"]) == paths:
-            return np.asarray(stored["embeddings"], np.float64)
+    stored = cached(file, recognizer.model_id, paths)
+    if stored is not None:
+        return stored
     rows = []
     for start in range(0, len(paths), BATCH):
         batch = chips(recognizer, paths[start : start + BATCH])
@@ -102,9 +109,7 @@ def mirrored(model: str, paths: list[str], plain: Floats, cache: Path | None) ->
         print(f"  {model} mirrored: {start + len(batch)}/{len(paths)}", end="\r", flush=True)
     print()
     out = np.concatenate(rows).astype(np.float64)
-    if file is not None:
-        file.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(file, paths=np.array(paths), embeddings=out, model_id=recognizer.model_id)
+    keep(file, recognizer.model_id, paths, out)
     return out
 
 
