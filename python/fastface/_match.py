@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, Union, overload
 
 import numpy as np
@@ -25,28 +26,37 @@ def _built_gallery(images: Mapping[str, Any], detector: str | None) -> Gallery:
     return built
 
 
+@contextlib.contextmanager
+def _resolved(gallery: GalleryLike, detector: str | None) -> Iterator[GalleryProtocol]:
+    """``gallery`` as a gallery to search: as given, built from a mapping, or
+    opened from its location (and closed after)."""
+    if isinstance(gallery, GalleryProtocol):
+        yield gallery
+    elif isinstance(gallery, Mapping):
+        yield _built_gallery(gallery, detector)
+    elif isinstance(gallery, (str, os.PathLike)):
+        opened = open_gallery(gallery)
+        try:
+            yield opened
+        finally:
+            close_gallery(opened)
+    else:
+        raise TypeError(
+            "gallery must be a Gallery, a PgGallery, a mapping of label to images or "
+            "embeddings, or a gallery file path or postgresql:// URL; "
+            f"got {type(gallery).__name__}"
+        )
+
+
 def _as_gallery(gallery: GalleryLike, detector: str | None) -> Gallery:
     """``gallery`` as a :class:`Gallery` in memory, for the video tracker, which
     searches from Rust: a database's rows are read once into one."""
-    if isinstance(gallery, Gallery):
-        return gallery
-    if isinstance(gallery, Mapping):
-        return _built_gallery(gallery, detector)
-    if isinstance(gallery, GalleryProtocol):
-        return _copied(gallery)
-    opened = open_gallery(gallery)
-    if isinstance(opened, Gallery):
-        return opened
-    try:
-        return _copied(opened)
-    finally:
-        close_gallery(opened)
-
-
-def _copied(gallery: GalleryProtocol) -> Gallery:
-    copy = Gallery(gallery.model, dim=gallery.dim)
-    copy.add_embeddings(gallery.labels(), gallery.embeddings())
-    return copy
+    with _resolved(gallery, detector) as target:
+        if isinstance(target, Gallery):
+            return target
+        copy = Gallery(target.model, dim=target.dim)
+        copy.add_embeddings(target.labels(), target.embeddings())
+        return copy
 
 
 def _is_embeddings(value: Any) -> bool:
@@ -101,29 +111,11 @@ def match(
     that person at or below it). Faces are found by ``detector`` (default: the
     manifest's) and embedded by the gallery's model.
     """
-    if isinstance(gallery, GalleryProtocol):
-        return _match(gallery, probe, threshold, top_k, detector)
-    if isinstance(gallery, (str, os.PathLike)):
-        opened = open_gallery(gallery)
-        try:
-            return _match(opened, probe, threshold, top_k, detector)
-        finally:
-            close_gallery(opened)
-    if isinstance(gallery, Mapping):
-        return _match(_built_gallery(gallery, detector), probe, threshold, top_k, detector)
-    raise TypeError(
-        "gallery must be a Gallery, a PgGallery, a mapping of label to images or "
-        f"embeddings, or a gallery file path or postgresql:// URL; got {type(gallery).__name__}"
-    )
-
-
-def _match(
-    gallery: GalleryProtocol, probe: Any, threshold: float | None, top_k: int, detector: str | None
-) -> list[Match] | list[list[Match]]:
-    if _is_embeddings(probe):
-        return gallery.search(probe, top_k=top_k, threshold=threshold)
-    recognizer = default_recognizer(gallery.model, detector)
-    if isinstance(probe, (list, tuple)):
-        return recognizer.identify(gallery, list(probe), threshold=threshold, top_k=top_k)
-    (matches,) = recognizer.identify(gallery, [probe], threshold=threshold, top_k=top_k)
-    return matches
+    with _resolved(gallery, detector) as target:
+        if _is_embeddings(probe):
+            return target.search(probe, top_k=top_k, threshold=threshold)
+        recognizer = default_recognizer(target.model, detector)
+        if isinstance(probe, (list, tuple)):
+            return recognizer.identify(target, list(probe), threshold=threshold, top_k=top_k)
+        (matches,) = recognizer.identify(target, [probe], threshold=threshold, top_k=top_k)
+        return matches
