@@ -74,64 +74,68 @@ fn gradients(
         let gy = below[ch][x] - above[ch][x];
         (gx, gy, gx * gx + gy * gy)
     };
-    for x in 1..end {
-        let (red, green, blue) = (channel(0, x), channel(1, x), channel(2, x));
-        let best = if x < block_end {
-            let red_wins = red.2 > green.2;
-            let first = (
-                if red_wins { red.0 } else { green.0 },
-                if red_wins { red.1 } else { green.1 },
-                if red_wins { red.2 } else { green.2 },
-            );
-            let first_wins = first.2 > blue.2;
-            (
-                if first_wins { first.0 } else { blue.0 },
-                if first_wins { first.1 } else { blue.1 },
-                if first_wins { first.2 } else { blue.2 },
-            )
-        } else {
-            let mut best = red;
-            if green.2 > best.2 {
-                best = green;
-            }
-            if blue.2 > best.2 {
-                best = blue;
-            }
-            best
+    // the vector path, over slices of one length so that it compiles to vectors
+    let n = block_end - 1;
+    let right = |ch: usize| &row[ch][2..2 + n];
+    let left = |ch: usize| &row[ch][..n];
+    let lower = |ch: usize| &below[ch][1..1 + n];
+    let upper = |ch: usize| &above[ch][1..1 + n];
+    let (r, l, lo, up) = (
+        [right(0), right(1), right(2)],
+        [left(0), left(1), left(2)],
+        [lower(0), lower(1), lower(2)],
+        [upper(0), upper(1), upper(2)],
+    );
+    let (out_dx, out_dy, out_len) = (&mut dx[1..1 + n], &mut dy[1..1 + n], &mut len[1..1 + n]);
+    for i in 0..n {
+        let grad = |ch: usize| {
+            let gx = r[ch][i] - l[ch][i];
+            let gy = lo[ch][i] - up[ch][i];
+            (gx, gy, gx * gx + gy * gy)
         };
+        let (red, green, blue) = (grad(0), grad(1), grad(2));
+        let red_wins = red.2 > green.2;
+        let first = (
+            if red_wins { red.0 } else { green.0 },
+            if red_wins { red.1 } else { green.1 },
+            if red_wins { red.2 } else { green.2 },
+        );
+        let first_wins = first.2 > blue.2;
+        out_dx[i] = (if first_wins { first.0 } else { blue.0 }) as f32;
+        out_dy[i] = (if first_wins { first.1 } else { blue.1 }) as f32;
+        out_len[i] = (if first_wins { first.2 } else { blue.2 }) as f32;
+    }
+    for x in block_end.max(1)..end {
+        let mut best = channel(0, x);
+        for ch in 1..3 {
+            let next = channel(ch, x);
+            if next.2 > best.2 {
+                best = next;
+            }
+        }
         dx[x] = best.0 as f32;
         dy[x] = best.1 as f32;
         len[x] = best.2 as f32;
     }
 }
 
-/// The orientation bin (of 18) of each gradient `1..end`, as dlib's vector code
-/// picks it: per direction, the larger of the dot product and its negation if it
-/// beats the best so far.
-fn orientations(
-    dirs: &[[f32; 2]; 9],
-    dx: &[f32],
-    dy: &[f32],
-    best_dot: &mut [f32],
-    bins: &mut [u32],
-) {
-    best_dot.fill(0.0);
-    bins.fill(0);
-    for (o, d) in dirs.iter().enumerate() {
-        for (((&gx, &gy), best), bin) in dx
-            .iter()
-            .zip(dy)
-            .zip(best_dot.iter_mut())
-            .zip(bins.iter_mut())
-        {
+/// The orientation bin (of 18) of each gradient, as dlib's vector code picks it:
+/// per direction, the larger of the dot product and its negation if it beats the
+/// best so far.
+#[inline(always)]
+fn orientations(dirs: &[[f32; 2]; 9], dx: &[f32], dy: &[f32], bins: &mut [u32]) {
+    for ((&gx, &gy), bin) in dx.iter().zip(dy).zip(bins.iter_mut()) {
+        let (mut best, mut at) = (0.0f32, 0u32);
+        for (o, d) in (0u32..).zip(dirs) {
             let dot = gx * d[0] + gy * d[1];
-            let positive = dot > *best;
-            let top = if positive { dot } else { *best };
-            let at = if positive { o as u32 } else { *bin };
-            let negative = -dot > top;
-            *best = if negative { -dot } else { top };
-            *bin = if negative { o as u32 + 9 } else { at };
+            if dot > best {
+                (best, at) = (dot, o);
+            }
+            if -dot > best {
+                (best, at) = (-dot, o + 9);
+            }
         }
+        *bin = at;
     }
 }
 
@@ -204,7 +208,7 @@ fn extract_portable(img: &RgbImage, cell_size: usize, pad_rows: usize, pad_cols:
         vec![0.0f32; visible_nc],
         vec![0.0f32; visible_nc],
     );
-    let (mut best_dot, mut bins) = (vec![0.0f32; visible_nc], vec![0u32; visible_nc]);
+    let mut bins = vec![0u32; visible_nc];
     let planes = || {
         [
             vec![0i32; img.width],
@@ -230,7 +234,7 @@ fn extract_portable(img: &RgbImage, cell_size: usize, pad_rows: usize, pad_cols:
             block_end,
             (&mut dx, &mut dy, &mut len),
         );
-        orientations(&dirs, &dx, &dy, &mut best_dot, &mut bins);
+        orientations(&dirs, &dx, &dy, &mut bins);
         for v in len.iter_mut() {
             *v = v.sqrt();
         }
