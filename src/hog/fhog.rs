@@ -11,7 +11,7 @@
 //!   4 texture features;
 //! * the planes padded with zeros so that a filter can be centred on every cell.
 
-use super::pyramid::RgbImage;
+use super::pyramid::Planes;
 
 /// Number of feature planes.
 pub const PLANES: usize = 31;
@@ -49,11 +49,11 @@ impl Fhog {
 }
 
 /// Row `y` of each colour channel, widened to `i32` for the gradient arithmetic.
-fn channel_rows(img: &RgbImage, y: usize, out: &mut [Vec<i32>; 3]) {
-    let row = &img.data[y * img.width * 3..(y + 1) * img.width * 3];
+#[inline(always)]
+fn channel_rows(img: &Planes, y: usize, out: &mut [Vec<i32>; 3]) {
     for (ch, plane) in out.iter_mut().enumerate() {
-        for (v, px) in plane.iter_mut().zip(row.chunks_exact(3)) {
-            *v = i32::from(px[ch]);
+        for (v, &px) in plane.iter_mut().zip(img.row(ch, y)) {
+            *v = i32::from(px);
         }
     }
 }
@@ -147,7 +147,7 @@ fn sum4(v: [f32; 4]) -> f32 {
 
 /// dlib's `extract_fhog_features(img, hog, cell_size, filter_rows_padding,
 /// filter_cols_padding)`; `cell_size` must be at least 2.
-pub fn extract(img: &RgbImage, cell_size: usize, pad_rows: usize, pad_cols: usize) -> Fhog {
+pub(crate) fn extract(img: &Planes, cell_size: usize, pad_rows: usize, pad_cols: usize) -> Fhog {
     #[cfg(target_arch = "x86_64")]
     if is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU has AVX2; it only widens the vectors (no FMA: same results).
@@ -158,12 +158,12 @@ pub fn extract(img: &RgbImage, cell_size: usize, pad_rows: usize, pad_cols: usiz
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn extract_avx2(img: &RgbImage, cell_size: usize, pad_rows: usize, pad_cols: usize) -> Fhog {
+unsafe fn extract_avx2(img: &Planes, cell_size: usize, pad_rows: usize, pad_cols: usize) -> Fhog {
     extract_portable(img, cell_size, pad_rows, pad_cols)
 }
 
 #[inline(always)]
-fn extract_portable(img: &RgbImage, cell_size: usize, pad_rows: usize, pad_cols: usize) -> Fhog {
+fn extract_portable(img: &Planes, cell_size: usize, pad_rows: usize, pad_cols: usize) -> Fhog {
     let empty = Fhog {
         rows: 0,
         cols: 0,
@@ -322,9 +322,10 @@ fn extract_portable(img: &RgbImage, cell_size: usize, pad_rows: usize, pad_cols:
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hog::RgbImage;
 
-    fn flat(height: usize, width: usize, value: u8) -> RgbImage {
-        RgbImage::new(height, width, vec![value; height * width * 3])
+    fn flat(height: usize, width: usize, value: u8) -> Planes {
+        Planes::from_rgb(&RgbImage::new(height, width, vec![value; height * width * 3]))
     }
 
     #[test]
@@ -352,7 +353,7 @@ mod tests {
                 data[(r * w + c) * 3..(r * w + c) * 3 + 3].fill(255);
             }
         }
-        let f = extract(&RgbImage::new(h, w, data), 8, 1, 1);
+        let f = extract(&Planes::from_rgb(&RgbImage::new(h, w, data)), 8, 1, 1);
         assert_eq!((f.rows, f.cols), (4, 4));
         // the feature cells are cells 1..=4; the edge is between cells 2 and 3
         let at = |plane: usize, r: usize, c: usize| f.plane(plane)[r * f.cols + c];
