@@ -307,10 +307,7 @@ def face_encodings(
         raise ValueError(f"num_jitters must be an integer >= 1, got {num_jitters!r}")
     image = _rgb(face_image)
     models = _shared()
-    if known_face_locations is None and model == "small" and num_jitters == 1:
-        # one Rust call: detect, map each box to dlib's, landmarks, chip, network
-        faces = models.recognizer.embed(image)
-        return [np.asarray(f.embedding, dtype=np.float64) for f in faces]
+    # without locations, the faces face_recognition finds: HOG, one upsampling
     _, points = _landmark_points(image, known_face_locations, model)
     if len(points) == 0:
         return []
