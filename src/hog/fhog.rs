@@ -325,7 +325,11 @@ mod tests {
     use crate::hog::RgbImage;
 
     fn flat(height: usize, width: usize, value: u8) -> Planes {
-        Planes::from_rgb(&RgbImage::new(height, width, vec![value; height * width * 3]))
+        Planes::from_rgb(&RgbImage::new(
+            height,
+            width,
+            vec![value; height * width * 3],
+        ))
     }
 
     #[test]

@@ -93,7 +93,12 @@ impl FilterBank {
             // scratch[r][c] = sum_n row[n] * plane[r][c + n]
             correlate::<false>(&mut scratch, plane, &part.row, 1);
             // out[r][c] += sum_m column[m] * scratch[r - first_row + m][c - first_col]
-            correlate::<true>(&mut out[origin..origin + outputs], &scratch, &part.column, cols);
+            correlate::<true>(
+                &mut out[origin..origin + outputs],
+                &scratch,
+                &part.column,
+                cols,
+            );
         }
         for line in out[first_row * cols..last_row * cols].chunks_exact_mut(cols) {
             line[..first_col].fill(0.0);
@@ -115,7 +120,10 @@ impl FilterBank {
 #[inline(always)]
 fn correlate<const ADD: bool>(dst: &mut [f32], src: &[f32], taps: &[f32], stride: usize) {
     let reach = (taps.len() - 1) * stride;
-    assert!(src.len() >= dst.len() + reach, "the source covers every tap");
+    assert!(
+        src.len() >= dst.len() + reach,
+        "the source covers every tap"
+    );
     let done = dst.len() - dst.len() % BLOCK;
     for (b, block) in dst.chunks_exact_mut(BLOCK).enumerate() {
         let mut sums = [0.0f32; BLOCK];

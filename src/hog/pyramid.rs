@@ -26,7 +26,6 @@ impl RgbImage {
             data,
         }
     }
-
 }
 
 /// An image as three planes of bytes (red, green, blue): the layout the pyramid's
@@ -101,6 +100,8 @@ fn columns(in_width: usize, out_width: usize, x_scale: f64) -> Columns {
             frac.push(lane - l as f32);
         }
     }
+    left.truncate(out_width);
+    frac.truncate(out_width);
     let mut x = -x_scale + left.len() as f64 * x_scale;
     let tail = (left.len()..out_width)
         .map(|_| {
@@ -366,5 +367,63 @@ fn map_rect(rect: Rect, fx: impl Fn(f64) -> f64, fy: impl Fn(f64) -> f64) -> Rec
         top: fy(rect.top as f64).round() as i64,
         right: fx(rect.right as f64).round() as i64,
         bottom: fy(rect.bottom as f64).round() as i64,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One pixel of dlib's bilinear resize straight from its formula.
+    fn pixel_by_formula(src: &Planes, columns: &Columns, y: f64, x: usize, ch: usize) -> u8 {
+        let top = y.floor() as usize;
+        let bottom = (top + 1).min(src.height - 1);
+        let tb_frac = y - top as f64;
+        let (above, below) = (src.row(ch, top), src.row(ch, bottom));
+        if let Some(&l) = columns.left.get(x) {
+            let frac = columns.frac[x];
+            let (tb, inv_tb, inv) = (tb_frac as f32, (1.0 - tb_frac) as f32, 1.0 - frac);
+            let v = inv_tb * inv * f32::from(above[l])
+                + inv_tb * frac * f32::from(above[l + 1])
+                + tb * inv * f32::from(below[l])
+                + tb * frac * f32::from(below[l + 1]);
+            return v as i32 as u8;
+        }
+        let (l, r, frac) = columns.tail[x - columns.left.len()];
+        let v = (1.0 - tb_frac) * ((1.0 - frac) * f64::from(above[l]) + frac * f64::from(above[r]))
+            + tb_frac * ((1.0 - frac) * f64::from(below[l]) + frac * f64::from(below[r]));
+        v as u8
+    }
+
+    #[test]
+    fn banded_resize_gives_the_formulas_pixels() {
+        // sizes where rows share input rows, skip them and reach the tail columns
+        let (height, width) = (61, 53);
+        let data = (0..height * width * 3)
+            .map(|i| ((i * 7919) % 251) as u8)
+            .collect();
+        let src = Planes::from_rgb(&RgbImage::new(height, width, data));
+        let mut tails = 0;
+        for (out_height, out_width) in [(50, 44), (121, 105), (7, 9), (1, 1)] {
+            let out = resize_bilinear(&src, out_height, out_width);
+            let x_scale = (width - 1) as f64 / (out_width.max(2) - 1) as f64;
+            let y_scale = (height - 1) as f64 / (out_height.max(2) - 1) as f64;
+            let columns = columns(width, out_width, x_scale);
+            tails += columns.tail.len();
+            let mut y = -y_scale;
+            for r in 0..out_height {
+                y += y_scale;
+                for x in 0..out_width {
+                    let want: [u8; 3] =
+                        std::array::from_fn(|ch| pixel_by_formula(&src, &columns, y, x, ch));
+                    assert_eq!(
+                        out.pixel(r, x),
+                        want,
+                        "{out_height}x{out_width} at ({r}, {x})"
+                    );
+                }
+            }
+        }
+        assert!(tails > 0, "some sizes end in the f64 columns");
     }
 }
