@@ -67,9 +67,8 @@ const MAX_WINDOW: i64 = 4096;
 
 impl MmodDetector {
     pub fn load(path: &Path) -> Result<Self> {
-        let data = std::fs::read(path).map_err(|e| {
-            Error::model(format!("cannot read model file {}: {e}", path.display()))
-        })?;
+        let data = std::fs::read(path)
+            .map_err(|e| Error::model(format!("cannot read model file {}: {e}", path.display())))?;
         Self::from_dlib(&data).map_err(|e| Error::model(format!("{}: {e}", path.display())))
     }
 
@@ -80,7 +79,9 @@ impl MmodDetector {
     pub fn from_dlib(data: &[u8]) -> Result<Self> {
         let mut r = DlibReader::new(data);
         if r.int()? != 1 {
-            return Err(Error::model("not a dlib network (loss layer version is not 1)"));
+            return Err(Error::model(
+                "not a dlib network (loss layer version is not 1)",
+            ));
         }
         expect_string(&mut r, &["loss_mmod_"], "a loss_mmod network")?;
         // mmod_options version 1: one detector window, no labels
@@ -127,7 +128,10 @@ impl MmodDetector {
         let mean = [r.real()?, r.real()?, r.real()?];
         // dlib's defaults where the file predates saving them
         let (padding, outer_padding) = if pyramid2 {
-            (r.count(1000, "pyramid padding")? as i64, r.count(1000, "outer padding")? as i64)
+            (
+                r.count(1000, "pyramid padding")? as i64,
+                r.count(1000, "outer padding")? as i64,
+            )
         } else {
             (10, 11)
         };
@@ -551,7 +555,7 @@ mod tests {
         }
         state(&mut f);
         int(&mut f, 1); // sample expansion factor
-        // bn_con over 2 channels
+                        // bn_con over 2 channels
         string(&mut f, "bn_con2");
         tensor(&mut f, &[2.0, 1.0, 0.5, 0.0]);
         alias(&mut f, [1, 2, 1, 1]);
@@ -622,7 +626,9 @@ mod tests {
         }
         // upsampled, its boxes come back at the original's scale: 8 x 8 halved
         let up = net.detect(&img, 1, -10.0).unwrap();
-        assert!(up.iter().any(|d| d.rect.width() == 4 || d.rect.width() == 5));
+        assert!(up
+            .iter()
+            .any(|d| d.rect.width() == 4 || d.rect.width() == 5));
         assert!(net.detect(&img, MAX_UPSAMPLE + 1, 0.0).is_err());
         assert!(net.detect(&img, 0, f64::NAN).is_err());
     }
@@ -632,7 +638,10 @@ mod tests {
         assert!(MmodDetector::from_dlib(&[]).is_err());
         let full = small_net();
         for cut in [1, 20, full.len() / 2, full.len() - 1] {
-            assert!(MmodDetector::from_dlib(&full[..cut]).is_err(), "cut at {cut}");
+            assert!(
+                MmodDetector::from_dlib(&full[..cut]).is_err(),
+                "cut at {cut}"
+            );
         }
         let mut extra = full.clone();
         extra.push(0);

@@ -133,7 +133,8 @@ impl Conv {
                     let line = &mut columns[at * pixels..(at + 1) * pixels];
                     at += 1;
                     for (r, out_row) in line.chunks_exact_mut(cols).enumerate() {
-                        let y = ((first_row + r) * self.stride_y + ky) as isize - self.pad_y as isize;
+                        let y =
+                            ((first_row + r) * self.stride_y + ky) as isize - self.pad_y as isize;
                         if y < 0 || y as usize >= input.rows {
                             continue; // stays zero: dlib's zero padding
                         }
@@ -197,7 +198,11 @@ mod tests {
                             for kx in 0..conv.width {
                                 let y = (r * conv.stride_y + ky) as isize - conv.pad_y as isize;
                                 let x = (c * conv.stride_x + kx) as isize - conv.pad_x as isize;
-                                if y < 0 || x < 0 || y as usize >= input.rows || x as usize >= input.cols {
+                                if y < 0
+                                    || x < 0
+                                    || y as usize >= input.rows
+                                    || x as usize >= input.cols
+                                {
                                     continue;
                                 }
                                 let w = conv.filters
@@ -216,7 +221,9 @@ mod tests {
     }
 
     fn ramp(n: usize, scale: f32) -> Vec<f32> {
-        (0..n).map(|i| ((i * 7919) % 97) as f32 * scale - 0.4).collect()
+        (0..n)
+            .map(|i| ((i * 7919) % 97) as f32 * scale - 0.4)
+            .collect()
     }
 
     #[test]

@@ -7,15 +7,13 @@
 //! first column (with `padding` rows between them) until the rest fit beside them,
 //! then the rest stacked upwards along the right edge; `outer` zero rows and
 //! columns around everything. The image enters as `(pixel - mean) / 256` per
-//! channel; each level is made from the one before in `f32` by dlib's generic
-//! bilinear `resize_image` (positions `c * scale` in `f64`; a position whose
-//! right or lower neighbour falls outside the source is left 0, as dlib's
-//! `interpolate_bilinear` leaves it, so each level's last row and column are
-//! usually 0).
+//! channel; each level is made from the one before in `f32` by dlib's bilinear
+//! `resize_image` for grayscale planes, its arithmetic step by step.
 
 use rayon::prelude::*;
 
 use super::net::Tensor;
+use crate::hog::pyramid::{self, Column};
 use crate::hog::{Rect, RgbImage};
 
 /// Levels shorter than this are not made.
@@ -42,9 +40,9 @@ impl DRect {
         }
     }
 
-    /// dlib's conversion to a whole-pixel `rectangle`: each side `floor(v + 0.5)`.
+    /// dlib's conversion to a whole-pixel `rectangle`: each side `lround`.
     pub fn rounded(&self) -> Rect {
-        let round = |v: f64| (v + 0.5).floor() as i64;
+        let round = |v: f64| v.round() as i64;
         Rect {
             left: round(self.left),
             top: round(self.top),
@@ -175,29 +173,41 @@ pub fn build(image: &RgbImage, mean: [f32; 3], layout: &Layout) -> Tensor {
     tensor
 }
 
-/// dlib's generic `resize_image(src, dst, interpolate_bilinear())` from the
-/// `from` rectangle of a plane to its `to` rectangle.
+/// dlib's grayscale `resize_image(src, dst, interpolate_bilinear())` (its `f32`
+/// planes take that path) from the `from` rectangle of a plane to its `to`
+/// rectangle: the HOG port's columns (four-lane `f32` positions, then an `f64`
+/// tail), rows accumulated in `f64`, `f32` sums.
 fn resize_within(data: &mut [f32], cols: usize, from: Rect, to: Rect) {
-    let (in_w, in_h) = (from.width(), from.height());
-    let (out_w, out_h) = (to.width(), to.height());
-    let x_scale = (in_w - 1) as f64 / (out_w - 1).max(1) as f64;
-    let y_scale = (in_h - 1) as f64 / (out_h - 1).max(1) as f64;
-    let at = |r: i64, c: i64| ((from.top + r) as usize) * cols + (from.left + c) as usize;
+    let (in_w, in_h) = (from.width() as usize, from.height() as usize);
+    let (out_w, out_h) = (to.width() as usize, to.height() as usize);
+    let x_scale = (in_w - 1) as f64 / (out_w.max(2) - 1) as f64;
+    let y_scale = (in_h - 1) as f64 / (out_h.max(2) - 1) as f64;
+    let columns = pyramid::columns(in_w, out_w, x_scale);
+    let row_of = |rect: Rect, r: usize| (rect.top as usize + r) * cols + rect.left as usize;
+    let mut y = -y_scale;
     for r in 0..out_h {
-        for c in 0..out_w {
-            let (x, y) = (c as f64 * x_scale, r as f64 * y_scale);
-            let (left, top) = (x.floor() as i64, y.floor() as i64);
-            let value = if left >= 0 && top >= 0 && left + 1 < in_w && top + 1 < in_h {
-                let (lr, tb) = (x - left as f64, y - top as f64);
-                let tl = f64::from(data[at(top, left)]);
-                let tr = f64::from(data[at(top, left + 1)]);
-                let bl = f64::from(data[at(top + 1, left)]);
-                let br = f64::from(data[at(top + 1, left + 1)]);
-                ((1.0 - tb) * ((1.0 - lr) * tl + lr * tr) + tb * ((1.0 - lr) * bl + lr * br)) as f32
-            } else {
-                0.0
+        y += y_scale;
+        let top = y.floor() as usize;
+        let bottom = (top + 1).min(in_h - 1);
+        let tb = y - top as f64;
+        let (tb_f, inv_tb_f) = (tb as f32, (1.0 - tb) as f32);
+        let (upper, lower, out) = (row_of(from, top), row_of(from, bottom), row_of(to, r));
+        for (c, column) in columns.iter().enumerate() {
+            data[out + c] = match *column {
+                Column::Vector { left, frac } => {
+                    let inv = 1.0 - frac;
+                    inv_tb_f * inv * data[upper + left]
+                        + inv_tb_f * frac * data[upper + left + 1]
+                        + tb_f * inv * data[lower + left]
+                        + tb_f * frac * data[lower + left + 1]
+                }
+                Column::Tail { left, right, frac } => {
+                    let lr = frac as f32;
+                    let above = (1.0 - lr) * data[upper + left] + lr * data[upper + right];
+                    let below = (1.0 - lr) * data[lower + left] + lr * data[lower + right];
+                    ((1.0 - tb) * f64::from(above) + tb * f64::from(below)) as f32
+                }
             };
-            data[((to.top + r) as usize) * cols + (to.left + c) as usize] = value;
         }
     }
 }
@@ -266,7 +276,7 @@ mod tests {
     }
 
     #[test]
-    fn levels_are_made_by_bilinear_resizing_with_dlibs_zero_edge() {
+    fn levels_are_made_by_bilinear_resizing_corner_to_corner() {
         let img = RgbImage::new(12, 12, (0..12 * 12 * 3).map(|i| (i % 251) as u8).collect());
         let l = layout(12, 12, 10, 11);
         assert_eq!(l.levels.len(), 5); // 12, 10, 8, 6 and 5 rows
@@ -274,13 +284,18 @@ mod tests {
         let plane = &t.data[..t.plane_len()];
         let first = l.levels[0];
         let second = l.levels[1];
-        let value = |r: Rect, y: i64, x: i64| plane[((r.top + y) * l.cols as i64 + r.left + x) as usize];
+        let value =
+            |r: Rect, y: i64, x: i64| plane[((r.top + y) * l.cols as i64 + r.left + x) as usize];
         // the image itself: red / 256
         assert_eq!(value(first, 0, 1), f32::from(img.pixel(0, 1)[0]) / 256.0);
         // corner of the next level: the corner pixel
         assert_eq!(value(second, 0, 0), value(first, 0, 0));
-        // its last column reads past the source's last column: 0
-        assert_eq!(value(second, 3, second.width() - 1), 0.0);
+        // and its last column the last column's pixel
+        let (last_in, last_out) = (
+            value(first, 0, first.width() - 1),
+            value(second, 0, second.width() - 1),
+        );
+        assert!((last_in - last_out).abs() < 1e-5, "{last_in} {last_out}");
     }
 
     #[test]
@@ -288,7 +303,15 @@ mod tests {
         let l = layout(100, 120, 10, 11);
         let r = DRect::centered((61.0, 51.0), 80.0, 80.0);
         let back = to_image(&l, r);
-        assert_eq!(back.rounded(), Rect { left: 11, top: 1, right: 90, bottom: 80 });
+        assert_eq!(
+            back.rounded(),
+            Rect {
+                left: 11,
+                top: 1,
+                right: 90,
+                bottom: 80
+            }
+        );
         // a window centred in level 1 is scaled by 6/5 (+0.3)
         let origin = l.levels[1];
         let c = ((origin.left + 20) as f64, (origin.top + 20) as f64);
