@@ -21,7 +21,7 @@
 //! 6. boxes mapped back through the upsampling.
 //!
 //! Scores are `f32` sums in another order than dlib's, so confidences agree
-//! with dlib's to about 1e-4 and boxes are dlib's except where a score sits
+//! with dlib's to a few 1e-6 and boxes are dlib's except where a score sits
 //! that close to the threshold or to another's.
 
 pub mod net;
