@@ -264,6 +264,7 @@ class CoreHogDetector:
     @property
     def num_filters(self) -> int: ...
 
+@final
 class CoreMmodDetector:
     def __new__(cls, path: str) -> CoreMmodDetector: ...
     def detect(
