@@ -35,7 +35,7 @@ impl RgbImage {
 /// Where an output column of [`resize_bilinear`] reads: its left input column and,
 /// in the `f32` part, the fraction towards the next one (`f64` in the tail).
 #[derive(Clone, Copy)]
-enum Column {
+pub(crate) enum Column {
     Vector {
         left: usize,
         frac: f32,
@@ -50,7 +50,7 @@ enum Column {
 /// The columns of a resize from `in_width` to `out_width`: dlib's 4-lane positions
 /// accumulated in `f32` while the group's last right neighbour is inside the
 /// image, then positions in `f64`.
-fn columns(in_width: usize, out_width: usize, x_scale: f64) -> Vec<Column> {
+pub(crate) fn columns(in_width: usize, out_width: usize, x_scale: f64) -> Vec<Column> {
     let mut columns = Vec::with_capacity(out_width);
     let x = -4.0 * x_scale;
     let step = (4.0 * x_scale) as f32;
