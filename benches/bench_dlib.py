@@ -11,7 +11,8 @@ its networks over every core. Both detect with dlib's HOG detector and one upsam
 row gives each side only the encoding step, on face_recognition's own face
 locations; the next rows time ``face_locations`` (``model="hog"``: dlib's HOG detector
 against fastface's Rust port of it, the same boxes, with one upsampling and without;
-``"cnn"``: dlib's CNN detector against fastface's detector with the box mapped),
+``"cnn"``: dlib's CNN detector against fastface's Rust port of it, running the same
+network file from face_recognition_models, the same boxes),
 ``face_landmarks`` (5 and 68 points) and ``face_encodings`` with ``num_jitters=10``,
 the last three on face_recognition's locations. Prints photos per second (medians over repeats, both measured in the
 same run), their ratio, and how far apart the two libraries' encodings of the same

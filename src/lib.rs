@@ -18,6 +18,7 @@ pub mod gallery;
 pub mod hog;
 pub mod int8;
 pub mod manifest;
+pub mod mmod;
 pub mod pipeline;
 pub mod quality;
 pub mod resize;

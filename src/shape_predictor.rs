@@ -279,6 +279,15 @@ impl<'a> DlibReader<'a> {
         self.pos == self.data.len()
     }
 
+    /// The next `n` raw bytes.
+    pub(crate) fn bytes(&mut self, n: usize) -> Result<&'a [u8]> {
+        let end = self.pos.checked_add(n).filter(|&e| e <= self.data.len());
+        let end = end.ok_or_else(|| Error::model("file ends early"))?;
+        let chunk = &self.data[self.pos..end];
+        self.pos = end;
+        Ok(chunk)
+    }
+
     pub(crate) fn int(&mut self) -> Result<i64> {
         let head = *self
             .data
@@ -313,7 +322,7 @@ impl<'a> DlibReader<'a> {
             .ok_or_else(|| Error::model(format!("implausible {what} {v}")))
     }
 
-    fn real(&mut self) -> Result<f32> {
+    pub(crate) fn real(&mut self) -> Result<f32> {
         Ok(self.real_f64()? as f32)
     }
 

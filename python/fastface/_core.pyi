@@ -264,6 +264,18 @@ class CoreHogDetector:
     @property
     def num_filters(self) -> int: ...
 
+@final
+class CoreMmodDetector:
+    def __new__(cls, path: str) -> CoreMmodDetector: ...
+    def detect(
+        self,
+        images: list[npt.NDArray[np.uint8]],
+        upsample: int = 0,
+        adjust_threshold: float = 0.0,
+    ) -> list[tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]]: ...
+    @property
+    def num_layers(self) -> int: ...
+
 def dlib_face_chips(
     image: npt.NDArray[np.uint8],
     landmarks: npt.NDArray[np.float64],

