@@ -11,7 +11,7 @@ Where the behaviour differs
     * Detection, ``model="hog"`` (face_recognition's default): dlib's own HOG
       frontal face detector, ported to Rust with dlib's arithmetic and shipped
       weights (Boost licence): the same boxes as face_recognition's, upsampling
-      included, about 1.7x dlib's speed on one core and 2-3x on two
+      included, about 1.7x dlib's speed on one core and 3x on two
       (``benches/bench_dlib.py``); ``face_encodings`` and ``face_landmarks``
       without locations find their faces with it, one upsampling, as
       face_recognition does (where the build could not write the
