@@ -6,8 +6,8 @@ Both sides do the same work through face_recognition's API, called from one Pyth
 thread, one photo after another: ``load_image_file`` then ``face_encodings``
 (detection, 5-point landmarks, 150 px chip, ResNet descriptor); fastface through
 ``fastface.compat.face_recognition``. dlib runs on one core; fastface's core spreads
-its networks over every core. Detectors differ: fastface runs YuNet,
-face_recognition dlib's HOG detector with one upsampling (its default). A second
+its networks over every core. Both detect with dlib's HOG detector and one upsampling
+(face_recognition's default; fastface runs its Rust port of it). A second
 row gives each side only the encoding step, on face_recognition's own face
 locations; the next rows time ``face_locations`` (``model="hog"``: dlib's HOG detector
 against fastface's Rust port of it, the same boxes, with one upsampling and without;
@@ -114,7 +114,7 @@ def main() -> None:
             gaps.append(float(np.linalg.norm(theirs_enc[0] - ours_enc[0])))
     print(
         f"distance between the two libraries' encodings of the same photo ({len(gaps)} photos, "
-        f"each with its own detector): median {statistics.median(gaps):.4f}, max {max(gaps):.4f}"
+        f"each decoding and detecting): median {statistics.median(gaps):.4f}, max {max(gaps):.4f}"
     )
 
 

@@ -11,7 +11,7 @@
 //!   4 texture features;
 //! * the planes padded with zeros so that a filter can be centred on every cell.
 
-use super::pyramid::RgbImage;
+use super::pyramid::Planes;
 
 /// Number of feature planes.
 pub const PLANES: usize = 31;
@@ -49,11 +49,11 @@ impl Fhog {
 }
 
 /// Row `y` of each colour channel, widened to `i32` for the gradient arithmetic.
-fn channel_rows(img: &RgbImage, y: usize, out: &mut [Vec<i32>; 3]) {
-    let row = &img.data[y * img.width * 3..(y + 1) * img.width * 3];
+#[inline(always)]
+fn channel_rows(img: &Planes, y: usize, out: &mut [Vec<i32>; 3]) {
     for (ch, plane) in out.iter_mut().enumerate() {
-        for (v, px) in plane.iter_mut().zip(row.chunks_exact(3)) {
-            *v = i32::from(px[ch]);
+        for (v, &px) in plane.iter_mut().zip(img.row(ch, y)) {
+            *v = i32::from(px);
         }
     }
 }
@@ -74,64 +74,68 @@ fn gradients(
         let gy = below[ch][x] - above[ch][x];
         (gx, gy, gx * gx + gy * gy)
     };
-    for x in 1..end {
-        let (red, green, blue) = (channel(0, x), channel(1, x), channel(2, x));
-        let best = if x < block_end {
-            let red_wins = red.2 > green.2;
-            let first = (
-                if red_wins { red.0 } else { green.0 },
-                if red_wins { red.1 } else { green.1 },
-                if red_wins { red.2 } else { green.2 },
-            );
-            let first_wins = first.2 > blue.2;
-            (
-                if first_wins { first.0 } else { blue.0 },
-                if first_wins { first.1 } else { blue.1 },
-                if first_wins { first.2 } else { blue.2 },
-            )
-        } else {
-            let mut best = red;
-            if green.2 > best.2 {
-                best = green;
-            }
-            if blue.2 > best.2 {
-                best = blue;
-            }
-            best
+    // the vector path, over slices of one length so that it compiles to vectors
+    let n = block_end - 1;
+    let right = |ch: usize| &row[ch][2..2 + n];
+    let left = |ch: usize| &row[ch][..n];
+    let lower = |ch: usize| &below[ch][1..1 + n];
+    let upper = |ch: usize| &above[ch][1..1 + n];
+    let (r, l, lo, up) = (
+        [right(0), right(1), right(2)],
+        [left(0), left(1), left(2)],
+        [lower(0), lower(1), lower(2)],
+        [upper(0), upper(1), upper(2)],
+    );
+    let (out_dx, out_dy, out_len) = (&mut dx[1..1 + n], &mut dy[1..1 + n], &mut len[1..1 + n]);
+    for i in 0..n {
+        let grad = |ch: usize| {
+            let gx = r[ch][i] - l[ch][i];
+            let gy = lo[ch][i] - up[ch][i];
+            (gx, gy, gx * gx + gy * gy)
         };
+        let (red, green, blue) = (grad(0), grad(1), grad(2));
+        let red_wins = red.2 > green.2;
+        let first = (
+            if red_wins { red.0 } else { green.0 },
+            if red_wins { red.1 } else { green.1 },
+            if red_wins { red.2 } else { green.2 },
+        );
+        let first_wins = first.2 > blue.2;
+        out_dx[i] = (if first_wins { first.0 } else { blue.0 }) as f32;
+        out_dy[i] = (if first_wins { first.1 } else { blue.1 }) as f32;
+        out_len[i] = (if first_wins { first.2 } else { blue.2 }) as f32;
+    }
+    for x in block_end.max(1)..end {
+        let mut best = channel(0, x);
+        for ch in 1..3 {
+            let next = channel(ch, x);
+            if next.2 > best.2 {
+                best = next;
+            }
+        }
         dx[x] = best.0 as f32;
         dy[x] = best.1 as f32;
         len[x] = best.2 as f32;
     }
 }
 
-/// The orientation bin (of 18) of each gradient `1..end`, as dlib's vector code
-/// picks it: per direction, the larger of the dot product and its negation if it
-/// beats the best so far.
-fn orientations(
-    dirs: &[[f32; 2]; 9],
-    dx: &[f32],
-    dy: &[f32],
-    best_dot: &mut [f32],
-    bins: &mut [u32],
-) {
-    best_dot.fill(0.0);
-    bins.fill(0);
-    for (o, d) in dirs.iter().enumerate() {
-        for (((&gx, &gy), best), bin) in dx
-            .iter()
-            .zip(dy)
-            .zip(best_dot.iter_mut())
-            .zip(bins.iter_mut())
-        {
+/// The orientation bin (of 18) of each gradient, as dlib's vector code picks it:
+/// per direction, the larger of the dot product and its negation if it beats the
+/// best so far.
+#[inline(always)]
+fn orientations(dirs: &[[f32; 2]; 9], dx: &[f32], dy: &[f32], bins: &mut [u32]) {
+    for ((&gx, &gy), bin) in dx.iter().zip(dy).zip(bins.iter_mut()) {
+        let (mut best, mut at) = (0.0f32, 0u32);
+        for (o, d) in (0u32..).zip(dirs) {
             let dot = gx * d[0] + gy * d[1];
-            let positive = dot > *best;
-            let top = if positive { dot } else { *best };
-            let at = if positive { o as u32 } else { *bin };
-            let negative = -dot > top;
-            *best = if negative { -dot } else { top };
-            *bin = if negative { o as u32 + 9 } else { at };
+            if dot > best {
+                (best, at) = (dot, o);
+            }
+            if -dot > best {
+                (best, at) = (-dot, o + 9);
+            }
         }
+        *bin = at;
     }
 }
 
@@ -143,7 +147,7 @@ fn sum4(v: [f32; 4]) -> f32 {
 
 /// dlib's `extract_fhog_features(img, hog, cell_size, filter_rows_padding,
 /// filter_cols_padding)`; `cell_size` must be at least 2.
-pub fn extract(img: &RgbImage, cell_size: usize, pad_rows: usize, pad_cols: usize) -> Fhog {
+pub(crate) fn extract(img: &Planes, cell_size: usize, pad_rows: usize, pad_cols: usize) -> Fhog {
     #[cfg(target_arch = "x86_64")]
     if is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU has AVX2; it only widens the vectors (no FMA: same results).
@@ -154,12 +158,12 @@ pub fn extract(img: &RgbImage, cell_size: usize, pad_rows: usize, pad_cols: usiz
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn extract_avx2(img: &RgbImage, cell_size: usize, pad_rows: usize, pad_cols: usize) -> Fhog {
+unsafe fn extract_avx2(img: &Planes, cell_size: usize, pad_rows: usize, pad_cols: usize) -> Fhog {
     extract_portable(img, cell_size, pad_rows, pad_cols)
 }
 
 #[inline(always)]
-fn extract_portable(img: &RgbImage, cell_size: usize, pad_rows: usize, pad_cols: usize) -> Fhog {
+fn extract_portable(img: &Planes, cell_size: usize, pad_rows: usize, pad_cols: usize) -> Fhog {
     let empty = Fhog {
         rows: 0,
         cols: 0,
@@ -204,7 +208,7 @@ fn extract_portable(img: &RgbImage, cell_size: usize, pad_rows: usize, pad_cols:
         vec![0.0f32; visible_nc],
         vec![0.0f32; visible_nc],
     );
-    let (mut best_dot, mut bins) = (vec![0.0f32; visible_nc], vec![0u32; visible_nc]);
+    let mut bins = vec![0u32; visible_nc];
     let planes = || {
         [
             vec![0i32; img.width],
@@ -230,7 +234,7 @@ fn extract_portable(img: &RgbImage, cell_size: usize, pad_rows: usize, pad_cols:
             block_end,
             (&mut dx, &mut dy, &mut len),
         );
-        orientations(&dirs, &dx, &dy, &mut best_dot, &mut bins);
+        orientations(&dirs, &dx, &dy, &mut bins);
         for v in len.iter_mut() {
             *v = v.sqrt();
         }
@@ -318,9 +322,14 @@ fn extract_portable(img: &RgbImage, cell_size: usize, pad_rows: usize, pad_cols:
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hog::RgbImage;
 
-    fn flat(height: usize, width: usize, value: u8) -> RgbImage {
-        RgbImage::new(height, width, vec![value; height * width * 3])
+    fn flat(height: usize, width: usize, value: u8) -> Planes {
+        Planes::from_rgb(&RgbImage::new(
+            height,
+            width,
+            vec![value; height * width * 3],
+        ))
     }
 
     #[test]
@@ -348,7 +357,7 @@ mod tests {
                 data[(r * w + c) * 3..(r * w + c) * 3 + 3].fill(255);
             }
         }
-        let f = extract(&RgbImage::new(h, w, data), 8, 1, 1);
+        let f = extract(&Planes::from_rgb(&RgbImage::new(h, w, data)), 8, 1, 1);
         assert_eq!((f.rows, f.cols), (4, 4));
         // the feature cells are cells 1..=4; the edge is between cells 2 and 3
         let at = |plane: usize, r: usize, c: usize| f.plane(plane)[r * f.cols + c];

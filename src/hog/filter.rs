@@ -79,35 +79,30 @@ impl FilterBank {
         let last_row = rows - (self.height - 1) / 2;
         let last_col = cols - (self.width - 1) / 2;
         let span = last_col - first_col;
+        // Both passes run over the planes as flat arrays with the planes' own row
+        // stride: a cell's row sum reaches into the next row only for the columns
+        // past `span`, whose results are thrown away (zeroed below). Long flat loops
+        // keep the vectors full.
+        let row_sums = (rows - 1) * cols + span;
+        let outputs = (last_row - first_row - 1) * cols + span;
+        let origin = first_row * cols + first_col;
         let mut out = vec![0.0f32; rows * cols];
-        let mut scratch = vec![0.0f32; rows * span];
-        let mut response = vec![0.0f32; span];
+        let mut scratch = vec![0.0f32; row_sums];
         for part in &self.parts {
             let plane = feats.plane(part.plane);
-            // rows: scratch[r][c - first_col] = sum_n row[n] * plane[r][c - first_col + n]
-            for (r, line) in scratch.chunks_exact_mut(span).enumerate() {
-                line.fill(0.0);
-                let source = &plane[r * cols..(r + 1) * cols];
-                for (n, &weight) in part.row.iter().enumerate() {
-                    for (acc, &x) in line.iter_mut().zip(&source[n..n + span]) {
-                        *acc += x * weight;
-                    }
-                }
-            }
-            // columns, added to what the earlier parts left
-            for r in first_row..last_row {
-                response.fill(0.0);
-                for (m, &weight) in part.column.iter().enumerate() {
-                    let line = &scratch[(r - first_row + m) * span..(r - first_row + m + 1) * span];
-                    for (acc, &x) in response.iter_mut().zip(line) {
-                        *acc += x * weight;
-                    }
-                }
-                let target = &mut out[r * cols + first_col..r * cols + last_col];
-                for (t, &v) in target.iter_mut().zip(&response) {
-                    *t += v;
-                }
-            }
+            // scratch[r][c] = sum_n row[n] * plane[r][c + n]
+            correlate::<false>(&mut scratch, plane, &part.row, 1);
+            // out[r][c] += sum_m column[m] * scratch[r - first_row + m][c - first_col]
+            correlate::<true>(
+                &mut out[origin..origin + outputs],
+                &scratch,
+                &part.column,
+                cols,
+            );
+        }
+        for line in out[first_row * cols..last_row * cols].chunks_exact_mut(cols) {
+            line[..first_col].fill(0.0);
+            line[last_col..].fill(0.0);
         }
         Some((out, [first_row, last_row - 1, first_col, last_col - 1]))
     }
@@ -117,6 +112,43 @@ impl FilterBank {
         self.parts.len()
     }
 }
+
+/// `dst[i] (+)= sum_k taps[k] * src[i + k * stride]`, each sum taken from 0 in
+/// tap order and then added to `dst` when `ADD` (dlib's order for one output, so
+/// the blocking changes no result). Blocks of [`BLOCK`] outputs keep their sums in
+/// vector registers across the taps.
+#[inline(always)]
+fn correlate<const ADD: bool>(dst: &mut [f32], src: &[f32], taps: &[f32], stride: usize) {
+    let reach = (taps.len() - 1) * stride;
+    assert!(
+        src.len() >= dst.len() + reach,
+        "the source covers every tap"
+    );
+    let done = dst.len() - dst.len() % BLOCK;
+    for (b, block) in dst.chunks_exact_mut(BLOCK).enumerate() {
+        let mut sums = [0.0f32; BLOCK];
+        for (k, &tap) in taps.iter().enumerate() {
+            let at = b * BLOCK + k * stride;
+            let x: &[f32; BLOCK] = src[at..at + BLOCK].try_into().expect("a whole block");
+            for (sum, &v) in sums.iter_mut().zip(x) {
+                *sum += v * tap;
+            }
+        }
+        for (d, sum) in block.iter_mut().zip(sums) {
+            *d = if ADD { *d + sum } else { sum };
+        }
+    }
+    for (i, d) in dst.iter_mut().enumerate().skip(done) {
+        let mut sum = 0.0f32;
+        for (k, &tap) in taps.iter().enumerate() {
+            sum += src[i + k * stride] * tap;
+        }
+        *d = if ADD { *d + sum } else { sum };
+    }
+}
+
+/// Outputs per block of [`correlate`]: four AVX vectors of sums in flight.
+const BLOCK: usize = 32;
 
 /// Singular value decomposition of a row-major `rows x cols` matrix by one-sided
 /// Jacobi rotations (exact enough for filters of 10 x 10): `(sigma, u, v)` per

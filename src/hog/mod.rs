@@ -31,6 +31,7 @@ use rayon::prelude::*;
 use crate::error::{Error, Result};
 use crate::shape_predictor::DlibReader;
 use filter::FilterBank;
+use pyramid::Planes;
 pub use pyramid::{Rect, RgbImage};
 
 /// Most upsamplings accepted: each doubles both sides of the image.
@@ -187,11 +188,9 @@ impl HogDetector {
                 image.width, image.height
             )));
         }
-        let mut scaled;
-        let mut source = image;
+        let mut source = Planes::from_rgb(image);
         for _ in 0..upsample {
-            scaled = pyramid::up(source);
-            source = &scaled;
+            source = pyramid::up(&source);
         }
         let mut found = self.scan(source, adjust_threshold);
         for d in &mut found {
@@ -202,7 +201,7 @@ impl HogDetector {
 
     /// `object_detector::operator()`: every filter over the pyramid, then
     /// non-max suppression.
-    fn scan(&self, image: &RgbImage, adjust_threshold: f64) -> Vec<Detection> {
+    fn scan(&self, image: Planes, adjust_threshold: f64) -> Vec<Detection> {
         let levels = self.pyramid(image);
         let bank = &self.filters[0].bank;
         let (pad_rows, pad_cols) = (bank.height, bank.width);
@@ -239,7 +238,7 @@ impl HogDetector {
 
     /// The image and its `pyramid_down<6>` levels, as many as
     /// `create_fhog_pyramid` uses.
-    fn pyramid(&self, image: &RgbImage) -> Vec<RgbImage> {
+    fn pyramid(&self, image: Planes) -> Vec<Planes> {
         let mut count = 0;
         let mut rect = Rect {
             left: 0,
@@ -257,7 +256,7 @@ impl HogDetector {
             }
         }
         let mut levels = Vec::with_capacity(count);
-        levels.push(image.clone());
+        levels.push(image);
         for _ in 1..count {
             let next = pyramid::down(levels.last().expect("the image is level 0"));
             levels.push(next);
@@ -401,7 +400,7 @@ mod tests {
 
     #[test]
     fn pyramid_up_doubles_as_dlib_sizes_it() {
-        let img = RgbImage::new(3, 4, (0..36).collect());
+        let img = Planes::from_rgb(&RgbImage::new(3, 4, (0..36).collect()));
         let up = pyramid::up(&img);
         assert_eq!((up.height, up.width), (7, 10));
         // the top-left corner keeps its pixel

@@ -30,7 +30,7 @@ pub mod tiling;
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::hog::pyramid;
+use crate::hog::pyramid::{self, Planes};
 use crate::hog::{Rect, RgbImage, MAX_UPSAMPLE};
 use crate::shape_predictor::DlibReader;
 use net::{Conv, Layer, Tensor};
@@ -221,10 +221,14 @@ impl MmodDetector {
                 image.width, image.height
             )));
         }
-        let mut scaled;
+        let scaled;
         let mut source = image;
-        for _ in 0..upsample {
-            scaled = pyramid::up(source);
+        if upsample > 0 {
+            let mut planes = Planes::from_rgb(image);
+            for _ in 0..upsample {
+                planes = pyramid::up(&planes);
+            }
+            scaled = planes.to_rgb();
             source = &scaled;
         }
         let mut found = self.scan(source, adjust_threshold);

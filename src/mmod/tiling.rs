@@ -13,7 +13,7 @@
 use rayon::prelude::*;
 
 use super::net::Tensor;
-use crate::hog::pyramid::{self, Column};
+use crate::hog::pyramid;
 use crate::hog::{Rect, RgbImage};
 
 /// Levels shorter than this are not made.
@@ -192,22 +192,19 @@ fn resize_within(data: &mut [f32], cols: usize, from: Rect, to: Rect) {
         let tb = y - top as f64;
         let (tb_f, inv_tb_f) = (tb as f32, (1.0 - tb) as f32);
         let (upper, lower, out) = (row_of(from, top), row_of(from, bottom), row_of(to, r));
-        for (c, column) in columns.iter().enumerate() {
-            data[out + c] = match *column {
-                Column::Vector { left, frac } => {
-                    let inv = 1.0 - frac;
-                    inv_tb_f * inv * data[upper + left]
-                        + inv_tb_f * frac * data[upper + left + 1]
-                        + tb_f * inv * data[lower + left]
-                        + tb_f * frac * data[lower + left + 1]
-                }
-                Column::Tail { left, right, frac } => {
-                    let lr = frac as f32;
-                    let above = (1.0 - lr) * data[upper + left] + lr * data[upper + right];
-                    let below = (1.0 - lr) * data[lower + left] + lr * data[lower + right];
-                    ((1.0 - tb) * f64::from(above) + tb * f64::from(below)) as f32
-                }
-            };
+        for (c, (&left, &frac)) in columns.left.iter().zip(&columns.frac).enumerate() {
+            let inv = 1.0 - frac;
+            data[out + c] = inv_tb_f * inv * data[upper + left]
+                + inv_tb_f * frac * data[upper + left + 1]
+                + tb_f * inv * data[lower + left]
+                + tb_f * frac * data[lower + left + 1];
+        }
+        let vector = columns.left.len();
+        for (c, &(left, right, frac)) in columns.tail.iter().enumerate() {
+            let lr = frac as f32;
+            let above = (1.0 - lr) * data[upper + left] + lr * data[upper + right];
+            let below = (1.0 - lr) * data[lower + left] + lr * data[lower + right];
+            data[out + vector + c] = ((1.0 - tb) * f64::from(above) + tb * f64::from(below)) as f32;
         }
     }
 }

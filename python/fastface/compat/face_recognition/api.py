@@ -11,7 +11,10 @@ Where the behaviour differs
     * Detection, ``model="hog"`` (face_recognition's default): dlib's own HOG
       frontal face detector, ported to Rust with dlib's arithmetic and shipped
       weights (Boost licence): the same boxes as face_recognition's, upsampling
-      included, at about dlib's speed (where the build could not write the
+      included, about 1.7x dlib's speed on one core and 3x on two
+      (``benches/bench_dlib.py``); ``face_encodings`` and ``face_landmarks``
+      without locations find their faces with it, one upsampling, as
+      face_recognition does (where the build could not write the
       detector's file, dlib-bin having no wheel for the platform, boxes are
       mapped as for ``"cnn"``, onto HOG's convention).
     * Detection, ``model="cnn"``: dlib's own CNN (MMOD) face detector, ported to
@@ -346,10 +349,7 @@ def face_encodings(
         raise ValueError(f"num_jitters must be an integer >= 1, got {num_jitters!r}")
     image = _rgb(face_image)
     models = _shared()
-    if known_face_locations is None and model == "small" and num_jitters == 1:
-        # one Rust call: detect, map each box to dlib's, landmarks, chip, network
-        faces = models.recognizer.embed(image)
-        return [np.asarray(f.embedding, dtype=np.float64) for f in faces]
+    # without locations, the faces face_recognition finds: HOG, one upsampling
     _, points = _landmark_points(image, known_face_locations, model)
     if len(points) == 0:
         return []
