@@ -208,18 +208,28 @@ impl ShapePredictor {
                 rect.top + f64::from(y) * (rect.bottom - rect.top),
             )
         };
+        let pixels = image.as_slice();
         let grey = |x: f64, y: f64| -> f32 {
-            let (xi, yi) = ((x + 0.5).floor(), (y + 0.5).floor());
-            if xi < 0.0 || yi < 0.0 || xi >= w as f64 || yi >= h as f64 {
+            // Rounded to the nearest pixel as `floor(v + 0.5)`; past the checks
+            // the values are non-negative, where truncation is that floor.
+            let (x, y) = (x + 0.5, y + 0.5);
+            if !(x >= 0.0 && y >= 0.0 && x < w as f64 && y < h as f64) {
                 return 0.0;
             }
-            let (xi, yi) = (xi as usize, yi as usize);
-            let sum: u32 = (0..3).map(|k| u32::from(image[[yi, xi, k]])).sum();
+            let (xi, yi) = (x as usize, y as usize);
+            let sum: u32 = match pixels {
+                Some(p) => p[3 * (yi * w + xi)..][..3]
+                    .iter()
+                    .map(|&v| u32::from(v))
+                    .sum(),
+                None => (0..3).map(|k| u32::from(image[[yi, xi, k]])).sum(),
+            };
             (sum / 3) as f32
         };
 
         let mut shape = self.initial.clone();
         let mut values = Vec::new();
+        let mut leaves = Vec::with_capacity(self.trees_per_cascade);
         let leaf_len = 2 * self.parts;
         let leaves_per_tree = self.splits_per_tree + 1;
         for cascade in &self.cascades {
@@ -232,19 +242,25 @@ impl ShapePredictor {
                 let (px, py) = to_image(x, y);
                 grey(px, py)
             }));
-            for t in 0..self.trees_per_cascade {
+            // Every tree of a cascade reads the same pixel values, so all their
+            // leaves are found first and added afterwards, in tree order (dlib's
+            // sums). The leaves (megabytes of them) are mostly out of cache; known
+            // up front, their loads overlap instead of each waiting on the walk.
+            leaves.clear();
+            leaves.extend((0..self.trees_per_cascade).map(|t| {
                 let splits = &cascade.splits[t * self.splits_per_tree..][..self.splits_per_tree];
                 let mut node = 0;
                 while node < splits.len() {
                     let s = splits[node];
                     let diff = values[s.idx1 as usize] - values[s.idx2 as usize];
-                    node = if diff > s.thresh {
-                        2 * node + 1
-                    } else {
-                        2 * node + 2
-                    };
+                    // Left child when above the threshold, computed rather than
+                    // branched on: the branch is a coin toss the CPU mispredicts,
+                    // and without it the walks of many trees overlap.
+                    node = 2 * node + 2 - usize::from(diff > s.thresh);
                 }
-                let leaf = t * leaves_per_tree + node - splits.len();
+                t * leaves_per_tree + node - splits.len()
+            }));
+            for &leaf in &leaves {
                 let delta = &cascade.leaves[leaf * leaf_len..][..leaf_len];
                 for (s, d) in shape.iter_mut().zip(delta) {
                     *s += d;
