@@ -37,6 +37,38 @@ pub use pyramid::{Rect, RgbImage};
 /// Most upsamplings accepted: each doubles both sides of the image.
 pub const MAX_UPSAMPLE: usize = 8;
 
+/// Most pixels the HOG detector scans (after upsampling).
+const MAX_PIXELS: u128 = 1 << 28;
+
+/// Checks a scan request shared by dlib's detectors (HOG and CNN): at most
+/// [`MAX_UPSAMPLE`] upsamplings, a finite threshold adjustment, and at most
+/// `max_pixels` once upsampled, so a request cannot ask for unbounded memory.
+pub(crate) fn check_scan(
+    image: &RgbImage,
+    upsample: usize,
+    adjust_threshold: f64,
+    max_pixels: u128,
+    detector: &str,
+) -> Result<()> {
+    if upsample > MAX_UPSAMPLE {
+        return Err(Error::invalid(format!(
+            "upsample must be at most {MAX_UPSAMPLE}, got {upsample}"
+        )));
+    }
+    if !adjust_threshold.is_finite() {
+        return Err(Error::invalid("adjust_threshold must be finite"));
+    }
+    let pixels = (image.height * image.width) as u128 * 4u128.pow(upsample as u32);
+    if pixels > max_pixels {
+        return Err(Error::invalid(format!(
+            "a {}x{} image upsampled {upsample} times is too large for the {detector} \
+             detector (at most {max_pixels} pixels)",
+            image.width, image.height
+        )));
+    }
+    Ok(())
+}
+
 /// One face found: dlib's rectangle, its confidence and which filter found it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Detection {
@@ -173,21 +205,7 @@ impl HogDetector {
         upsample: usize,
         adjust_threshold: f64,
     ) -> Result<Vec<Detection>> {
-        if upsample > MAX_UPSAMPLE {
-            return Err(Error::invalid(format!(
-                "upsample must be at most {MAX_UPSAMPLE}, got {upsample}"
-            )));
-        }
-        if !adjust_threshold.is_finite() {
-            return Err(Error::invalid("adjust_threshold must be finite"));
-        }
-        let pixels = (image.height * image.width) as u128 * 4u128.pow(upsample as u32);
-        if pixels > 1 << 28 {
-            return Err(Error::invalid(format!(
-                "a {}x{} image upsampled {upsample} times is too large to scan",
-                image.width, image.height
-            )));
-        }
+        check_scan(image, upsample, adjust_threshold, MAX_PIXELS, "HOG")?;
         let mut source = Planes::from_rgb(image);
         for _ in 0..upsample {
             source = pyramid::up(&source);

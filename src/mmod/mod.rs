@@ -31,7 +31,7 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::hog::pyramid::{self, Planes};
-use crate::hog::{Rect, RgbImage, MAX_UPSAMPLE};
+use crate::hog::{check_scan, Rect, RgbImage};
 use crate::shape_predictor::DlibReader;
 use net::{Conv, Layer, Tensor};
 use tiling::DRect;
@@ -205,22 +205,7 @@ impl MmodDetector {
         upsample: usize,
         adjust_threshold: f64,
     ) -> Result<Vec<Detection>> {
-        if upsample > MAX_UPSAMPLE {
-            return Err(Error::invalid(format!(
-                "upsample must be at most {MAX_UPSAMPLE}, got {upsample}"
-            )));
-        }
-        if !adjust_threshold.is_finite() {
-            return Err(Error::invalid("adjust_threshold must be finite"));
-        }
-        let pixels = (image.height * image.width) as u128 * 4u128.pow(upsample as u32);
-        if pixels > MAX_PIXELS {
-            return Err(Error::invalid(format!(
-                "a {}x{} image upsampled {upsample} times is too large for the CNN \
-                 detector (at most {MAX_PIXELS} pixels)",
-                image.width, image.height
-            )));
-        }
+        check_scan(image, upsample, adjust_threshold, MAX_PIXELS, "CNN")?;
         let scaled;
         let mut source = image;
         if upsample > 0 {
@@ -464,6 +449,7 @@ fn skip_layer_state(r: &mut DlibReader<'_>) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hog::MAX_UPSAMPLE;
 
     /// dlib's integer encoding: a header byte (size, sign bit 0x80), then
     /// little-endian bytes.
