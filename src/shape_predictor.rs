@@ -87,8 +87,7 @@ impl<'a> Cursor<'a> {
 
 impl ShapePredictor {
     pub fn load(path: &Path) -> Result<Self> {
-        let data = std::fs::read(path)
-            .map_err(|e| Error::model(format!("cannot read model file {}: {e}", path.display())))?;
+        let data = read_model_file(path)?;
         Self::from_bytes(&data)
             .map_err(|e| Error::model(format!("{}: {e}; reinstall fastface", path.display())))
     }
@@ -176,11 +175,7 @@ impl ShapePredictor {
     /// files dlib and face_recognition_models ship, 5- or 68-point), converting it in
     /// memory to the flat layout [`ShapePredictor::from_bytes`] reads.
     pub fn load_dlib(path: &Path) -> Result<Self> {
-        let data = std::fs::read(path)
-            .map_err(|e| Error::model(format!("cannot read model file {}: {e}", path.display())))?;
-        dlib_to_flat(&data)
-            .and_then(|flat| Self::from_bytes(&flat))
-            .map_err(|e| Error::model(format!("{}: {e}", path.display())))
+        load_dlib_file(path, |data| Self::from_bytes(&dlib_to_flat(data)?))
     }
 
     pub fn num_parts(&self) -> usize {
@@ -275,6 +270,19 @@ impl ShapePredictor {
             })
             .collect())
     }
+}
+
+/// The bytes of a model file; one that cannot be read is a `ModelError` naming it.
+fn read_model_file(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path)
+        .map_err(|e| Error::model(format!("cannot read model file {}: {e}", path.display())))
+}
+
+/// A model in dlib's serialisation read from `path` and made by `parse`; a file
+/// that cannot be read or parsed is a `ModelError` naming it.
+pub(crate) fn load_dlib_file<T>(path: &Path, parse: impl FnOnce(&[u8]) -> Result<T>) -> Result<T> {
+    let data = read_model_file(path)?;
+    parse(&data).map_err(|e| Error::model(format!("{}: {e}", path.display())))
 }
 
 /// Sequential reader of dlib's `serialize` encoding: integers as a header byte (low

@@ -29,7 +29,7 @@ use std::path::Path;
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::shape_predictor::DlibReader;
+use crate::shape_predictor::{load_dlib_file, DlibReader};
 use filter::FilterBank;
 use pyramid::Planes;
 pub use pyramid::{Rect, RgbImage};
@@ -102,8 +102,7 @@ const MAX_FILTERS: usize = 64;
 
 impl HogDetector {
     pub fn load(path: &Path) -> Result<Self> {
-        let data = std::fs::read(path).map_err(|e| Error::io(path.display(), e))?;
-        Self::from_dlib(&data).map_err(|e| Error::model(format!("{}: {e}", path.display())))
+        load_dlib_file(path, Self::from_dlib)
     }
 
     /// Reads dlib's `serialize(object_detector<scan_fhog_pyramid<...>>)` (version 2)

@@ -32,7 +32,7 @@ use std::path::Path;
 use crate::error::{Error, Result};
 use crate::hog::pyramid::{self, Planes};
 use crate::hog::{check_scan, Rect, RgbImage};
-use crate::shape_predictor::DlibReader;
+use crate::shape_predictor::{load_dlib_file, DlibReader};
 use net::{Conv, Layer, Tensor};
 use tiling::DRect;
 
@@ -67,9 +67,7 @@ const MAX_WINDOW: i64 = 4096;
 
 impl MmodDetector {
     pub fn load(path: &Path) -> Result<Self> {
-        let data = std::fs::read(path)
-            .map_err(|e| Error::model(format!("cannot read model file {}: {e}", path.display())))?;
-        Self::from_dlib(&data).map_err(|e| Error::model(format!("{}: {e}", path.display())))
+        load_dlib_file(path, Self::from_dlib)
     }
 
     /// Reads dlib's `serialize(net)` of a `loss_mmod` network over an
