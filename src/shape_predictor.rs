@@ -538,8 +538,43 @@ pub(crate) fn similarity(from: &[[f64; 2]], to: &[[f64; 2]]) -> [f64; 4] {
     [a, b, tx - (a * fx - b * fy), ty - (b * fx + a * fy)]
 }
 
+/// dlib's `serialize` encoding, written: for tests that make dlib model files of
+/// their own.
+#[cfg(test)]
+pub(crate) mod dlib_writer {
+    /// An integer: a header byte (byte count, sign bit 0x80), then the magnitude's
+    /// little-endian bytes.
+    pub(crate) fn int(out: &mut Vec<u8>, v: i64) {
+        let bytes: Vec<u8> = v
+            .unsigned_abs()
+            .to_le_bytes()
+            .into_iter()
+            .rev()
+            .skip_while(|&b| b == 0)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        out.push(bytes.len() as u8 | if v < 0 { 0x80 } else { 0 });
+        out.extend(bytes);
+    }
+
+    /// A real as a whole mantissa and a power-of-two exponent, exactly.
+    pub(crate) fn real(out: &mut Vec<u8>, v: f64) {
+        let mut exponent = 0;
+        let mut mantissa = v;
+        while mantissa.fract() != 0.0 {
+            mantissa *= 2.0;
+            exponent -= 1;
+        }
+        int(out, mantissa as i64);
+        int(out, exponent);
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::dlib_writer::{int, real};
     use super::*;
     use ndarray::Array3;
 
@@ -601,59 +636,36 @@ mod tests {
         assert_eq!(sp.predict(&img.view(), rect).unwrap(), vec![[10.0, 5.0]]);
     }
 
-    /// dlib's `serialize` of an integer: a header byte (size, sign) and LE bytes.
-    fn dlib_int(out: &mut Vec<u8>, v: i64) {
-        let bytes: Vec<u8> = v
-            .unsigned_abs()
-            .to_le_bytes()
-            .into_iter()
-            .rev()
-            .skip_while(|&b| b == 0)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect();
-        out.push(bytes.len() as u8 | if v < 0 { 0x80 } else { 0 });
-        out.extend(bytes);
-    }
-
-    /// A real as dlib writes it: integer mantissa and exponent.
-    fn dlib_real(out: &mut Vec<u8>, v: f32) {
-        let (m, e) = ((f64::from(v) * 65536.0) as i64, -16);
-        dlib_int(out, m);
-        dlib_int(out, e);
-    }
-
     fn dlib_column(out: &mut Vec<u8>, values: &[f32]) {
-        dlib_int(out, -(values.len() as i64));
-        dlib_int(out, -1);
+        int(out, -(values.len() as i64));
+        int(out, -1);
         for &v in values {
-            dlib_real(out, v);
+            real(out, f64::from(v));
         }
     }
 
     /// `tiny_model` in dlib's own serialisation.
     fn tiny_dlib_model(thresh: f32) -> Vec<u8> {
         let mut b = Vec::new();
-        dlib_int(&mut b, 1); // version
+        int(&mut b, 1); // version
         dlib_column(&mut b, &[0.5, 0.5]);
-        dlib_int(&mut b, 1); // cascades
-        dlib_int(&mut b, 1); // trees
-        dlib_int(&mut b, 1); // splits
-        dlib_int(&mut b, 0);
-        dlib_int(&mut b, 1);
-        dlib_real(&mut b, thresh);
-        dlib_int(&mut b, 2); // leaves
+        int(&mut b, 1); // cascades
+        int(&mut b, 1); // trees
+        int(&mut b, 1); // splits
+        int(&mut b, 0);
+        int(&mut b, 1);
+        real(&mut b, f64::from(thresh));
+        int(&mut b, 2); // leaves
         dlib_column(&mut b, &[-0.5, 0.0]);
         dlib_column(&mut b, &[0.5, 0.0]);
-        dlib_int(&mut b, 1); // anchor lists
-        dlib_int(&mut b, 2);
-        dlib_int(&mut b, 0);
-        dlib_int(&mut b, 0);
-        dlib_int(&mut b, 1); // offset lists
-        dlib_int(&mut b, 2);
+        int(&mut b, 1); // anchor lists
+        int(&mut b, 2);
+        int(&mut b, 0);
+        int(&mut b, 0);
+        int(&mut b, 1); // offset lists
+        int(&mut b, 2);
         for v in [-0.25f32, 0.0, 0.25, 0.0] {
-            dlib_real(&mut b, v);
+            real(&mut b, f64::from(v));
         }
         b
     }

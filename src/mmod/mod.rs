@@ -448,35 +448,7 @@ fn skip_layer_state(r: &mut DlibReader<'_>) -> Result<()> {
 mod tests {
     use super::*;
     use crate::hog::MAX_UPSAMPLE;
-
-    /// dlib's integer encoding: a header byte (size, sign bit 0x80), then
-    /// little-endian bytes.
-    fn int(out: &mut Vec<u8>, v: i64) {
-        let bytes: Vec<u8> = v
-            .unsigned_abs()
-            .to_le_bytes()
-            .into_iter()
-            .rev()
-            .skip_while(|&b| b == 0)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect();
-        out.push(bytes.len() as u8 | if v < 0 { 0x80 } else { 0 });
-        out.extend(bytes);
-    }
-
-    fn real(out: &mut Vec<u8>, v: f64) {
-        // v = mantissa * 2^exponent with a whole mantissa
-        let mut exponent = 0;
-        let mut m = v;
-        while m.fract() != 0.0 {
-            m *= 2.0;
-            exponent -= 1;
-        }
-        int(out, m as i64);
-        int(out, exponent);
-    }
+    use crate::shape_predictor::dlib_writer::{int, real};
 
     fn string(out: &mut Vec<u8>, s: &str) {
         int(out, s.len() as i64);
