@@ -8,6 +8,7 @@ use pyo3::prelude::*;
 use super::detached;
 use crate::detect::{detect_ordered, Face, FaceDetector};
 use crate::error::Error;
+use crate::hog::{Rect, RgbImage};
 
 /// A copy of an RGB `uint8 (height, width, 3)` image, taken while the GIL is
 /// held so the work can run without it (Python code could otherwise change
@@ -21,6 +22,21 @@ pub fn owned_image(image: &PyReadonlyArray3<'_, u8>) -> Result<Array3<u8>, Error
         )));
     }
     Ok(view.as_standard_layout().into_owned())
+}
+
+/// An [`owned_image`] as the dlib detectors' RGB image (the same buffer).
+pub fn rgb_image(image: Array3<u8>) -> RgbImage {
+    let (height, width, _) = image.dim();
+    RgbImage::new(height, width, image.into_raw_vec_and_offset().0)
+}
+
+/// dlib rectangles as `int64 (n, 4)`: inclusive `left, top, right, bottom`.
+pub fn rect_array<'py>(py: Python<'py>, rects: &[Rect]) -> Bound<'py, PyArray2<i64>> {
+    Array2::from_shape_fn((rects.len(), 4), |(i, k)| {
+        let r = rects[i];
+        [r.left, r.top, r.right, r.bottom][k]
+    })
+    .into_pyarray(py)
 }
 
 /// [`owned_image`] of each image of a batch.

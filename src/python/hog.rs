@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray3};
 use pyo3::prelude::*;
 
-use super::arrays::owned_image;
+use super::arrays::{owned_image, rect_array, rgb_image};
 use super::detached;
-use crate::hog::{HogDetector, RgbImage};
+use crate::hog::{HogDetector, Rect};
 
 /// dlib's HOG frontal face detector, loaded from dlib's serialisation of it; safe to
 /// share between threads, each call runs with the GIL released.
@@ -50,20 +50,14 @@ impl CoreHogDetector {
     ) -> PyResult<Detections<'py>> {
         let image = owned_image(&image)?;
         let found = detached(py, || {
-            let (height, width, _) = image.dim();
-            let rgb = RgbImage::new(height, width, image.into_raw_vec_and_offset().0);
-            self.inner.detect(&rgb, upsample, adjust_threshold)
+            self.inner
+                .detect(&rgb_image(image), upsample, adjust_threshold)
         })?;
-        let boxes: Vec<i64> = found
-            .iter()
-            .flat_map(|d| [d.rect.left, d.rect.top, d.rect.right, d.rect.bottom])
-            .collect();
-        let boxes =
-            ndarray::Array2::from_shape_vec((found.len(), 4), boxes).expect("four values per box");
+        let rects: Vec<Rect> = found.iter().map(|d| d.rect).collect();
         let confidences: Vec<f64> = found.iter().map(|d| d.confidence).collect();
         let filters: Vec<i64> = found.iter().map(|d| d.filter as i64).collect();
         Ok((
-            boxes.into_pyarray(py),
+            rect_array(py, &rects),
             confidences.into_pyarray(py),
             filters.into_pyarray(py),
         ))

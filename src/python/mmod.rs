@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray3};
 use pyo3::prelude::*;
 
-use super::arrays::owned_images;
+use super::arrays::{owned_images, rect_array, rgb_image};
 use super::detached;
 use crate::error::Result;
-use crate::hog::RgbImage;
+use crate::hog::Rect;
 use crate::mmod::{Detection, MmodDetector};
 
 /// dlib's CNN face detector, loaded from dlib's serialisation of its network; safe
@@ -22,14 +22,9 @@ pub struct CoreMmodDetector {
 type Detections<'py> = (Bound<'py, PyArray2<i64>>, Bound<'py, PyArray1<f64>>);
 
 fn arrays<'py>(py: Python<'py>, found: &[Detection]) -> Detections<'py> {
-    let boxes: Vec<i64> = found
-        .iter()
-        .flat_map(|d| [d.rect.left, d.rect.top, d.rect.right, d.rect.bottom])
-        .collect();
-    let boxes =
-        ndarray::Array2::from_shape_vec((found.len(), 4), boxes).expect("four values per box");
+    let rects: Vec<Rect> = found.iter().map(|d| d.rect).collect();
     let confidences: Vec<f64> = found.iter().map(|d| d.confidence).collect();
-    (boxes.into_pyarray(py), confidences.into_pyarray(py))
+    (rect_array(py, &rects), confidences.into_pyarray(py))
 }
 
 #[pymethods]
@@ -63,9 +58,8 @@ impl CoreMmodDetector {
             images
                 .into_iter()
                 .map(|image| {
-                    let (height, width, _) = image.dim();
-                    let rgb = RgbImage::new(height, width, image.into_raw_vec_and_offset().0);
-                    self.inner.detect(&rgb, upsample, adjust_threshold)
+                    self.inner
+                        .detect(&rgb_image(image), upsample, adjust_threshold)
                 })
                 .collect::<Result<Vec<_>>>()
         })?;
