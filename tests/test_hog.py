@@ -9,20 +9,17 @@ import ast
 import os
 import subprocess
 import sys
-import tarfile
 from pathlib import Path
 
 import dlib
 import numpy as np
 import pytest
-from converters import converter
+from dlib_photos import comparison_photos
 from fastface._dlib import hog_face_detector
 from fastface._image import load_image
 from fastface._models import SAMPLES_DIR
 from package_copy import copy_package
-from test_face_recognition_suite import CACHE, SDIST, TESTS_MEMBER
 
-LFW = Path(__file__).resolve().parents[2] / "shared" / "faces" / "lfw-view1"
 #: Images of each kind compared (dlib takes ~0.1-0.5 s an image at upsample 1 here).
 PER_KIND = 5
 #: Confidences are sums of ~6000 float32 products taken in a different order than
@@ -32,30 +29,7 @@ CONFIDENCE_TOLERANCE = 1e-4
 
 @pytest.fixture(scope="module")
 def photos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, np.ndarray]:
-    """RGB photos by name: face_recognition's test images (as its loader gives them:
-    PIL, RGB), sample photos and, where present, LFW View 1 images."""
-    archive = converter("build").fetch_source(SDIST, CACHE)
-    root = tmp_path_factory.mktemp("hog_photos")
-    with tarfile.open(archive) as tar:
-        members = [
-            m
-            for m in tar.getmembers()
-            if m.name.startswith(TESTS_MEMBER + "test_images/") and m.isreg()
-        ]
-        tar.extractall(root, members=members, filter="data")
-    from PIL import Image
-
-    images = {}
-    for path in sorted((root / TESTS_MEMBER / "test_images").iterdir()):
-        images[f"face_recognition/{path.name}"] = np.array(Image.open(path).convert("RGB"))
-    samples = sorted((SAMPLES_DIR / "train").glob("*/*.jpg"))
-    for path in samples[:: max(1, len(samples) // PER_KIND)][:PER_KIND]:
-        images[f"samples/{path.parent.name}/{path.name}"] = load_image(path)
-    if (LFW / "images").is_dir():
-        lfw = sorted((LFW / "images").glob("*/*.jpg"))
-        for path in lfw[:: max(1, len(lfw) // PER_KIND)][:PER_KIND]:
-            images[f"lfw/{path.name}"] = load_image(path)
-    return images
+    return comparison_photos(tmp_path_factory.mktemp("hog_photos"), PER_KIND)
 
 
 def dlib_run(

@@ -13,21 +13,18 @@ import ast
 import os
 import subprocess
 import sys
-import tarfile
 from pathlib import Path
 
 import dlib
 import face_recognition_models
 import numpy as np
 import pytest
-from converters import converter
+from dlib_photos import comparison_photos
 from fastface._dlib import cnn_face_detector
 from fastface._image import load_image
 from fastface._models import SAMPLES_DIR
 from package_copy import copy_package
-from test_face_recognition_suite import CACHE, SDIST, TESTS_MEMBER
 
-LFW = Path(__file__).resolve().parents[2] / "shared" / "faces" / "lfw-view1"
 #: face_recognition's test photos compared (each ~1 megapixel).
 SUITE_PHOTOS = ("obama.jpg", "obama_partial_face2.jpg")
 #: Small photos of each kind compared (sample photos, LFW), at upsample 0 and 1.
@@ -39,27 +36,7 @@ CONFIDENCE_TOLERANCE = 1e-5
 
 @pytest.fixture(scope="module")
 def photos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, np.ndarray]:
-    """RGB photos by name: face_recognition's test photos (as its loader gives them:
-    PIL, RGB), sample photos and, where present, LFW View 1 images."""
-    archive = converter("build").fetch_source(SDIST, CACHE)
-    root = tmp_path_factory.mktemp("mmod_photos")
-    with tarfile.open(archive) as tar:
-        members = [tar.getmember(TESTS_MEMBER + "test_images/" + name) for name in SUITE_PHOTOS]
-        tar.extractall(root, members=members, filter="data")
-    from PIL import Image
-
-    images = {}
-    for name in SUITE_PHOTOS:
-        path = root / TESTS_MEMBER / "test_images" / name
-        images[f"face_recognition/{name}"] = np.array(Image.open(path).convert("RGB"))
-    samples = sorted((SAMPLES_DIR / "train").glob("*/*.jpg"))
-    for path in samples[:: max(1, len(samples) // PER_KIND)][:PER_KIND]:
-        images[f"samples/{path.parent.name}/{path.name}"] = load_image(path)
-    if (LFW / "images").is_dir():
-        lfw = sorted((LFW / "images").glob("*/*.jpg"))
-        for path in lfw[:: max(1, len(lfw) // PER_KIND)][:PER_KIND]:
-            images[f"lfw/{path.name}"] = load_image(path)
-    return images
+    return comparison_photos(tmp_path_factory.mktemp("mmod_photos"), PER_KIND, SUITE_PHOTOS)
 
 
 @pytest.fixture(scope="module")
