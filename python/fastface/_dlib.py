@@ -29,7 +29,6 @@ __all__ = [
     "dlib_box",
     "hog_face_detector",
     "large_shape_predictor",
-    "shared_aligner",
 ]
 
 SHAPE_PREDICTOR = "dlib_shape_predictor_5"
@@ -111,12 +110,6 @@ def loaded_once(load: Callable[[], T]) -> Callable[[], T]:
             return loaded[0]
 
     return value
-
-
-@loaded_once
-def shared_aligner() -> DlibAligner:
-    """The process-wide :class:`DlibAligner`, loaded on first use."""
-    return DlibAligner()
 
 
 # --------------------------------------------------------------------------- 68 points
