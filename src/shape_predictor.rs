@@ -338,6 +338,18 @@ impl<'a> DlibReader<'a> {
     }
 
     /// A non-negative count no larger than `max`.
+    /// Reads an object's version number: `expected`, or a `ModelError` saying
+    /// which `object` has which version.
+    pub(crate) fn version(&mut self, expected: i64, object: &str) -> Result<()> {
+        let found = self.int()?;
+        if found != expected {
+            return Err(Error::model(format!(
+                "unsupported {object} version {found} (this reader knows version {expected})"
+            )));
+        }
+        Ok(())
+    }
+
     pub(crate) fn count(&mut self, max: usize, what: &str) -> Result<usize> {
         let v = self.int()?;
         usize::try_from(v)
@@ -380,11 +392,7 @@ impl<'a> DlibReader<'a> {
 /// in the flat little-endian layout of [`ShapePredictor::from_bytes`].
 fn dlib_to_flat(data: &[u8]) -> Result<Vec<u8>> {
     let mut r = DlibReader::new(data);
-    if r.int()? != 1 {
-        return Err(Error::model(
-            "not a dlib shape_predictor (version is not 1)",
-        ));
-    }
+    r.version(1, "dlib shape_predictor")?;
     let initial = r.column()?;
     let parts = initial.len() / 2;
     let n_cascades = r.count(100, "cascade count")?;

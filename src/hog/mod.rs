@@ -109,16 +109,8 @@ impl HogDetector {
     /// with the default fHOG feature extractor.
     pub fn from_dlib(data: &[u8]) -> Result<Self> {
         let mut r = DlibReader::new(data);
-        if r.int()? != 2 {
-            return Err(Error::model(
-                "not a dlib object_detector (version is not 2)",
-            ));
-        }
-        if r.int()? != 1 {
-            return Err(Error::model(
-                "not a dlib scan_fhog_pyramid (version is not 1)",
-            ));
-        }
+        r.version(2, "dlib object_detector")?;
+        r.version(1, "dlib scan_fhog_pyramid")?;
         // the scanner's cached feature pyramid: saved empty
         let (_max_size, cached) = (r.int()?, r.int()?);
         if cached != 0 {

@@ -76,19 +76,11 @@ impl MmodDetector {
     /// is.
     pub fn from_dlib(data: &[u8]) -> Result<Self> {
         let mut r = DlibReader::new(data);
-        if r.int()? != 1 {
-            return Err(Error::model(
-                "not a dlib network (loss layer version is not 1)",
-            ));
-        }
+        r.version(1, "dlib network's loss layer")?;
         expect_string(&mut r, &["loss_mmod_"], "a loss_mmod network")?;
-        // mmod_options version 1: one detector window, no labels
-        if r.int()? != 1 {
-            return Err(Error::model(
-                "unsupported mmod_options version (this reader knows version 1, which \
-                 mmod_human_face_detector.dat uses)",
-            ));
-        }
+        // mmod_options version 1 (mmod_human_face_detector.dat's): one detector
+        // window, no labels
+        r.version(1, "mmod_options")?;
         let window_width = r.int()?;
         let window_height = r.int()?;
         if !(1..=MAX_WINDOW).contains(&window_width) || !(1..=MAX_WINDOW).contains(&window_height) {
@@ -296,9 +288,7 @@ fn expect_string(r: &mut DlibReader<'_>, allowed: &[&str], what: &str) -> Result
 
 /// dlib's `serialize(tensor)` (version 2): its shape, then little-endian `f32`s.
 fn read_tensor(r: &mut DlibReader<'_>) -> Result<Vec<f32>> {
-    if r.int()? != 2 {
-        return Err(Error::model("unsupported tensor version"));
-    }
+    r.version(2, "tensor")?;
     let mut size: i64 = 1;
     for _ in 0..4 {
         let dim = r.int()?;
@@ -323,9 +313,7 @@ fn read_tensor(r: &mut DlibReader<'_>) -> Result<Vec<f32>> {
 
 /// dlib's `serialize(alias_tensor)`: version 1 and a shape; its size.
 fn read_alias(r: &mut DlibReader<'_>) -> Result<[usize; 4]> {
-    if r.int()? != 1 {
-        return Err(Error::model("unsupported alias_tensor version"));
-    }
+    r.version(1, "alias_tensor")?;
     let mut shape = [0usize; 4];
     for d in &mut shape {
         *d = r.count(MAX_TENSOR as usize, "tensor dimension")?;
